@@ -1,0 +1,1 @@
+"""Batch systems: where jobs run."""

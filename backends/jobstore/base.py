@@ -1,0 +1,243 @@
+"""The job store contract.
+
+A job store holds everything a run needs to be resumed: the workflow config, the journal of
+job records, the hand-off of each job (its input, its result, its log), files, and stats.
+
+Who writes what (this keeps a ``file:`` store on a shared filesystem safe without
+cross-host locks):
+
+- Only the leader appends job records and writes job inputs.
+- A worker writes only its own job's result (atomically: a reader sees all of it or none),
+  its own log, and files it creates.
+
+A store may be remote (S3), and a worker may run on another host than the leader: nothing
+in this contract assumes one process or one filesystem, except ``local_path``, which a
+store answers with ``None`` when it has no local file to offer.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import IO, Self
+
+from backends.errors import InvalidLocatorError
+
+
+class FileID(str):
+    """The ID of a file in a job store; a ``str`` that also knows the file's size.
+
+    Like Toil's FileID it can be used anywhere a string is expected, and it pickles.
+    """
+
+    size: int
+    executable: bool
+
+    def __new__(cls, value: str, size: int = 0, executable: bool = False) -> Self:
+        self = super().__new__(cls, value)
+        self.size = size
+        self.executable = executable
+        return self
+
+    def __reduce__(self) -> tuple[type[FileID], tuple[str, int, bool]]:
+        return (FileID, (str(self), self.size, self.executable))
+
+    def __repr__(self) -> str:
+        return f"FileID({str(self)!r}, size={self.size})"
+
+    @property
+    def basename(self) -> str:
+        """The file's name as it was given when it entered the store."""
+        return self.rsplit("/", 1)[-1]
+
+
+def new_file_id(basename: str) -> str:
+    """A fresh, globally unique file ID ending in ``basename``."""
+    safe = os.path.basename(basename) or "file"
+    return f"{uuid.uuid4().hex}/{safe}"
+
+
+class JobStore(ABC):
+    """A place for one run's state. Constructors do no I/O; call ``create`` or ``open``."""
+
+    #: The kind prefix of this store's locators (``file``, ``aws``, ``memory``).
+    kind: str = ""
+
+    def __init__(self, locator: str, location: str) -> None:
+        self.locator = locator
+        self.location = location
+
+    # -- life cycle -----------------------------------------------------------------
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether a store has been created at this location."""
+
+    @abstractmethod
+    def create(self) -> None:
+        """Create an empty store. Raises JobStoreExistsError if one is there already."""
+
+    @abstractmethod
+    def open(self) -> None:
+        """Open an existing store. Raises NoSuchJobStoreError if there is none."""
+
+    @abstractmethod
+    def destroy(self) -> None:
+        """Delete the store and everything in it. Destroying a missing store is not an error."""
+
+    # -- small named blobs: config, flags, stats --------------------------------------
+    @abstractmethod
+    def write_shared(self, name: str, data: bytes) -> None:
+        """Write a named blob atomically (readers see the old or the new value)."""
+
+    @abstractmethod
+    def read_shared(self, name: str) -> bytes:
+        """Read a named blob. Raises NoSuchFileError if it is missing."""
+
+    @abstractmethod
+    def shared_exists(self, name: str) -> bool:
+        """Whether a named blob exists."""
+
+    @abstractmethod
+    def delete_shared(self, name: str) -> None:
+        """Delete a named blob; deleting a missing one is not an error."""
+
+    # -- job record journal (leader only) -------------------------------------------------
+    @abstractmethod
+    def append_records(self, records: Sequence[bytes]) -> None:
+        """Append records to the journal. Once this returns they survive the leader's death
+        (a SIGKILL included); a batch cut short by a crash is either whole or absent."""
+
+    @abstractmethod
+    def read_records(self) -> Iterator[bytes]:
+        """Every record appended so far, oldest first, without a torn tail."""
+
+    @abstractmethod
+    def replace_records(self, records: Sequence[bytes]) -> None:
+        """Replace the whole journal with ``records`` atomically (compaction)."""
+
+    # -- the hand-off of one job ------------------------------------------------------------
+    @abstractmethod
+    def write_job_input(self, job_id: str, data: bytes) -> None:
+        """Leader: store what a worker needs to run ``job_id``."""
+
+    @abstractmethod
+    def read_job_input(self, job_id: str) -> bytes:
+        """Worker: read the input of ``job_id``. Raises NoSuchFileError if absent."""
+
+    @abstractmethod
+    def write_job_result(self, job_id: str, data: bytes) -> None:
+        """Worker: store the result of ``job_id`` atomically (all of it or nothing)."""
+
+    @abstractmethod
+    def read_job_result(self, job_id: str) -> bytes | None:
+        """Leader: the result of ``job_id``, or None if the worker has not written one."""
+
+    @abstractmethod
+    def clear_job_io(self, job_id: str) -> None:
+        """Leader: drop the input and result of a job once its record holds the outcome."""
+
+    @abstractmethod
+    def list_job_results(self) -> list[str]:
+        """The IDs of jobs with a result that the leader has not cleared (used on restart)."""
+
+    def job_running_lock(self, job_id: str) -> AbstractContextManager[object]:
+        """Worker: held while ``job_id`` runs. A store that can tell whether a worker on
+        another process still runs a job (file: flock) overrides this and ``job_is_running``."""
+        return nullcontext()
+
+    def job_is_running(self, job_id: str) -> bool:
+        """Whether some worker holds the running lock of ``job_id`` now."""
+        return False
+
+    # -- logs ----------------------------------------------------------------------------
+    @abstractmethod
+    def job_log_target(self, job_id: str) -> str:
+        """A local path a worker writes the job's log to; ``save_job_log`` publishes it."""
+
+    @abstractmethod
+    def save_job_log(self, job_id: str, local_path: str) -> None:
+        """Worker: keep the log written at ``local_path`` as the log of ``job_id``."""
+
+    @abstractmethod
+    def read_job_log(self, job_id: str) -> bytes | None:
+        """The log of ``job_id``, or None."""
+
+    @abstractmethod
+    def job_log_location(self, job_id: str) -> str:
+        """Where a user finds the full log of ``job_id`` (a path or URL), for messages."""
+
+    # -- files -------------------------------------------------------------------------------
+    @abstractmethod
+    def import_local(
+        self, path: str, *, move: bool = False, basename: str | None = None
+    ) -> FileID:
+        """Put a local file into the store. On one filesystem this is a hard link (or a
+        rename if ``move``), never a copy of the bytes unless linking is impossible."""
+
+    @abstractmethod
+    def export_local(self, file_id: str, dest: str, *, symlink: bool = False) -> None:
+        """Make the file available at ``dest``: a hard link when possible (a symlink if
+        asked and allowed), a copy otherwise. ``dest`` must not exist."""
+
+    @abstractmethod
+    def local_path(self, file_id: str) -> str | None:
+        """A local path of the stored file that must not be modified, or None."""
+
+    @abstractmethod
+    def open_read(self, file_id: str) -> IO[bytes]:
+        """A binary stream of the file. Raises NoSuchFileError."""
+
+    @abstractmethod
+    def write_stream(self, basename: str) -> tuple[FileID, IO[bytes]]:
+        """A new file ID and a stream to write it; the file exists once the stream closes."""
+
+    @abstractmethod
+    def file_exists(self, file_id: str) -> bool:
+        """Whether the file is in the store."""
+
+    @abstractmethod
+    def file_size(self, file_id: str) -> int:
+        """The file's size in bytes. Raises NoSuchFileError."""
+
+    @abstractmethod
+    def delete_file(self, file_id: str) -> None:
+        """Delete a file; deleting a missing file is not an error."""
+
+
+def parse_locator(locator: str) -> tuple[str, str]:
+    """Split a locator into (kind, location): ``file:PATH``, ``aws:REGION:BUCKET``,
+    ``memory:NAME``, or a bare path (``file``). Raises InvalidLocatorError."""
+    if not locator:
+        raise InvalidLocatorError("empty job store locator; give a path or file:PATH")
+    kind, sep, rest = locator.partition(":")
+    if sep and kind in ("file", "aws", "memory", "google", "gs"):
+        if not rest:
+            raise InvalidLocatorError(f"job store locator {locator!r} names no location")
+        if kind == "aws" and rest.count(":") != 1:
+            raise InvalidLocatorError(
+                f"job store locator {locator!r} is not of the form aws:REGION:BUCKET"
+            )
+        return kind, rest
+    if sep and len(kind) > 1 and "/" not in kind and kind.isalnum():
+        raise InvalidLocatorError(
+            f"unknown job store kind {kind!r} in {locator!r}; use file:PATH, aws:REGION:NAME"
+            " or a plain path"
+        )
+    return "file", locator
+
+
+def open_job_store(locator: str) -> JobStore:
+    """The JobStore object for a locator (no I/O yet). Raises InvalidLocatorError."""
+    from backends.errors import UnknownBackendError
+    from backends.registry import JOB_STORE_GROUP, load
+
+    kind, location = parse_locator(locator)
+    try:
+        cls = load(JOB_STORE_GROUP, kind)
+    except UnknownBackendError as exc:
+        raise InvalidLocatorError(f"job store {locator!r}: {exc}") from exc
+    store: JobStore = cls(locator, location)
+    return store

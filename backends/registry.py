@@ -1,0 +1,63 @@
+"""Discovery of job stores and batch systems by entry point.
+
+Built-in backends are registered in ``pyproject.toml`` the same way third-party ones are
+(groups ``moil.job_stores`` and ``moil.batch_systems``). Names are matched ignoring case,
+``-`` and ``_`` so that Toil's spellings (``single_machine``, ``singleMachine``) all work.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from backends.errors import UnknownBackendError
+
+JOB_STORE_GROUP = "moil.job_stores"
+BATCH_SYSTEM_GROUP = "moil.batch_systems"
+
+# Fallbacks for running from a source tree that was not installed (entry points missing).
+_BUILTIN: dict[str, dict[str, str]] = {
+    JOB_STORE_GROUP: {
+        "file": "backends.jobstore.file:FileJobStore",
+        "memory": "backends.jobstore.memory:MemoryJobStore",
+    },
+    BATCH_SYSTEM_GROUP: {
+        "single_machine": "backends.batch.single_machine:SingleMachineBatchSystem",
+        "slurm": "backends.batch.slurm:SlurmBatchSystem",
+    },
+}
+
+
+def _norm(name: str) -> str:
+    return name.replace("-", "").replace("_", "").lower()
+
+
+@cache
+def _targets(group: str) -> dict[str, tuple[str, str]]:
+    """Map normalised name -> (display name, "module:attr") for one group."""
+    found = {_norm(n): (n, t) for n, t in _BUILTIN[group].items()}
+    for ep in entry_points(group=group):
+        found[_norm(ep.name)] = (ep.name, ep.value)
+    return found
+
+
+def known_names(group: str) -> list[str]:
+    """The registered names of a group, sorted."""
+    return sorted(display for display, _ in _targets(group).values())
+
+
+def load(group: str, name: str) -> Any:
+    """Import and return the class registered as ``name`` in ``group``.
+
+    Raises UnknownBackendError listing the known names.
+    """
+    entry = _targets(group).get(_norm(name))
+    if entry is None:
+        kind = "batch system" if group == BATCH_SYSTEM_GROUP else "job store kind"
+        raise UnknownBackendError(
+            f"unknown {kind} {name!r}; known: {', '.join(known_names(group))}"
+        )
+    module, _, attr = entry[1].partition(":")
+    return getattr(importlib.import_module(module), attr)

@@ -1,0 +1,31 @@
+"""moil's execution core, and the Python job API with Toil's names.
+
+``from runner import Job, Toil`` works like ``from toil.job import Job`` and
+``from toil.common import Toil``.
+"""
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["FileID", "Job", "Promise", "PromisedRequirement", "Toil"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that ``import runner.worker`` in a fresh process stays cheap.
+    if name == "Job":
+        from runner.job import Job
+
+        return Job
+    if name == "Toil":
+        from runner.toil import Toil
+
+        return Toil
+    if name in ("Promise", "PromisedRequirement"):
+        from runner import promise
+
+        return getattr(promise, name)
+    if name == "FileID":
+        from backends.jobstore.base import FileID
+
+        return FileID
+    raise AttributeError(name)

@@ -1,0 +1,54 @@
+"""Exceptions of the runner.
+
+Tree::
+
+    MoilError
+     +-- UsageError            bad options or arguments (exit 2)
+     |    +-- JobStoreInUseError   an existing store without --restart, or --restart on none
+     +-- PromiseError          a promise that cannot be resolved
+     +-- WorkflowFailed        one or more jobs failed for good (exit 1)
+     +-- UnsupportedRequirement a document needs something moil cannot do here (exit 33)
+     +-- JobError              raised inside a job to fail it with a message
+"""
+
+from __future__ import annotations
+
+
+class MoilError(Exception):
+    """Root of moil's exceptions."""
+
+    exit_code = 1
+
+
+class UsageError(MoilError):
+    """The command line or options are wrong; the message says how to fix them."""
+
+    exit_code = 2
+
+
+class JobStoreInUseError(UsageError):
+    """A job store exists where a fresh one was needed, or is missing for --restart."""
+
+
+class PromiseError(MoilError):
+    """A promise could not be resolved."""
+
+
+class WorkflowFailed(MoilError):
+    """The run finished with failed jobs."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, failed_jobs: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.failed_jobs = failed_jobs or []
+
+
+class UnsupportedRequirement(MoilError):
+    """The document needs a feature that moil cannot provide here."""
+
+    exit_code = 33
+
+
+class JobError(MoilError):
+    """A job failed; the message is shown to the user as the reason."""

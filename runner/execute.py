@@ -1,0 +1,171 @@
+"""Running one job: the same code for pool workers, cluster workers and leader-local jobs.
+
+The leader writes a ``JobInput`` (the job's pickled payload plus the values of the promises
+it needs); this module runs the job's executor and returns a ``JobResult`` (its pickled
+return value, the jobs it added, or the error).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import resource
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends.jobstore.base import JobStore
+from runner.errors import JobError
+from runner.filestore import FileStore
+from runner.graph import JobNode
+from runner.promise import Promise, dumps, loads
+from runner.records import JobRecord, flatten
+
+
+@dataclass
+class JobInput:
+    """What a worker needs to run one job (written by the leader)."""
+
+    job_id: str
+    executor: str
+    name: str
+    body: bytes
+    values: dict[Promise, Any]
+    attempt: int = 0
+    local: bool = False
+
+
+@dataclass
+class JobResult:
+    """How one run of a job went (written by the worker)."""
+
+    ok: bool
+    value: bytes = b""
+    promises: frozenset[Promise] = frozenset()
+    new: list[JobRecord] = field(default_factory=list)
+    error: str = ""
+    details: str = ""
+    retryable: bool = True
+    stats: dict[str, float] = field(default_factory=dict)
+    messages: list[tuple[str, int]] = field(default_factory=list)
+
+
+class PermanentJobError(JobError):
+    """Raised by an executor for a failure that retrying cannot fix (no retries)."""
+
+
+_executors: dict[str, Callable[..., Any]] = {}
+
+
+def load_executor(path: str) -> Callable[..., Any]:
+    """The function a ``"module:function"`` path names (cached)."""
+    fn = _executors.get(path)
+    if fn is None:
+        module, _, attr = path.partition(":")
+        fn = getattr(importlib.import_module(module), attr)
+        _executors[path] = fn
+    return fn
+
+
+class Context:
+    """The JobContext an executor gets (see runner.graph.JobContext)."""
+
+    def __init__(
+        self, job_id: str, name: str, file_store: FileStore, log: logging.Logger, options: Any
+    ) -> None:
+        self.job_id = job_id
+        self.name = name
+        self.file_store = file_store
+        self.log = log
+        self.options = options
+        self.children: list[JobNode] = []
+        self.followons: list[JobNode] = []
+        self.services: list[JobNode] = []
+        self.attempt = 0
+
+    def add_child(self, node: JobNode) -> JobNode:
+        self.children.append(node)
+        return node
+
+    def add_followon(self, node: JobNode) -> JobNode:
+        self.followons.append(node)
+        return node
+
+    def add_service(self, node: JobNode) -> JobNode:
+        self.services.append(node)
+        return node
+
+    def new_records(self) -> list[JobRecord]:
+        out: list[JobRecord] = []
+        for relation, nodes in (
+            ("child", self.children), ("followon", self.followons), ("service", self.services)
+        ):
+            for node in nodes:
+                out.extend(flatten(node, self.job_id, relation))
+        return out
+
+
+def work_root(options: Any) -> str:
+    """The directory under which jobs get their temporary directories."""
+    root = getattr(options, "workDir", None) or tempfile.gettempdir()
+    os.makedirs(root, exist_ok=True)
+    return root
+
+
+def execute(
+    store: JobStore, job: JobInput, options: Any, log: logging.Logger | None = None
+) -> JobResult:
+    """Run ``job``'s executor and capture its outcome; never raises for a job's own error."""
+    log = log or logging.getLogger(f"moil.job.{job.name}")
+    temp_dir = tempfile.mkdtemp(prefix=f"moil-{job.job_id[:8]}-", dir=work_root(options))
+    file_store = FileStore(store, temp_dir, log)
+    ctx = Context(job.job_id, job.name, file_store, log, options)
+    ctx.attempt = job.attempt
+    start, cpu0 = time.monotonic(), _cpu_seconds()
+    try:
+        payload = loads(job.body, job.values)
+        returned = load_executor(job.executor)(ctx, payload)
+        value, promises = dumps(returned)
+        result = JobResult(ok=True, value=value, promises=promises, new=ctx.new_records())
+    except Exception as exc:  # noqa: BLE001 (a job's failure is data, not a crash)
+        result = JobResult(
+            ok=False,
+            error=_describe(exc),
+            details=traceback.format_exc(),
+            retryable=not isinstance(exc, PermanentJobError),
+        )
+    finally:
+        if getattr(options, "cleanWorkDir", "always") != "never":
+            shutil.rmtree(temp_dir, ignore_errors=True)
+    result.messages = file_store.messages
+    result.stats = {
+        "wall": time.monotonic() - start,
+        "cpu": _cpu_seconds() - cpu0,
+        "rss_kib": float(_peak_rss_kib()),
+    }
+    return result
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, JobError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _cpu_seconds() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _peak_rss_kib() -> int:
+    return max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )

@@ -1,0 +1,180 @@
+"""The file store a running job sees (Toil's ``fileStore``), over the run's job store.
+
+Toil's method names are kept for the Python API (``writeGlobalFile``, ``readGlobalFile``,
+...); the snake_case methods are what the language front ends use. On one filesystem files
+move by hard link or rename, never by copying bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+from backends.jobstore.base import FileID, JobStore
+
+log = logging.getLogger(__name__)
+
+
+class FileStore:
+    """Files for one job: global files in the job store, and a private local temp dir."""
+
+    def __init__(
+        self, store: JobStore, temp_dir: str, logger: logging.Logger | None = None
+    ) -> None:
+        self.jobStore = self.store = store
+        self.local_temp_dir = temp_dir
+        self._log = logger or log
+        self.messages: list[tuple[str, int]] = []
+
+    # -- snake_case API for front ends ---------------------------------------------------
+    def write_file(self, path: str, *, move: bool = False, basename: str | None = None) -> FileID:
+        """Put a local file into the job store (hard link, or rename with ``move``)."""
+        return self.store.import_local(path, move=move, basename=basename)
+
+    def read_file(self, file_id: str, dest: str, *, symlink: bool = False) -> str:
+        """Make ``file_id`` available at ``dest`` (hard link or symlink when possible)."""
+        self.store.export_local(file_id, dest, symlink=symlink)
+        return dest
+
+    def local_path(self, file_id: str) -> str | None:
+        """The stored file's own path when the store is local (read only!), else None."""
+        return self.store.local_path(file_id)
+
+    def import_url(self, url: str) -> FileID:
+        """Fetch ``url`` (a local path, ``file://``, ``http(s)://``) into the store once."""
+        return import_url(self.store, url)
+
+    def export_url(self, file_id: str, url: str) -> None:
+        """Write a stored file to ``url`` (a local path or ``file://``)."""
+        export_url(self.store, file_id, url)
+
+    # -- Toil's names --------------------------------------------------------------------
+    def writeGlobalFile(self, localFileName: str, cleanup: bool = False) -> FileID:  # noqa: N802, N803
+        return self.write_file(os.path.abspath(localFileName))
+
+    def readGlobalFile(  # noqa: N802
+        self,
+        fileStoreID: str,  # noqa: N803
+        userPath: str | None = None,  # noqa: N803
+        cache: bool = True,
+        mutable: bool = False,
+        symlink: bool = False,
+    ) -> str:
+        if userPath is None:
+            userPath = os.path.join(
+                tempfile.mkdtemp(dir=self.local_temp_dir), FileID(fileStoreID).basename
+            )
+        userPath = os.path.abspath(userPath)
+        if os.path.exists(userPath):
+            os.unlink(userPath)
+        if mutable:
+            with self.store.open_read(fileStoreID) as src, open(userPath, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        else:
+            self.store.export_local(fileStoreID, userPath, symlink=symlink)
+        return userPath
+
+    def deleteGlobalFile(self, fileStoreID: str) -> None:  # noqa: N802, N803
+        self.store.delete_file(fileStoreID)
+
+    def deleteLocalFile(self, fileStoreID: str) -> None:  # noqa: N802, N803
+        pass  # nothing is cached locally beyond what the job itself created
+
+    @contextmanager
+    def writeGlobalFileStream(  # noqa: N802
+        self, cleanup: bool = False, basename: str | None = None, encoding: str | None = None,
+        errors: str | None = None,
+    ) -> Iterator[tuple[IO[Any], FileID]]:
+        file_id, stream = self.store.write_stream(basename or "stream")
+        with stream:
+            if encoding is not None:
+                import io
+
+                text = io.TextIOWrapper(stream, encoding=encoding, errors=errors)
+                yield text, file_id
+                text.flush()
+                text.detach()
+            else:
+                yield stream, file_id
+        file_id.size = self.store.file_size(file_id)
+
+    @contextmanager
+    def readGlobalFileStream(  # noqa: N802
+        self, fileStoreID: str, encoding: str | None = None, errors: str | None = None  # noqa: N803
+    ) -> Iterator[IO[Any]]:
+        with self.store.open_read(fileStoreID) as stream:
+            if encoding is not None:
+                import io
+
+                yield io.TextIOWrapper(stream, encoding=encoding, errors=errors)
+            else:
+                yield stream
+
+    def getGlobalFileSize(self, fileStoreID: str) -> int:  # noqa: N802, N803
+        return self.store.file_size(fileStoreID)
+
+    def importFile(self, srcUrl: str, sharedFileName: str | None = None) -> FileID:  # noqa: N802, N803
+        return self.import_url(srcUrl)
+
+    def exportFile(self, jobStoreFileID: str, dstUrl: str) -> None:  # noqa: N802, N803
+        self.export_url(jobStoreFileID, dstUrl)
+
+    def getLocalTempDir(self) -> str:  # noqa: N802
+        return tempfile.mkdtemp(dir=self.local_temp_dir)
+
+    def getLocalTempFile(self, suffix: str | None = None, prefix: str | None = None) -> str:  # noqa: N802
+        fd, path = tempfile.mkstemp(suffix=suffix, prefix=prefix, dir=self.local_temp_dir)
+        os.close(fd)
+        return path
+
+    def getLocalTempFileName(self, suffix: str | None = None, prefix: str | None = None) -> str:  # noqa: N802
+        path = self.getLocalTempFile(suffix, prefix)
+        os.unlink(path)
+        return path
+
+    def logToMaster(self, text: str, level: int = logging.INFO) -> None:  # noqa: N802
+        """Log ``text`` in the job's log and on the leader's log."""
+        self._log.log(level, text)
+        self.messages.append((text, level))
+
+    log_to_leader = logToMaster
+
+
+def _url_path(url: str) -> str | None:
+    """The local path a URL or path names, or None for a remote URL."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme in ("", "file"):
+        return urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else url
+    return None
+
+
+def import_url(store: JobStore, url: str) -> FileID:
+    """Bring ``url`` into ``store``: a local file by hard link (no copy), a remote one by
+    one download."""
+    path = _url_path(url)
+    if path is not None:
+        return store.import_local(os.path.abspath(path))
+    basename = os.path.basename(urllib.parse.urlparse(url).path) or "download"
+    file_id, stream = store.write_stream(basename)
+    with stream, urllib.request.urlopen(url) as response:  # noqa: S310 (http/https only)
+        shutil.copyfileobj(response, stream)
+    return FileID(file_id, store.file_size(file_id))
+
+
+def export_url(store: JobStore, file_id: str, url: str) -> None:
+    """Write a stored file to a local path or ``file://`` URL (hard link when possible)."""
+    path = _url_path(url)
+    if path is None:
+        raise ValueError(f"cannot export to {url!r}: only local paths and file:// URLs")
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    if os.path.lexists(path):
+        os.unlink(path)
+    store.export_local(file_id, path)

@@ -1,0 +1,266 @@
+"""The leader: drives the state machine against a job store and a batch system.
+
+Only the leader appends job records. For each ready job it either runs it in-process
+(``local`` jobs: cheap expressions, scatter expansion) or writes the job's input to the store
+and issues it to the batch system; for each finished job it reads the worker's result,
+journals the outcome, and feeds it to the state machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import signal
+import sys
+import time
+from typing import Any
+
+from backends.batch.base import BatchJob, BatchSystem, ExitReason, Resources, UpdatedJob
+from backends.jobstore.base import JobStore
+from runner.errors import MoilError, WorkflowFailed
+from runner.execute import JobInput, JobResult, execute
+from runner.graph import ResourceSpec
+from runner.progress import Progress
+from runner.promise import loads
+from runner.records import JobRecord, encode
+from runner.state import StateMachine
+from runner.worker import read_result
+
+log = logging.getLogger(__name__)
+
+WORKER_ENTRY = "runner.worker:run_job"
+KILL_FLAG = "kill-request"
+LOG_TAIL_LINES = 30
+
+
+class Interrupted(MoilError):
+    """The run was stopped by a signal or ``toil kill``; the store is kept for --restart."""
+
+    exit_code = 130
+
+
+class Leader:
+    """One run of the loop over a state machine already loaded with the run's jobs."""
+
+    def __init__(
+        self, store: JobStore, batch: BatchSystem, state: StateMachine, options: Any
+    ) -> None:
+        self.store = store
+        self.batch = batch
+        self.state = state
+        self.options = options
+        self.issued: dict[int, str] = {}
+        self.services: set[str] = set()
+        self.pending_events: list[bytes] = []
+        self.defaults = Resources(
+            cores=float(options.defaultCores),
+            memory=int(options.defaultMemory),
+            disk=int(options.defaultDisk),
+        )
+        self.stop_reason: str | None = None
+        self.progress = Progress(options)
+        self.last_kill_check = 0.0
+        self.errors: list[str] = []
+
+    # -- main loop ------------------------------------------------------------------------
+    def run(self) -> Any:
+        """Run until nothing more can run. Returns the root's value or raises."""
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        self.progress.start(self.state)
+        try:
+            self._loop()
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+            self.progress.stop()
+        if self.stop_reason is not None:
+            raise Interrupted(f"run stopped ({self.stop_reason}); resume it with --restart")
+        if self.state.succeeded():
+            return self.state.root_value()
+        if not self.state.failed:
+            blocked = self.state.blocked_jobs()
+            detail = "; ".join(
+                f"{self.state.record(j).name} waits for {', '.join(p[:8] for p in ps)}"
+                for j, ps in blocked
+            )
+            raise WorkflowFailed(f"the run cannot go on: jobs wait on results never made ({detail})")
+        names = [self.state.record(j).display_name for j in self.state.failed]
+        raise WorkflowFailed(
+            f"{len(names)} job(s) failed: {', '.join(names[:10])}"
+            + ("" if len(names) <= 10 else ", ...")
+            + ("\n" + "\n".join(self.errors) if self.errors else ""),
+            failed_jobs=list(self.state.failed),
+        )
+
+    def _loop(self) -> None:
+        while self.stop_reason is None:
+            ready = self.state.take_ready()
+            for job_id in ready:
+                self._start(job_id)
+            self._flush()
+            self._stop_services()
+            if not self.issued and not self.state.ready:
+                break
+            if self.state.ready:
+                timeout = 0.0
+            elif self.services:
+                timeout = 0.2
+            else:
+                timeout = 1.0
+            update = self.batch.get_updated_job(timeout)
+            while update is not None:
+                self._finished(update)
+                update = self.batch.get_updated_job(0)
+            if self.services:
+                self._poll_services()
+            self._check_kill_flag()
+            self.progress.update(self.state, len(self.issued))
+        if self.stop_reason is not None:
+            self._flush()
+            self.batch.kill_jobs(list(self.issued))
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.stop_reason = signal.Signals(signum).name
+
+    def _check_kill_flag(self) -> None:
+        now = time.monotonic()
+        if now - self.last_kill_check < 0.5:
+            return
+        self.last_kill_check = now
+        if self.store.shared_exists(KILL_FLAG):
+            self.store.delete_shared(KILL_FLAG)
+            self.stop_reason = "killed by toil kill"
+
+    def _flush(self) -> None:
+        if self.pending_events:
+            self.store.append_records(self.pending_events)
+            self.pending_events = []
+
+    # -- starting jobs ------------------------------------------------------------------------
+    def _start(self, job_id: str) -> None:
+        record = self.state.record(job_id)
+        values = self.state.inputs_of(job_id)
+        job = JobInput(job_id, record.executor, record.name, record.body, values,
+                       record.attempts, record.local)
+        if record.local:
+            self._handle(record, execute(self.store, job, self.options, log))
+            return
+        try:
+            spec: ResourceSpec = loads(record.resources, values)
+            resources = spec.resolve(self.defaults)
+        except Exception as exc:  # noqa: BLE001 (a bad promised requirement fails the job)
+            self._handle(record, JobResult(ok=False, error=f"resources: {exc}", retryable=False))
+            return
+        self.store.write_job_input(job_id, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+        argv = (sys.executable, "-m", "runner.worker", self.store.locator, job_id)
+        batch_job = BatchJob(
+            job_id=job_id, name=record.name, resources=resources, locator=self.store.locator,
+            entry=WORKER_ENTRY, argv=argv, environment=_worker_environment(),
+            time_limit=self.options.maxJobDuration,
+        )
+        try:
+            batch_id = self.batch.issue_job(batch_job)
+        except Exception as exc:  # noqa: BLE001 (InsufficientResources and kin)
+            self._handle(record, JobResult(ok=False, error=str(exc), retryable=False))
+            return
+        self.issued[batch_id] = job_id
+        if record.relation == "service":
+            self.services.add(job_id)
+
+    # -- finishing jobs -----------------------------------------------------------------------
+    def _finished(self, update: UpdatedJob) -> None:
+        job_id = self.issued.pop(update.batch_id, None)
+        if job_id is None or job_id not in self.state.jobs:
+            return
+        self.services.discard(job_id)
+        result = read_result(self.store, job_id)
+        if result is None:
+            reason = _exit_message(update)
+            result = JobResult(ok=False, error=reason,
+                               retryable=update.exit_reason is not ExitReason.ERROR)
+        self._handle(self.state.record(job_id), result)
+
+    def _handle(self, record: JobRecord, result: JobResult) -> None:
+        for text, level in result.messages:
+            log.log(level, "%s: %s", record.display_name, text)
+        if getattr(self.options, "stats", False) and result.stats:
+            self.pending_events.append(encode(("stats", record.id, record.name, result.stats)))
+        if result.ok:
+            self.pending_events.extend(encode(("new", r)) for r in result.new)
+            self.pending_events.append(
+                encode(("ran", record.id, result.value, result.promises))
+            )
+            self._flush()
+            self.state.ran(record.id, result.value, result.promises, result.new)
+        else:
+            self._failed(record, result)
+        if not record.local:
+            self.store.clear_job_io(record.id)
+
+    def _failed(self, record: JobRecord, result: JobResult) -> None:
+        if result.retryable and self.state.attempt_failed(record.id):
+            log.warning("%s failed (%s); retrying (attempt %d of %d)", record.display_name,
+                        result.error, record.attempts + 1, self.state.retry_count + 1)
+            self.pending_events.append(encode(("attempt", record.id, record.attempts)))
+            return
+        checkpoint = self.state.failed_for_good(record.id, result.error)
+        if checkpoint is not None:
+            log.warning("%s failed; rerunning checkpoint %s", record.display_name,
+                        self.state.record(checkpoint).display_name)
+            self.pending_events.append(encode(("reset", checkpoint)))
+            return
+        self.pending_events.append(encode(("failed", record.id, result.error)))
+        message = f"{record.display_name} failed: {result.error}"
+        if not record.local:
+            message += self._log_tail(record.id)
+        self.errors.append(message)
+        log.error("%s", message)
+
+    def _log_tail(self, job_id: str) -> str:
+        data = self.store.read_job_log(job_id)
+        if not data:
+            return ""
+        lines = data.decode(errors="replace").rstrip().splitlines()[-LOG_TAIL_LINES:]
+        where = self.store.job_log_location(job_id)
+        return "\n  | " + "\n  | ".join(lines) + f"\n  full log: {where}"
+
+    # -- services -------------------------------------------------------------------------
+    def _poll_services(self) -> None:
+        for sid in list(self.services):
+            name = f"service-started-{sid}"
+            if sid not in self.state.values and self.store.shared_exists(name):
+                value = self.store.read_shared(name)
+                self.pending_events.append(encode(("started", sid, value)))
+                self.state.service_started(sid, value)
+
+    def _stop_services(self) -> None:
+        while self.state.to_stop:
+            sid = self.state.to_stop.pop()
+            self.store.write_shared(f"service-stop-{sid}", b"stop")
+
+
+def _exit_message(update: UpdatedJob) -> str:
+    reasons = {
+        ExitReason.KILLED: "the worker was killed",
+        ExitReason.LOST: "the batch system lost the job",
+        ExitReason.ERROR: "the batch system could not run the job",
+        ExitReason.MEMLIMIT: "killed for using more memory than it asked for",
+        ExitReason.TIMELIMIT: "killed for running past its time limit",
+        ExitReason.FAILED: "the worker failed",
+        ExitReason.FINISHED: "the worker finished without writing a result",
+    }
+    text = reasons[update.exit_reason]
+    if update.exit_status < 0:
+        text += f" (signal {-update.exit_status})"
+    elif update.exit_status:
+        text += f" (exit status {update.exit_status})"
+    return text + (f": {update.message}" if update.message else "")
+
+
+def _worker_environment() -> dict[str, str]:
+    env = {}
+    for key in ("PATH", "PYTHONPATH", "HOME", "TMPDIR"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env

@@ -1,0 +1,39 @@
+"""Logging set-up for the commands (the library itself only uses getLogger)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from runner.options import log_level
+
+
+def setup_logging(options: Any) -> None:
+    """Install a handler on stderr (rich on a terminal) and ``--logFile`` if given."""
+    root = logging.getLogger()
+    level = log_level(options)
+    for handler in list(root.handlers):
+        if getattr(handler, "_moil", False):
+            root.removeHandler(handler)
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=Console(stderr=True), show_path=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(message)s",
+                                               "%Y-%m-%dT%H:%M:%S"))
+    handler._moil = True  # type: ignore[attr-defined]  # marks our own handlers
+    root.addHandler(handler)
+    log_file = getattr(options, "logFile", None)
+    if log_file:
+        file_handler = logging.FileHandler(log_file)
+        file_handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: "
+                                                    "%(message)s"))
+        file_handler._moil = True  # type: ignore[attr-defined]
+        root.addHandler(file_handler)
+    root.setLevel(level)

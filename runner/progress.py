@@ -1,0 +1,49 @@
+"""A progress bar on stderr (rich) when it is a terminal and not turned off."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runner.state import StateMachine
+
+
+class Progress:
+    """Jobs done / total, running and failed; silent unless stderr is a terminal."""
+
+    def __init__(self, options: Any) -> None:
+        self.enabled = sys.stderr.isatty() and not getattr(options, "disableProgress", False)
+        self._bar: Any = None
+        self._task: Any = None
+        self._last = 0.0
+
+    def start(self, state: StateMachine) -> None:
+        if not self.enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            TextColumn("[bold]jobs"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task("jobs", total=len(state.jobs), detail="")
+
+    def update(self, state: StateMachine, running: int) -> None:
+        if self._bar is None:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1:
+            return
+        self._last = now
+        done = sum(1 for j in state.jobs.values() if j.done)
+        detail = f"running {running}" + (f", failed {len(state.failed)}" if state.failed else "")
+        self._bar.update(self._task, completed=done, total=len(state.jobs), detail=detail)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

@@ -1,0 +1,98 @@
+"""Job records and journal events: what the leader keeps in the job store.
+
+The journal is a sequence of events, each a pickled tuple. Replaying it gives the state a
+restart needs. Payloads stay pickled bytes (with their promises listed) so the leader never
+unpickles a job it only schedules.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.graph import JobNode
+from runner.promise import Promise, dumps
+
+
+@dataclass
+class JobRecord:
+    """One job as the leader knows it."""
+
+    id: str
+    executor: str
+    name: str
+    display_name: str
+    #: pickled payload with promises left in place
+    body: bytes
+    #: pickled ResourceSpec (may hold PromisedRequirements)
+    resources: bytes
+    #: promises the job must wait for (in its body, plus ``JobNode.after``)
+    needs: frozenset[Promise]
+    local: bool = False
+    checkpoint: bool = False
+    parent: str | None = None
+    #: "root", "child", "followon" or "service"
+    relation: str = "root"
+    children: list[str] = field(default_factory=list)
+    followons: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
+    attempts: int = 0
+
+
+# Journal events (tuples, first element the kind):
+#   ("new", JobRecord)                      a job exists
+#   ("ran", job_id, value_bytes, promises, new_children, new_followons, new_services)
+#   ("attempt", job_id, attempts)           a failed attempt that will be retried
+#   ("failed", job_id, message)             the job failed for good
+#   ("started", service_id, value_bytes)    a service's start() returned
+#   ("reset", checkpoint_id)                a checkpoint job's subtree is dropped, to rerun
+#   ("root", job_id)                        the job whose value the run returns
+
+
+def flatten(
+    node: JobNode, parent: str | None = None, relation: str = "root"
+) -> list[JobRecord]:
+    """Records for ``node`` and everything below it, parents before children."""
+    out: list[JobRecord] = []
+    stack: list[tuple[JobNode, str | None, str]] = [(node, parent, relation)]
+    while stack:
+        current, par, rel = stack.pop()
+        body, promises = dumps(current.payload)
+        resources, resource_promises = dumps(current.resources)
+        record = JobRecord(
+            id=current.id,
+            executor=current.executor,
+            name=current.name,
+            display_name=current.display_name or current.name,
+            body=body,
+            resources=resources,
+            needs=promises | resource_promises | frozenset(current.after),
+            local=current.local,
+            checkpoint=current.checkpoint,
+            parent=par,
+            relation=rel,
+            children=[c.id for c in current.children],
+            followons=[f.id for f in current.followons],
+            services=[s.id for s in current.services],
+        )
+        out.append(record)
+        for kind, nodes in (
+            ("followon", current.followons),
+            ("child", current.children),
+            ("service", current.services),
+        ):
+            stack.extend((n, current.id, kind) for n in reversed(nodes))
+    return out
+
+
+def encode(event: tuple[Any, ...]) -> bytes:
+    """Bytes of one journal event."""
+    return pickle.dumps(event, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode(data: bytes) -> tuple[Any, ...]:
+    """The event of ``encode``."""
+    event: tuple[Any, ...] = pickle.loads(data)  # noqa: S301 (our own journal)
+    return event
+

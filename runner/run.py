@@ -1,0 +1,209 @@
+"""One run of a workflow: its job store, its batch system, start or restart, clean-up.
+
+``Run`` is a context manager: entering creates (or, with ``--restart``, opens) the job store;
+``start(root)`` or ``restart()`` drive the leader; leaving applies ``--clean`` (Toil's
+default: never with ``--stats``, otherwise only after success).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from typing import Any
+
+import psutil
+
+from backends.batch.base import BatchConfig, BatchSystem
+from backends.errors import BackendError, InvalidLocatorError, UnknownBackendError
+from backends.jobstore.base import JobStore, open_job_store
+from backends.registry import BATCH_SYSTEM_GROUP, load
+from runner.errors import JobStoreInUseError, UsageError
+from runner.graph import JobNode
+from runner.leader import Leader
+from runner.records import decode, encode, flatten
+from runner.state import StateMachine, Status
+from runner.worker import CONFIG_NAME, read_result
+
+log = logging.getLogger(__name__)
+
+STATUS_NAME = "status"
+
+
+class Run:
+    """A run's job store and the means to start, restart and clean it."""
+
+    def __init__(self, options: Any) -> None:
+        self.options = options
+        self.temporary = not options.jobStore
+        locator = options.jobStore or "file:" + os.path.join(
+            tempfile.gettempdir(), f"moil-{os.getpid()}-{time.time_ns():x}"
+        )
+        try:
+            self.store: JobStore = open_job_store(locator)
+        except InvalidLocatorError as exc:
+            raise UsageError(str(exc)) from None
+        if self.store.kind == "file":
+            self.store = open_job_store("file:" + os.path.abspath(self.store.location))
+        options.jobStore = self.store.locator
+        self.succeeded = False
+        self.started = False
+
+    # -- life cycle -----------------------------------------------------------------------
+    def __enter__(self) -> Run:
+        where = self.store.locator
+        if self.options.restart:
+            if not self.store.exists():
+                raise JobStoreInUseError(
+                    f"--restart: there is no job store at {where}; start a new run without "
+                    "--restart"
+                )
+            self.store.open()
+        else:
+            if self.store.exists():
+                raise JobStoreInUseError(
+                    f"the job store {where} already exists; resume its run with --restart, "
+                    f"or delete it with `toil clean {where}`"
+                )
+            self.store.create()
+        self._write_config()
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        clean = self.options.clean or ("never" if self.options.stats else "onSuccess")
+        ok = exc_type is None and self.succeeded
+        if clean == "always" or (clean == "onSuccess" and ok) or (clean == "onError" and not ok):
+            self.store.destroy()
+        elif not ok and self.started:
+            log.info("the job store %s is kept; resume with --restart", self.store.locator)
+
+    def _write_config(self) -> None:
+        main = sys.modules.get("__main__")
+        self.options._moil_user_main = os.path.abspath(main.__file__) if getattr(
+            main, "__file__", None) else None
+        self.store.write_shared(CONFIG_NAME, pickle.dumps(self.options))
+
+    # -- running --------------------------------------------------------------------------
+    def start(self, root: JobNode) -> Any:
+        """Run the graph under ``root``; returns the root's value or raises."""
+        if self.options.restart:
+            return self.restart()
+        records = flatten(root)
+        events = [encode(("new", r)) for r in records] + [encode(("root", root.id))]
+        self.store.append_records(events)
+        state = StateMachine(self.options.retryCount)
+        state.add(records)
+        return self._drive(state)
+
+    def restart(self) -> Any:
+        """Resume the run kept in the store; finished jobs do not run again."""
+        state = replay(self.store, self.options.retryCount)
+        if state.root is None:
+            raise UsageError(f"the job store {self.store.locator} holds no workflow to resume")
+        if state.succeeded():
+            self.succeeded = True
+            return state.root_value()
+        return self._drive(state, resumed=True)
+
+    def _drive(self, state: StateMachine, resumed: bool = False) -> Any:
+        self.started = True
+        batch = make_batch_system(self.options)
+        leader = Leader(self.store, batch, state, self.options)
+        self.store.write_shared(STATUS_NAME, pickle.dumps(
+            {"state": "running", "pid": os.getpid(), "host": socket.gethostname(),
+             "time": time.time()}))
+        batch.start()
+        try:
+            if resumed:
+                adopt_orphan_results(self.store, leader)
+            value = leader.run()
+        except BaseException:
+            self.store.write_shared(STATUS_NAME, pickle.dumps(
+                {"state": "failed", "time": time.time()}))
+            raise
+        finally:
+            batch.shutdown()
+        self.store.write_shared(STATUS_NAME, pickle.dumps(
+            {"state": "succeeded", "time": time.time()}))
+        self.succeeded = True
+        return value
+
+
+def replay(store: JobStore, retry_count: int) -> StateMachine:
+    """Rebuild the state machine from the store's journal."""
+    state = StateMachine(retry_count)
+    buffered = []
+    for data in store.read_records():
+        event = decode(data)
+        kind = event[0]
+        if kind == "new":
+            buffered.append(event[1])
+        elif kind == "root":
+            state.add(buffered)
+            buffered = []
+        elif kind == "ran":
+            if event[1] in state.jobs:
+                state.ran(event[1], event[2], event[3], buffered)
+            buffered = []
+        elif kind == "attempt" and event[1] in state.jobs:
+            state.jobs[event[1]].record.attempts = event[2]
+        elif kind == "started" and event[1] in state.jobs:
+            state.service_started(event[1], event[2])
+        elif kind == "reset" and event[1] in state.jobs:
+            state.reset(event[1])
+        elif kind == "failed" and event[1] in state.jobs:
+            state.jobs[event[1]].record.attempts = 0  # a restart retries failed jobs
+    return state
+
+
+def adopt_orphan_results(store: JobStore, leader: Leader) -> None:
+    """Take results that workers of a dead leader wrote, waiting for ones still running."""
+    state = leader.state
+    waiting = [j for j in list(state.ready) if store.job_is_running(j)]
+    deadline = time.monotonic() + 600
+    while waiting and time.monotonic() < deadline:
+        log.info("waiting for %d job(s) still running from the previous leader", len(waiting))
+        time.sleep(0.2)
+        waiting = [j for j in waiting if store.job_is_running(j)]
+    for job_id in store.list_job_results():
+        if job_id in state.jobs and state.status(job_id) is Status.READY:
+            result = read_result(store, job_id)
+            if result is not None:
+                state.jobs[job_id].status = Status.ISSUED
+                leader._handle(state.record(job_id), result)
+        else:
+            store.clear_job_io(job_id)
+    leader._flush()
+
+
+def make_batch_system(options: Any) -> BatchSystem:
+    """The batch system ``--batchSystem`` names, configured from the options."""
+    try:
+        cls = load(BATCH_SYSTEM_GROUP, options.batchSystem)
+    except UnknownBackendError as exc:
+        raise UsageError(f"--batchSystem: {exc}") from None
+    work_dir = options.workDir or tempfile.gettempdir()
+    config = BatchConfig(
+        max_cores=float(options.maxCores or os.cpu_count() or 1),
+        max_memory=int(options.maxMemory or psutil.virtual_memory().total),
+        max_disk=int(options.maxDisk or shutil.disk_usage(work_dir).free),
+        work_dir=work_dir,
+        options=vars(options),
+    )
+    try:
+        batch: BatchSystem = cls(config)
+    except BackendError as exc:
+        raise UsageError(f"--batchSystem {options.batchSystem}: {exc}") from None
+    return batch
+
+
+def run_workflow(root: JobNode, options: Any) -> Any:
+    """Create a store, run ``root`` (or resume with ``--restart``), clean up; the root's
+    value. Front ends that must export files before clean-up use ``Run`` directly."""
+    with Run(options) as run:
+        return run.restart() if options.restart else run.start(root)
