@@ -20,7 +20,12 @@ from typing import Any
 import psutil
 
 from backends.batch.base import BatchConfig, BatchSystem
-from backends.errors import BackendError, InvalidLocatorError, UnknownBackendError
+from backends.errors import (
+    BackendError,
+    InvalidLocatorError,
+    JobStoreError,
+    UnknownBackendError,
+)
 from backends.jobstore.base import JobStore, open_job_store
 from backends.registry import BATCH_SYSTEM_GROUP, load
 from runner.errors import JobStoreInUseError, UsageError
@@ -70,7 +75,10 @@ class Run:
                     f"the job store {where} already exists; resume its run with --restart, "
                     f"or delete it with `toil clean {where}`"
                 )
-            self.store.create()
+            try:
+                self.store.create()
+            except JobStoreError as exc:
+                raise UsageError(f"--jobStore {where}: {exc}") from None
         self._write_config()
         return self
 

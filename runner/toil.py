@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from backends.jobstore.base import FileID
@@ -9,7 +10,7 @@ from runner.errors import UsageError
 from runner.filestore import export_url, import_url
 from runner.job import Job
 from runner.logs import setup_logging
-from runner.run import Run
+from runner.run import Run, make_batch_system
 
 
 class Toil:
@@ -20,9 +21,19 @@ class Toil:
         self._run: Run | None = None
 
     def __enter__(self) -> Toil:
+        """Create (or with ``--restart`` open) the job store.
+
+        Bad usage (an existing store without ``--restart``, ``--restart`` on a missing store,
+        a malformed locator, an unknown batch system) prints one line and exits with status 2,
+        as argparse does for bad arguments; ``runner.run.Run`` raises UsageError instead."""
         setup_logging(self.options)
-        self._run = Run(self.options)
-        self._run.__enter__()
+        try:
+            self._run = Run(self.options)
+            self._run.__enter__()
+            make_batch_system(self.options)  # fail now on an unknown --batchSystem
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from exc
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

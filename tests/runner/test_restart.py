@@ -73,13 +73,77 @@ def test_bad_worker_with_retries_finishes(tmp_path: Path) -> None:
 def test_existing_store_without_restart_is_refused(tmp_path: Path) -> None:
     store, runs = tmp_path / "store", tmp_path / "runs"
     runs.mkdir()
+    from backends.jobstore.base import open_job_store
+
+    existing = open_job_store(str(store))
+    existing.create()
+    existing.write_shared("keep", b"x")
+    result = _run(store, runs)
+    assert result.returncode == 2
+    assert "already exists" in result.stderr and "--restart" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert existing.read_shared("keep") == b"x", "nothing of the existing store is lost"
+
+
+def test_a_directory_that_is_no_store_is_refused(tmp_path: Path) -> None:
+    store, runs = tmp_path / "store", tmp_path / "runs"
+    runs.mkdir()
     store.mkdir()
     (store / "keep").write_text("x")
-    from runner import Job, Toil
-    from runner.errors import JobStoreInUseError
+    result = _run(store, runs)
+    assert result.returncode == 2
+    assert "not empty" in result.stderr
+    assert (store / "keep").read_text() == "x"
 
-    options = Job.Runner.getDefaultOptions(str(store))
-    with pytest.raises(JobStoreInUseError, match="--restart"):
-        with Toil(options):
-            pass
-    assert (store / "keep").read_text() == "x", "nothing of the existing directory is lost"
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--restart"], "no job store"),
+        (["--batchSystem", "nosuch"], "known: "),
+    ],
+)
+def test_invalid_use_exits_2_with_a_clear_message(
+    tmp_path: Path, extra: list[str], message: str
+) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    result = _run(tmp_path / "store", runs, *extra)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_locator_exits_2(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "nosuchkind:abc", str(runs)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "unknown job store kind 'nosuchkind'" in result.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_and_restart_finishes(tmp_path: Path) -> None:
+    store, runs = tmp_path / "store", tmp_path / "runs"
+    runs.mkdir()
+    leader = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(store), str(runs), "--logLevel", "INFO"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while len(os.listdir(runs)) < JOBS // 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    workers = psutil.Process(leader.pid).children(recursive=True)
+    leader.send_signal(signal.SIGTERM)
+    _, err = leader.communicate(timeout=60)
+    assert leader.returncode != 0
+    assert "--restart" in err
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == [], "the leader kills its workers when it stops"
+    result = _run(store, runs, "--restart")
+    assert result.returncode == 0, result.stderr
+    assert f"TOTAL {EXPECTED_TOTAL}" in result.stdout
+    assert len(_executions(runs)) == JOBS
