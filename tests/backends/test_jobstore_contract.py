@@ -1,0 +1,587 @@
+"""The job store contract, run against every registered job store kind.
+
+A new kind adds a recipe to ``_LOCATORS`` (how to make a fresh, throw-away locator); a kind
+without one fails here, so no registered store goes untested. Tests of one kind's own
+promises (hard links, flock, the journal file) sit at the end, named after the kind.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from backends.errors import (
+    InvalidLocatorError,
+    JobStoreExistsError,
+    NoSuchFileError,
+    NoSuchJobStoreError,
+)
+from backends.jobstore.base import FileID, JobStore, open_job_store, parse_locator
+from backends.jobstore.file import FileJobStore
+from backends.registry import JOB_STORE_GROUP, known_names
+
+_LOCATORS: dict[str, Callable[[Path], str]] = {
+    "file": lambda tmp: f"file:{tmp / 'store'}",
+    "memory": lambda tmp: f"memory:test-{uuid.uuid4().hex}",
+}
+ODD_JOB_IDS = [
+    "plain-1",
+    "with/slash",
+    ".dot",
+    "%41",
+    "A",
+    "sp ace",
+    "ü-ñ",
+    "~t",
+    "x" * 300,
+    "y" * 180,
+    "ü" * 90,
+]
+
+
+@pytest.fixture(params=known_names(JOB_STORE_GROUP))
+def locator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    make = _LOCATORS.get(request.param)
+    if make is None:
+        pytest.fail(f"job store kind {request.param!r} has no locator recipe in _LOCATORS")
+    made = make(tmp_path)
+    yield made
+    open_job_store(made).destroy()
+
+
+@pytest.fixture
+def store(locator: str) -> JobStore:
+    created = open_job_store(locator)
+    created.create()
+    return created
+
+
+def _other(store: JobStore) -> JobStore:
+    """A second object on the same store, as another process of the run would have."""
+    again = open_job_store(store.locator)
+    again.open()
+    return again
+
+
+# -- life cycle ------------------------------------------------------------------------------
+def test_create_open_exists_destroy(locator: str) -> None:
+    store = open_job_store(locator)
+    assert not store.exists()
+    with pytest.raises(NoSuchJobStoreError):
+        store.open()
+    store.create()
+    assert store.exists()
+    second = open_job_store(store.locator)
+    assert second.exists()
+    second.open()
+    with pytest.raises(JobStoreExistsError, match="already exists"):
+        second.create()
+    store.write_shared("config", b"c")
+    second.destroy()
+    assert not store.exists()
+    with pytest.raises(NoSuchJobStoreError):
+        store.open()
+    store.destroy()  # destroying a missing store is not an error
+    store.create()  # and the place can be used again
+    with pytest.raises(NoSuchFileError):
+        store.read_shared("config")
+
+
+# -- shared blobs ----------------------------------------------------------------------------
+def test_shared_blobs(store: JobStore) -> None:
+    assert not store.shared_exists("config")
+    with pytest.raises(NoSuchFileError, match="config"):
+        store.read_shared("config")
+    store.write_shared("config", b"one")
+    store.write_shared("config", b"two")
+    assert _other(store).read_shared("config") == b"two"
+    assert store.shared_exists("config")
+    for name in ("stats/run 1", ".hidden", "%2F"):
+        store.write_shared(name, name.encode())
+    assert [store.read_shared(n) for n in ("stats/run 1", ".hidden", "%2F")] == [
+        b"stats/run 1",
+        b".hidden",
+        b"%2F",
+    ]
+    store.delete_shared("config")
+    store.delete_shared("config")
+    assert not store.shared_exists("config")
+    assert store.read_shared(".hidden") == b".hidden"
+
+
+def test_shared_replace_is_atomic(store: JobStore) -> None:
+    blobs = [b"a" * 300_000, b"b" * 400_000]
+    store.write_shared("flag", blobs[0])
+    seen: set[bytes] = set()
+    done = threading.Event()
+
+    def read_until_done() -> None:
+        reader = _other(store)
+        while not done.is_set():
+            seen.add(reader.read_shared("flag"))
+
+    thread = threading.Thread(target=read_until_done)
+    thread.start()
+    try:
+        for index in range(60):
+            store.write_shared("flag", blobs[index % 2])
+    finally:
+        done.set()
+        thread.join()
+    assert seen <= set(blobs) and seen
+
+
+# -- journal ---------------------------------------------------------------------------------
+def test_journal_append_read_replace(store: JobStore) -> None:
+    assert list(store.read_records()) == []
+    store.append_records([b"r1", b"", b"r3"])
+    store.append_records([])
+    store.append_records([bytes(range(256)) * 100])
+    assert list(_other(store).read_records()) == [b"r1", b"", b"r3", bytes(range(256)) * 100]
+    store.replace_records([b"compact-1", b"compact-2"])
+    assert list(store.read_records()) == [b"compact-1", b"compact-2"]
+    store.append_records([b"after"])
+    assert list(_other(store).read_records()) == [b"compact-1", b"compact-2", b"after"]
+    store.replace_records([])
+    assert list(store.read_records()) == []
+
+
+def test_journal_survives_reopen(store: JobStore) -> None:
+    store.append_records([b"x"])
+    restarted = _other(store)
+    assert list(restarted.read_records()) == [b"x"]
+    restarted.append_records([b"y"])
+    assert list(store.read_records()) == [b"x", b"y"]
+
+
+# -- job hand-off ----------------------------------------------------------------------------
+def test_job_input_result_clear(store: JobStore) -> None:
+    worker = _other(store)
+    store.write_job_input("j1", b"input")
+    assert worker.read_job_input("j1") == b"input"
+    assert store.read_job_result("j1") is None
+    assert store.list_job_results() == []
+    worker.write_job_result("j1", b"result")
+    worker.write_job_result("j1", b"result 2")
+    assert store.read_job_result("j1") == b"result 2"
+    assert store.list_job_results() == ["j1"]
+    store.clear_job_io("j1")
+    store.clear_job_io("j1")
+    assert store.read_job_result("j1") is None
+    with pytest.raises(NoSuchFileError, match="j1"):
+        worker.read_job_input("j1")
+    assert store.list_job_results() == []
+
+
+def test_odd_job_ids_stay_apart(store: JobStore) -> None:
+    for job_id in ODD_JOB_IDS:
+        store.write_job_input(job_id, f"in {job_id}".encode())
+        store.write_job_result(job_id, f"out {job_id}".encode())
+    assert store.list_job_results() == sorted(ODD_JOB_IDS)
+    for job_id in ODD_JOB_IDS:
+        assert store.read_job_input(job_id) == f"in {job_id}".encode()
+        assert store.read_job_result(job_id) == f"out {job_id}".encode()
+        target = store.job_log_target(job_id)
+        Path(target).write_text(job_id)
+        store.save_job_log(job_id, target)
+        with store.job_running_lock(job_id):
+            pass
+    assert [store.read_job_log(job_id) for job_id in ODD_JOB_IDS] == [
+        job_id.encode() for job_id in ODD_JOB_IDS
+    ]
+    for job_id in ODD_JOB_IDS:
+        store.clear_job_io(job_id)
+    assert store.list_job_results() == []
+
+
+def test_running_lock_in_process(store: JobStore) -> None:
+    leader = _other(store)
+    assert not leader.job_is_running("j1")
+    with store.job_running_lock("j1"):
+        if type(store).job_is_running is not JobStore.job_is_running:
+            assert leader.job_is_running("j1")
+            assert leader.job_is_running("j1")  # a probe does not disturb the lock
+        assert not leader.job_is_running("j2")
+    assert not leader.job_is_running("j1")
+    with store.job_running_lock("j1"):  # the lock can be taken again (a retry)
+        pass
+
+
+# -- logs ------------------------------------------------------------------------------------
+def test_logs(store: JobStore, tmp_path: Path) -> None:
+    assert store.read_job_log("j1") is None
+    target = store.job_log_target("j1")
+    Path(target).write_bytes(b"line 1\nline 2\n")
+    store.save_job_log("j1", target)
+    assert _other(store).read_job_log("j1") == b"line 1\nline 2\n"
+    assert store.job_log_location("j1")
+    elsewhere = tmp_path / "my.log"
+    elsewhere.write_bytes(b"rerun\n")
+    store.save_job_log("j1", str(elsewhere))
+    assert store.read_job_log("j1") == b"rerun\n"
+    assert elsewhere.read_bytes() == b"rerun\n"
+
+
+# -- files -----------------------------------------------------------------------------------
+def test_write_stream_open_read_size_delete(store: JobStore) -> None:
+    file_id, stream = store.write_stream("out.txt")
+    assert isinstance(file_id, FileID)
+    with stream:
+        stream.write(b"hello ")
+        assert not store.file_exists(file_id)  # not there until the stream closes
+        stream.write(b"world")
+    assert file_id.endswith("/out.txt") and file_id.basename == "out.txt"
+    assert file_id.size == 11
+    reader = _other(store)
+    assert reader.file_exists(file_id)
+    with reader.open_read(file_id) as read:
+        assert read.read() == b"hello world"
+    assert reader.file_size(file_id) == 11
+    copied = pickle.loads(pickle.dumps(file_id))
+    assert (copied, copied.size, type(copied)) == (file_id, 11, FileID)
+    store.delete_file(file_id)
+    store.delete_file(file_id)
+    assert not store.file_exists(file_id)
+    with pytest.raises(NoSuchFileError):
+        store.open_read(file_id)
+    with pytest.raises(NoSuchFileError):
+        store.file_size(file_id)
+
+
+def test_write_stream_failure_leaves_nothing(store: JobStore) -> None:
+    file_id, stream = store.write_stream("partial")
+    with pytest.raises(RuntimeError), stream:
+        stream.write(b"half")
+        raise RuntimeError("the producer failed")
+    assert not store.file_exists(file_id)
+
+
+@pytest.mark.parametrize("bad", ["nope", "0" * 32 + "/../../x", "../../etc/passwd", ""])
+def test_unknown_file_ids(store: JobStore, bad: str) -> None:
+    assert not store.file_exists(bad)
+    with pytest.raises(NoSuchFileError):
+        store.open_read(bad)
+    with pytest.raises(NoSuchFileError):
+        store.file_size(bad)
+    store.delete_file(bad)
+
+
+def test_import_export(store: JobStore, tmp_path: Path) -> None:
+    src = tmp_path / "tool.sh"
+    src.write_bytes(b"#!/bin/sh\necho hi\n")
+    src.chmod(0o755)
+    plain = tmp_path / "data.txt"
+    plain.write_bytes(b"data")
+    tool = store.import_local(str(src))
+    data = store.import_local(str(plain), basename="renamed.txt")
+    assert (tool.size, tool.executable, tool.basename) == (18, True, "tool.sh")
+    assert (data.size, data.executable, data.basename) == (4, False, "renamed.txt")
+    assert src.exists() and plain.exists()
+    out = tmp_path / "out"
+    out.mkdir()
+    _other(store).export_local(tool, str(out / "tool.sh"))
+    store.export_local(data, str(out / "data.txt"))
+    assert (out / "tool.sh").read_bytes() == src.read_bytes()
+    assert os.access(out / "tool.sh", os.X_OK)
+    assert not os.access(out / "data.txt", os.X_OK)
+    with pytest.raises(FileExistsError):
+        store.export_local(data, str(out / "data.txt"))
+    with pytest.raises(NoSuchFileError):
+        store.export_local("0" * 32 + "/gone", str(out / "gone"))
+
+
+def test_import_move(store: JobStore, tmp_path: Path) -> None:
+    src = tmp_path / "big.bin"
+    src.write_bytes(b"x" * 10_000)
+    file_id = store.import_local(str(src), move=True)
+    assert not src.exists()
+    assert file_id.size == 10_000 and store.file_size(file_id) == 10_000
+    with store.open_read(file_id) as stream:
+        assert stream.read() == b"x" * 10_000
+
+
+def test_store_objects_do_no_io(tmp_path: Path) -> None:
+    for make in _LOCATORS.values():
+        store = open_job_store(make(tmp_path / "never"))
+        assert not store.exists()
+    assert not (tmp_path / "never").exists()
+
+
+# -- locators --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("locator", "expected"),
+    [
+        ("file:/data/js", ("file", "/data/js")),
+        ("/data/js", ("file", "/data/js")),
+        ("relative/js", ("file", "relative/js")),
+        ("./odd:name", ("file", "./odd:name")),
+        ("aws:us-west-2:my-bucket", ("aws", "us-west-2:my-bucket")),
+        ("memory:scratch", ("memory", "scratch")),
+    ],
+)
+def test_parse_locator(locator: str, expected: tuple[str, str]) -> None:
+    assert parse_locator(locator) == expected
+
+
+@pytest.mark.parametrize(
+    ("locator", "message"),
+    [
+        ("", "file:PATH"),
+        ("file:", "names no location"),
+        ("aws:us-west-2", "aws:REGION:BUCKET"),
+        ("aws:us-west-2:b:c", "aws:REGION:BUCKET"),
+        ("ftp:host/js", "unknown job store kind 'ftp'"),
+    ],
+)
+def test_bad_locators(locator: str, message: str) -> None:
+    with pytest.raises(InvalidLocatorError, match=message):
+        parse_locator(locator)
+    with pytest.raises(InvalidLocatorError, match=message):
+        open_job_store(locator)
+
+
+def test_open_job_store_kinds(tmp_path: Path) -> None:
+    from backends.jobstore.memory import MemoryJobStore
+
+    by_prefix = open_job_store(f"file:{tmp_path}/a")
+    bare = open_job_store(str(tmp_path / "a"))
+    assert isinstance(by_prefix, FileJobStore) and isinstance(bare, FileJobStore)
+    assert by_prefix.locator == bare.locator == f"file:{tmp_path}/a"
+    assert isinstance(open_job_store("memory:x"), MemoryJobStore)
+    with pytest.raises(InvalidLocatorError, match="known: .*file"):
+        open_job_store("gs:some-bucket")
+
+
+def test_file_locator_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_job_store("file:rel/js")
+    assert store.location == str(tmp_path / "rel" / "js")
+    assert store.locator == f"file:{tmp_path / 'rel' / 'js'}"
+    assert not (tmp_path / "rel").exists()
+
+
+# -- file: its own promises ------------------------------------------------------------------
+REPO = str(Path(__file__).resolve().parents[2])
+
+
+@pytest.fixture
+def file_store(tmp_path: Path) -> FileJobStore:
+    store = FileJobStore(f"file:{tmp_path / 'js'}", str(tmp_path / "js"))
+    store.create()
+    return store
+
+
+@contextmanager
+def _python(code: str, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """A Python child running ``code`` with pipes to talk to; killed if still alive."""
+    env = {**os.environ, "PYTHONPATH": REPO}
+    with subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_file_create_rules(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    FileJobStore(str(empty), str(empty)).create()  # an empty directory is fine (mkdtemp)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "thesis.tex").write_text("precious")
+    with pytest.raises(JobStoreExistsError, match="not empty"):
+        FileJobStore(str(busy), str(busy)).create()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    with pytest.raises(JobStoreExistsError, match="not a directory"):
+        FileJobStore(str(a_file), str(a_file)).create()
+    FileJobStore(str(busy), str(busy)).destroy()  # not a job store: left alone
+    assert (busy / "thesis.tex").read_text() == "precious"
+    assert not FileJobStore(str(busy), str(busy)).exists()
+
+
+def test_file_destroy_removes_everything(file_store: FileJobStore, tmp_path: Path) -> None:
+    file_store.write_job_input("j", b"i")
+    file_store.append_records([b"r"])
+    file_store.destroy()
+    assert sorted(os.listdir(tmp_path)) == []
+    with pytest.raises(NoSuchJobStoreError):
+        file_store.write_job_input("j", b"i")  # a destroyed store is not silently recreated
+
+
+def test_file_layout_fans_out(file_store: FileJobStore, tmp_path: Path) -> None:
+    file_store.write_job_input("job-1", b"i")
+    (inputs,) = (tmp_path / "js" / "jobs").glob("*/job-1.in")
+    assert len(inputs.parent.name) == 2
+    file_id, stream = file_store.write_stream("a.txt")
+    stream.close()
+    uid = file_id.split("/")[0]
+    assert (tmp_path / "js" / "files" / uid[:2] / uid / "a.txt").is_file()
+
+
+def _append_batches(store: FileJobStore, count: int) -> list[list[bytes]]:
+    batches = [[f"{i}:{k}".encode() for k in range(i + 1)] for i in range(count)]
+    for batch in batches:
+        store.append_records(batch)
+    return batches
+
+
+def test_file_journal_torn_tail(file_store: FileJobStore) -> None:
+    batches = _append_batches(file_store, 3)
+    path = Path(file_store.root, "records", "journal")
+    whole = path.read_bytes()
+    path.write_bytes(whole + b"\x10\x00\x00\x00garbage")
+    assert list(file_store.read_records()) == [r for b in batches for r in b]
+    last = len(whole) - len(b"".join(batches[2])) - 4 * 3
+    path.write_bytes(whole[: last + 2])  # cut inside the last batch's payload
+    assert list(FileJobStore(file_store.locator, file_store.root).read_records()) == [
+        r for b in batches[:2] for r in b
+    ]
+    flipped = bytearray(whole)
+    flipped[-1] ^= 0xFF  # a corrupt byte in the last batch
+    path.write_bytes(bytes(flipped) + b"\x00" * 64)
+    restarted = FileJobStore(file_store.locator, file_store.root)
+    restarted.open()
+    assert list(restarted.read_records()) == [r for b in batches[:2] for r in b]
+    restarted.append_records([b"new"])  # lands after the last whole batch, not the garbage
+    assert list(file_store.read_records()) == [r for b in batches[:2] for r in b] + [b"new"]
+
+
+_APPENDER = """
+import sys
+from backends.jobstore.file import FileJobStore
+store = FileJobStore(sys.argv[1], sys.argv[1])
+store.open()
+i = 0
+while True:
+    store.append_records([b"%d:%d:" % (i, k) + b"x" * 50_000 for k in range(i % 7 + 1)])
+    if i == 20:
+        print("ready", flush=True)
+    i += 1
+"""
+
+
+def test_file_journal_sigkill_leaves_whole_batches(file_store: FileJobStore) -> None:
+    with _python(_APPENDER, file_store.root) as proc:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        proc.kill()
+        proc.wait()
+    batches: dict[int, list[int]] = {}
+    for record in file_store.read_records():
+        batch, index, _ = record.split(b":", 2)
+        batches.setdefault(int(batch), []).append(int(index))
+    assert len(batches) > 20
+    assert sorted(batches) == list(range(len(batches)))
+    assert all(got == list(range(i % 7 + 1)) for i, got in batches.items())
+
+
+_LOCK_HOLDER = """
+import sys
+from backends.jobstore.file import FileJobStore
+store = FileJobStore(sys.argv[1], sys.argv[1])
+store.open()
+with store.job_running_lock("job 7"):
+    print("held", flush=True)
+    sys.stdin.readline()
+    store.write_job_result("job 7", b"done")
+"""
+
+
+@pytest.mark.parametrize("with_input", [True, False], ids=["on-input", "on-lock-file"])
+def test_file_running_lock_across_processes(file_store: FileJobStore, with_input: bool) -> None:
+    if with_input:
+        file_store.write_job_input("job 7", b"in")
+    with _python(_LOCK_HOLDER, file_store.root) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdout.readline() == "held\n"
+        assert file_store.job_is_running("job 7")
+        assert not file_store.job_is_running("job 8")
+        assert Path(file_store.root, "locks").exists() is not with_input  # no file made
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.wait() == 0
+    assert file_store.read_job_result("job 7") == b"done"
+    assert not file_store.job_is_running("job 7")
+    assert list(Path(file_store.root, "locks").glob("*/*")) == []
+
+
+@pytest.mark.parametrize("with_input", [True, False], ids=["on-input", "on-lock-file"])
+def test_file_running_lock_dies_with_worker(file_store: FileJobStore, with_input: bool) -> None:
+    if with_input:
+        file_store.write_job_input("job 7", b"in")
+    with _python(_LOCK_HOLDER, file_store.root) as proc:
+        assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+        assert file_store.job_is_running("job 7")
+        proc.kill()
+        proc.wait()
+    assert not file_store.job_is_running("job 7")
+    assert file_store.read_job_result("job 7") is None
+
+
+def test_file_import_export_share_the_inode(file_store: FileJobStore, tmp_path: Path) -> None:
+    src = tmp_path / "big.bin"
+    src.write_bytes(b"y" * 4096)
+    file_id = file_store.import_local(str(src))
+    stored = file_store.local_path(file_id)
+    assert os.stat(stored).st_ino == os.stat(src).st_ino
+    assert os.stat(src).st_nlink == 2
+    file_store.export_local(file_id, str(tmp_path / "out.bin"))
+    assert os.stat(tmp_path / "out.bin").st_ino == os.stat(src).st_ino
+    assert os.stat(src).st_nlink == 3
+    file_store.export_local(file_id, str(tmp_path / "link.bin"), symlink=True)
+    assert os.readlink(tmp_path / "link.bin") == stored
+    moved = tmp_path / "moved.bin"
+    moved.write_bytes(b"z")
+    inode = os.stat(moved).st_ino
+    moved_id = file_store.import_local(str(moved), move=True)
+    assert os.stat(file_store.local_path(moved_id)).st_ino == inode
+    assert os.stat(file_store.local_path(moved_id)).st_nlink == 1
+
+
+def test_file_import_across_file_systems_copies(file_store: FileJobStore) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(file_store.root).st_dev:
+        pytest.skip("needs /dev/shm on another file system than the test's tmp_path")
+    src = shm / f"moil-test-{uuid.uuid4().hex}.sh"
+    src.write_bytes(b"#!/bin/sh\n")
+    src.chmod(0o755)
+    try:
+        file_id = file_store.import_local(str(src))
+        stored = file_store.local_path(file_id)
+        assert os.stat(stored).st_ino != os.stat(src).st_ino
+        assert os.access(stored, os.X_OK) and file_id.executable
+        moved_id = file_store.import_local(str(src), move=True)
+        assert not src.exists()
+        assert Path(file_store.local_path(moved_id)).read_bytes() == b"#!/bin/sh\n"
+        dest = shm / f"moil-test-{uuid.uuid4().hex}.out"
+        file_store.export_local(file_id, str(dest))
+        assert dest.read_bytes() == b"#!/bin/sh\n" and os.access(dest, os.X_OK)
+        dest.unlink()
+    finally:
+        src.unlink(missing_ok=True)
+
+
+def test_file_fsync_opt_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOIL_FSYNC", "1")
+    store = FileJobStore(str(tmp_path / "js"), str(tmp_path / "js"))
+    assert store.fsync
+    store.create()
+    store.append_records([b"a"])
+    store.write_job_result("j", b"r")
+    assert list(store.read_records()) == [b"a"] and store.read_job_result("j") == b"r"
