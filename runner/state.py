@@ -223,29 +223,41 @@ class StateMachine:
         return None
 
     def reset(self, checkpoint_id: str) -> list[str]:
-        """Drop everything below a checkpoint job and make it ready to run again.
-        Returns the dropped job IDs (the leader kills those still running)."""
+        """Drop everything below a checkpoint job and make it ready to run again; the jobs
+        it had before it ran come back fresh. Returns the dropped job IDs (the leader kills
+        those still running)."""
         cp = self.jobs[checkpoint_id]
+        static: list[JobRecord] = []
+        walk = list(cp.static_children + cp.static_followons + cp.static_services)
+        while walk:
+            sub = self.jobs[walk.pop()]
+            static.append(sub.record)
+            walk.extend(sub.static_children + sub.static_followons + sub.static_services)
         dropped: list[str] = []
         stack = list(cp.record.children + cp.record.followons + cp.record.services)
         while stack:
             jid = stack.pop()
-            sub = self.jobs.pop(jid, None)
-            if sub is None:
+            gone = self.jobs.pop(jid, None)
+            if gone is None:
                 continue
             dropped.append(jid)
             self.values.pop(jid, None)
             self.failed.pop(jid, None)
-            stack.extend(sub.record.children + sub.record.followons + sub.record.services)
-        cp.record.children = list(cp.static_children)
-        cp.record.followons = list(cp.static_followons)
-        cp.record.services = list(cp.static_services)
+            stack.extend(gone.record.children + gone.record.followons + gone.record.services)
+        for job in (cp, *(_Job(r) for r in static)):
+            job.record.children = list(job.static_children)
+            job.record.followons = list(job.static_followons)
+            job.record.services = list(job.static_services)
         cp.record.attempts += 1
         self.values.pop(checkpoint_id, None)
         cp.has_value = False
         cp.forward = None
+        cp.done = False
         cp.status = Status.READY
         self.ready.append(checkpoint_id)
+        for record in static:
+            record.attempts = 0
+        self.add(static)
         return dropped
 
     # -- internals ------------------------------------------------------------------------

@@ -142,3 +142,23 @@ def test_services_start_before_children_and_stop_after_them() -> None:
     assert not sm.is_done(host.id)
     finish(sm, service.id)
     assert sm.is_done(host.id)
+
+
+def test_checkpoint_rerun_brings_back_the_children_it_had_before_it_ran() -> None:
+    root = node("root", checkpoint=True)
+    static = root.add_child(node("static"))
+    sm = StateMachine(retry_count=1)
+    sm.add(flatten(root))
+    sm.take_ready()
+    finish(sm, root.id)
+    assert names(sm, sm.take_ready()) == ["static"]
+    sm.attempt_failed(static.id)
+    sm.take_ready()
+    assert sm.attempt_failed(static.id) is False
+    assert sm.failed_for_good(static.id, "boom") == root.id
+    assert names(sm, sm.take_ready()) == ["root"]
+    assert sm.status(static.id) is Status.WAITING
+    finish(sm, root.id)
+    assert names(sm, sm.take_ready()) == ["static"]
+    finish(sm, static.id)
+    assert sm.succeeded()
