@@ -91,6 +91,8 @@ def add_toil_options(parser: argparse.ArgumentParser, *, job_store_positional: b
     core.add_argument("--slurmPartition", default=None)
     core.add_argument("--slurmTime", default=None)
     core.add_argument("--slurmArgs", default=None)
+    core.add_argument("--slurmPE", default=None,
+                      help="Slurm partition for multi-core jobs (or TOIL_SLURM_PE)")
 
 
 def default_options(job_store: str | None = None, **overrides: Any) -> argparse.Namespace:

@@ -8,6 +8,7 @@ default: never with ``--stats``, otherwise only after success).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pickle
 import shutil
@@ -15,6 +16,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -30,7 +32,7 @@ from backends.jobstore.base import JobStore, open_job_store
 from backends.registry import BATCH_SYSTEM_GROUP, load
 from runner.errors import JobStoreInUseError, UsageError
 from runner.graph import JobNode
-from runner.leader import Leader
+from runner.leader import KILL_FLAG, Leader
 from runner.records import decode, encode, flatten
 from runner.state import StateMachine, Status
 from runner.worker import CONFIG_NAME, read_result
@@ -122,6 +124,7 @@ class Run:
         self.started = True
         batch = make_batch_system(self.options)
         leader = Leader(self.store, batch, state, self.options)
+        self.store.delete_shared(KILL_FLAG)  # meant for a leader that is gone: not for us
         self.store.write_shared(STATUS_NAME, pickle.dumps(
             {"state": "running", "pid": os.getpid(), "host": socket.gethostname(),
              "time": time.time()}))
@@ -142,12 +145,18 @@ class Run:
         return value
 
 
-def replay(store: JobStore, retry_count: int) -> StateMachine:
-    """Rebuild the state machine from the store's journal."""
+def replay(
+    store: JobStore, retry_count: int,
+    observe: Callable[[tuple[Any, ...]], None] | None = None,
+) -> StateMachine:
+    """Rebuild the state machine from the store's journal (read-only). ``observe``, if
+    given, sees every event first (``toil status`` collects failure messages with it)."""
     state = StateMachine(retry_count)
     buffered = []
     for data in store.read_records():
         event = decode(data)
+        if observe is not None:
+            observe(event)
         kind = event[0]
         if kind == "new":
             buffered.append(event[1])
@@ -196,10 +205,13 @@ def make_batch_system(options: Any) -> BatchSystem:
     except UnknownBackendError as exc:
         raise UsageError(f"--batchSystem: {exc}") from None
     work_dir = options.workDir or tempfile.gettempdir()
+    # The machine's size bounds a batch system that runs here; a cluster is bounded by
+    # what the user says (or not at all).
+    here = cls.capabilities.in_process
     config = BatchConfig(
-        max_cores=float(options.maxCores or os.cpu_count() or 1),
-        max_memory=int(options.maxMemory or psutil.virtual_memory().total),
-        max_disk=int(options.maxDisk or shutil.disk_usage(work_dir).free),
+        max_cores=float(options.maxCores or (os.cpu_count() or 1 if here else math.inf)),
+        max_memory=options.maxMemory or (psutil.virtual_memory().total if here else math.inf),
+        max_disk=options.maxDisk or (shutil.disk_usage(work_dir).free if here else math.inf),
         work_dir=work_dir,
         options=vars(options),
     )

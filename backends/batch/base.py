@@ -93,11 +93,12 @@ class Capabilities:
 
 @dataclass
 class BatchConfig:
-    """Settings common to every batch system (plus ``options`` of its own)."""
+    """Settings common to every batch system (plus ``options`` of its own). Limits are
+    totals across everything running at once; ``math.inf`` means no limit."""
 
     max_cores: float
-    max_memory: int
-    max_disk: int
+    max_memory: float
+    max_disk: float
     work_dir: str
     options: Mapping[str, object] = field(default_factory=dict)
     environment: Mapping[str, str] = field(default_factory=dict)

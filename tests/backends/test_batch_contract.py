@@ -33,9 +33,14 @@ from backends.batch.base import (
 from backends.errors import InsufficientResourcesError
 from backends.registry import BATCH_SYSTEM_GROUP, load
 
-BATCH_SYSTEMS = [pytest.param("single_machine", id="single_machine")]
-SERVICE_FIXTURES: dict[str, str] = {}  # system name -> fixture that starts its service
-SYSTEM_OPTIONS: dict[str, dict[str, object]] = {}  # system name -> BatchConfig.options
+BATCH_SYSTEMS = [
+    pytest.param("single_machine", id="single_machine"),
+    pytest.param("slurm", id="slurm", marks=pytest.mark.slurm),
+]
+# system name -> fixture that starts its service
+SERVICE_FIXTURES: dict[str, str] = {"slurm": "slurm_cluster"}
+# system name -> BatchConfig.options
+SYSTEM_OPTIONS: dict[str, dict[str, object]] = {"slurm": {"statePollingWait": 0.5}}
 
 JOBS_MODULE = "tests.backends.jobs_for_tests"
 REPO_ROOT = Path(__file__).resolve().parents[2]
