@@ -126,6 +126,9 @@ class FileStore:
     def exportFile(self, jobStoreFileID: str, dstUrl: str) -> None:  # noqa: N802, N803
         self.export_url(jobStoreFileID, dstUrl)
 
+    import_file = importFile  # Toil has both spellings (tutorial_requirements uses this one)
+    export_file = exportFile
+
     def getLocalTempDir(self) -> str:  # noqa: N802
         return tempfile.mkdtemp(dir=self.local_temp_dir)
 

@@ -21,6 +21,8 @@ from runner.units import parse_size
 
 log = logging.getLogger(__name__)
 
+_RESOURCE_KEYS = frozenset(("memory", "cores", "disk", "accelerators", "preemptible",
+                            "preemptable", "checkpoint"))
 _REQUIREMENT_KEYS = ("memory", "cores", "disk", "accelerators", "preemptible", "preemptable",
                      "checkpoint", "unitName", "displayName", "local")
 
@@ -173,17 +175,24 @@ class Job:
         return ResourceSpec(self.cores, self.memory, self.disk, self.accelerators,
                             self.preemptible)
 
-    def _to_node(self, seen: set[str] | None = None) -> JobNode:
-        seen = set() if seen is None else seen
+    def _to_node(self, seen: dict[str, JobNode] | None = None) -> JobNode:
+        """The node of this job and its successors. A job that is the child of several
+        jobs (a DAG, as Toil allows) hangs under the first parent met and waits for the
+        others' return values: it runs once all its parents have run."""
+        seen = {} if seen is None else seen
         if self._id in seen:
             raise ValueError(f"{self!r} is added to the graph twice")
-        seen.add(self._id)
         node = JobNode(
             executor="runner.job:run_python_job", payload=self, name=self.jobName,
             display_name=self.displayName, resources=self._resource_spec(),
             local=self.local, checkpoint=self.checkpoint, id=self._id,
         )
-        node.children = [c._to_node(seen) for c in self._children]
+        seen[self._id] = node
+        for child in self._children:
+            if child._id in seen:
+                seen[child._id].after.append(Promise(self._id))
+            else:
+                node.children.append(child._to_node(seen))
         node.followons = [f._to_node(seen) for f in self._followons]
         node.services = [
             JobNode(executor="runner.job:run_service", payload=svc,
@@ -248,16 +257,25 @@ class Job:
 
 
 class FunctionWrappingJob(Job):
-    """A job that calls ``fn(*args, **kwargs)``; requirement keywords the function does not
-    take (``cores``, ``memory``, ``disk``...) are the job's requirements."""
+    """A job that calls ``fn(*args, **kwargs)``. As in Toil, the resource keywords
+    (``cores``, ``memory``, ``disk``, ``accelerators``, ``preemptible``, ``checkpoint``) are
+    the job's requirements and never reach the function; when not given, the function's own
+    defaults for them are (``def f(job, cores=2)`` asks for 2 cores). The other job keywords
+    (``unitName``, ``displayName``, ``local``) are the job's unless the function takes them."""
 
     def __init__(self, userFunction: Callable[..., Any], *args: Any, **kwargs: Any) -> None:  # noqa: N803
         try:
-            accepted = set(inspect.signature(userFunction).parameters)
+            params = inspect.signature(userFunction).parameters
         except (TypeError, ValueError):
-            accepted = set()
-        requirements = {k: kwargs.pop(k) for k in _REQUIREMENT_KEYS
-                        if k in kwargs and k not in accepted}
+            params = {}  # type: ignore[assignment]  # builtins without a signature
+        requirements: dict[str, Any] = {}
+        for key in _REQUIREMENT_KEYS:
+            if key in kwargs and (key in _RESOURCE_KEYS or key not in params):
+                requirements[key] = kwargs.pop(key)
+            elif key in _RESOURCE_KEYS and key in params:
+                default = params[key].default
+                if default is not inspect.Parameter.empty:
+                    requirements[key] = default
         requirements.setdefault("unitName", getattr(userFunction, "__name__", "function"))
         super().__init__(**requirements)
         self.userFunction = userFunction
@@ -305,7 +323,7 @@ def run_python_job(ctx: Any, job: Job) -> Any:
     job._fileStore = ctx.file_store
     job._ctx = ctx
     value = job.run(ctx.file_store)
-    seen: set[str] = set()
+    seen: dict[str, JobNode] = {}
     for child in job._children:
         ctx.add_child(child._to_node(seen))
     for followon in job._followons:

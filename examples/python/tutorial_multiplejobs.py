@@ -1,0 +1,23 @@
+# Toil documentation example tutorial_multiplejobs.py (children and a follow-on), run on moil.
+# Only the import lines differ from Toil's.
+from runner import Job, Toil
+
+
+def helloWorld(job, message, memory="2G", cores=2, disk="3G"):
+    job.log("Hello world, I have a message: {}".format(message))
+
+if __name__=="__main__":
+    options = Job.Runner.getDefaultOptions("./toilWorkflowRun")
+    options.logLevel = "INFO"
+    options.clean = "always"
+
+    j1 = Job.wrapJobFn(helloWorld, "first")
+    j2 = Job.wrapJobFn(helloWorld, "second or third")
+    j3 = Job.wrapJobFn(helloWorld, "second or third")
+    j4 = Job.wrapJobFn(helloWorld, "last")
+    j1.addChild(j2)
+    j1.addChild(j3)
+    j1.addFollowOn(j4)
+
+    with Toil(options) as toil:
+        toil.start(j1)
