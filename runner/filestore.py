@@ -26,12 +26,33 @@ class FileStore:
     """Files for one job: global files in the job store, and a private local temp dir."""
 
     def __init__(
-        self, store: JobStore, temp_dir: str, logger: logging.Logger | None = None
+        self,
+        store: JobStore,
+        temp_root: str,
+        logger: logging.Logger | None = None,
+        prefix: str = "moil-",
     ) -> None:
         self.jobStore = self.store = store
-        self.local_temp_dir = temp_dir
+        self._temp_root = temp_root
+        self._prefix = prefix
+        self._temp_dir: str | None = None
         self._log = logger or log
         self.messages: list[tuple[str, int]] = []
+
+    @property
+    def local_temp_dir(self) -> str:
+        """The job's private directory, made on first use (removed when the job ends).
+        Made lazily because creating and removing a directory per job is costly on some
+        filesystems and most expression jobs never need one."""
+        if self._temp_dir is None:
+            self._temp_dir = tempfile.mkdtemp(prefix=self._prefix, dir=self._temp_root)
+        return self._temp_dir
+
+    def cleanup(self) -> None:
+        """Remove the job's private directory if it was made."""
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
 
     # -- snake_case API for front ends ---------------------------------------------------
     def write_file(self, path: str, *, move: bool = False, basename: str | None = None) -> FileID:
