@@ -5,16 +5,18 @@ Layout under the store's directory (subdirectories are made when first needed)::
     moil-job-store.json        marker: tells a job store from any other directory
     shared/NAME                small named blobs (config, stats), replaced by rename
     records/journal            the job record journal (framing: backends.jobstore.journal)
-    jobs/BB/ID.in              a job's input, written by the leader; flock()ed while it runs
-    jobs/BB/ID.out             a job's result, written by its worker (temp file + rename)
-    locks/BB/ID                flock()ed instead while a job without an input file runs
-    logs/BB/ID.log             a job's log, written there directly by its worker
-    files/UU/UUID/BASENAME     a stored file; its ID is ``UUID/BASENAME``
+    jobs/ID.in                 a job's input, written by the leader; flock()ed while it runs
+    jobs/ID.out                a job's result, written by its worker (temp file + rename)
+    locks/ID                   flock()ed instead while a job without an input file runs
+    logs/ID.log                a job's log, written there directly by its worker
+    files/UUID/BASENAME        a stored file; its ID is ``UUID/BASENAME``
 
-``BB`` is one of 256 buckets picked by a CRC of the job ID and ``UU`` the first two hex
-digits of the file's UUID, so that 100,000 jobs or files make directories of a few hundred
-entries. Job IDs and shared names that are not plain file names are percent-encoded; one
-too long for a file name becomes ``~DIGEST``, with the ID kept in ``jobs/BB/~DIGEST.id``.
+The job areas are flat: ``jobs/`` only holds the jobs in flight (the leader clears each
+job's files once it has journaled the outcome), and ext4 indexes large directories, while
+every extra directory costs a removal when the store is destroyed (~3 ms each on a file
+system mounted with ``discard``). Job IDs and shared names that are not plain file names are
+percent-encoded; one too long for a file name becomes ``~DIGEST``, with the ID kept in
+``jobs/~DIGEST.id``.
 
 Sharing, not copying: ``import_local`` hard-links the caller's file into the store (or
 renames it with ``move=True``) and ``export_local`` hard-links it out again; bytes are
@@ -27,10 +29,10 @@ Durability: every write is whole-or-absent after a SIGKILL (single ``os.write`` 
 the journal, temp file + rename elsewhere). Surviving a power loss needs fsync, which costs
 milliseconds per job; it is off unless ``MOIL_FSYNC=1`` is set in the environment.
 
-Running jobs: a worker holds ``flock(LOCK_EX)`` on the job's input file ``jobs/BB/ID.in``
+Running jobs: a worker holds ``flock(LOCK_EX)`` on the job's input file ``jobs/ID.in``
 while the job runs (it opens that file anyway, so the lock costs no file creation, which is
 the slow part of a file system under load). A job without an input file locks
-``locks/BB/ID`` instead, which the worker creates and unlinks on the way out, after the
+``locks/ID`` instead, which the worker creates and unlinks on the way out, after the
 result is written. The kernel drops a lock when its process dies, so ``job_is_running`` is
 True only while a live worker runs the job. On NFS, Linux maps flock to NFS byte-range
 locks, so this also works across hosts. The leader must not rewrite the input of a job that
@@ -48,7 +50,6 @@ import re
 import shutil
 import urllib.parse
 import uuid
-import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
@@ -108,10 +109,6 @@ def _decode(file_name: str) -> str:
     return urllib.parse.unquote(file_name) if "%" in file_name else file_name
 
 
-def _bucket(name: str) -> str:
-    return f"{zlib.crc32(name.encode()) & 0xFF:02x}"
-
-
 def _fsync_default() -> bool:
     return os.environ.get("MOIL_FSYNC", "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -150,13 +147,13 @@ class FileJobStore(JobStore):
 
     # -- paths ------------------------------------------------------------------------
     def _job_path(self, area: str, job_id: str, suffix: str) -> str:
-        return f"{self.root}/{area}/{_bucket(job_id)}/{_encode(job_id)}{suffix}"
+        return f"{self.root}/{area}/{_encode(job_id)}{suffix}"
 
     def _file_path(self, file_id: str) -> str:
         match = _FILE_ID.fullmatch(file_id)
         if match is None or match.group(2) in (".", ".."):
             raise NoSuchFileError(f"{file_id!r} is not a file ID of a file: job store")
-        return f"{self.root}/files/{file_id[:2]}/{file_id}"
+        return f"{self.root}/files/{file_id}"
 
     def _make_parents(self, path: str) -> None:
         """Create the missing directories above ``path``, up to but not including the root
@@ -388,24 +385,23 @@ class FileJobStore(JobStore):
 
     def list_job_results(self) -> list[str]:
         found: list[str] = []
+        area = f"{self.root}/jobs"
         try:
-            buckets = list(os.scandir(f"{self.root}/jobs"))
+            with os.scandir(area) as entries:
+                names = [e.name[:-4] for e in entries if e.name.endswith(".out")]
         except FileNotFoundError:
             return found
-        for bucket in buckets:
-            with os.scandir(bucket.path) as entries:
-                names = [e.name[:-4] for e in entries if e.name.endswith(".out")]
-            for name in names:
-                if name.startswith("~"):
-                    found.append(read_all(f"{bucket.path}/{name}.id").decode())
-                else:
-                    found.append(_decode(name))
+        for name in names:
+            if name.startswith("~"):
+                found.append(read_all(f"{area}/{name}.id").decode())
+            else:
+                found.append(_decode(name))
         return sorted(found)
 
     def job_running_lock(self, job_id: str) -> AbstractContextManager[object]:
         """flock(LOCK_EX) on the job's input file while the job runs: the worker reads that
         file anyway, so the lock costs no file creation. A job without an input file locks
-        ``locks/BB/ID`` instead, created for it and unlinked on the way out. A second worker
+        ``locks/ID`` instead, created for it and unlinked on the way out. A second worker
         of the same job waits here until the first one lets go."""
         return self._running_lock(
             self._job_path("jobs", job_id, ".in"), self._job_path("locks", job_id, "")

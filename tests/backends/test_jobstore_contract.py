@@ -425,14 +425,15 @@ def test_file_destroy_removes_everything(file_store: FileJobStore, tmp_path: Pat
         file_store.write_job_input("j", b"i")  # a destroyed store is not silently recreated
 
 
-def test_file_layout_fans_out(file_store: FileJobStore, tmp_path: Path) -> None:
+def test_file_layout_is_flat(file_store: FileJobStore, tmp_path: Path) -> None:
+    """Job hand-off files sit in one directory and each stored file in one directory of its
+    own: no bucket directories, each of which would cost a removal on destroy."""
     file_store.write_job_input("job-1", b"i")
-    (inputs,) = (tmp_path / "js" / "jobs").glob("*/job-1.in")
-    assert len(inputs.parent.name) == 2
+    assert (tmp_path / "js" / "jobs" / "job-1.in").is_file()
     file_id, stream = file_store.write_stream("a.txt")
     stream.close()
     uid = file_id.split("/")[0]
-    assert (tmp_path / "js" / "files" / uid[:2] / uid / "a.txt").is_file()
+    assert (tmp_path / "js" / "files" / uid / "a.txt").is_file()
 
 
 def _append_batches(store: FileJobStore, count: int) -> list[list[bytes]]:
