@@ -88,7 +88,7 @@ class Run:
         clean = self.options.clean or ("never" if self.options.stats else "onSuccess")
         ok = exc_type is None and self.succeeded
         if clean == "always" or (clean == "onSuccess" and ok) or (clean == "onError" and not ok):
-            self.store.destroy()
+            self.store.destroy_soon()
         elif not ok and self.started:
             log.info("the job store %s is kept; resume with --restart", self.store.locator)
 

@@ -87,6 +87,11 @@ class JobStore(ABC):
     def destroy(self) -> None:
         """Delete the store and everything in it. Destroying a missing store is not an error."""
 
+    def destroy_soon(self) -> None:
+        """Like ``destroy``, but the bytes may be freed in the background: the store is gone
+        from its locator when this returns. For the end of a run, where the user waits."""
+        self.destroy()
+
     # -- small named blobs: config, flags, stats --------------------------------------
     @abstractmethod
     def write_shared(self, name: str, data: bytes) -> None:

@@ -48,6 +48,7 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
@@ -264,6 +265,23 @@ class FileJobStore(JobStore):
             else:
                 log.warning("not deleting %s: it holds no job store", self.root)
             return
+        shutil.rmtree(self._move_aside(), onerror=ignore_missing)
+
+    def destroy_soon(self) -> None:
+        """Rename the store away at once and remove it in a detached ``rm -rf``: removing a
+        directory per stored file costs ~3 ms each on a file system mounted with
+        ``discard``, which a user should not wait for at the end of a run."""
+        self._forget_journal()
+        if not os.path.isdir(self.root) or not self.exists():
+            self.destroy()
+            return
+        doomed = self._move_aside()
+        subprocess.Popen(  # noqa: S603 (fixed argv)
+            ["rm", "-rf", "--", doomed], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+        )
+
+    def _move_aside(self) -> str:
         parent, name = os.path.split(self.root)
         doomed = f"{parent}/.{name}.deleting-{uuid.uuid4().hex[:8]}"
         try:
@@ -271,7 +289,7 @@ class FileJobStore(JobStore):
         except OSError:  # e.g. the root is a mount point: delete in place, marker first
             doomed = self.root
             unlink_missing_ok(f"{self.root}/{MARKER}")
-        shutil.rmtree(doomed, onerror=ignore_missing)
+        return doomed
 
     # -- shared blobs -------------------------------------------------------------------
     def _shared_path(self, name: str) -> str:

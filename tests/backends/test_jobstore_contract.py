@@ -586,3 +586,11 @@ def test_file_fsync_opt_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     store.append_records([b"a"])
     store.write_job_result("j", b"r")
     assert list(store.read_records()) == [b"a"] and store.read_job_result("j") == b"r"
+
+
+def test_destroy_soon_removes_the_store_from_its_locator(store: JobStore) -> None:
+    file_id, stream = store.write_stream("a.txt")
+    stream.close()
+    store.destroy_soon()
+    assert not store.exists()
+    assert not open_job_store(store.locator).exists()
