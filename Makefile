@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 SHARED ?= ../shared
 VERSION ?= v1.2
+WDL_VERSION ?= 1.1
 JOBS ?= $(shell nproc)
 
 .PHONY: install check test test-unit test-services conformance conformance-cwl conformance-wdl \
@@ -29,18 +30,30 @@ check: install  ## the fast inner loop: unit tests, no services, no suites
 test-unit: install
 	$(PYTEST) -q -m "not conformance"
 
-conformance-cwl: install  ## make conformance-cwl VERSION=v1.2 [SUITE=path-or-url]
-	$(PY) -m conformance.cwl --version $(VERSION) -j $(JOBS) $(if $(SUITE),--suite $(SUITE))
+conformance-cwl: install  ## make conformance-cwl VERSION=v1.2 [SUITE=path-or-url] [ARGS=...]
+	$(PY) -m conformance.cwl --version $(VERSION) --tool toil-cwl-runner -j $(JOBS) \
+	  $(if $(SUITE),--suite $(SUITE)) $(ARGS)
 
-conformance-wdl: install  ## make conformance-wdl VERSION=1.1 [SUITE=path]
-	$(PY) -m conformance.wdl --version $(VERSION) -j $(JOBS) $(if $(SUITE),--suite $(SUITE))
+conformance-wdl: install  ## make conformance-wdl WDL_VERSION=1.1 [SUITE=path] [ARGS=...]
+	$(PY) -m conformance.wdl --version $(WDL_VERSION) --runner toil-wdl-runner -j $(JOBS) \
+	  $(if $(SUITE),--suite $(SUITE)) $(ARGS)
+
+conformance-cwl-cwltool: install  ## the same suite with cwltool, for comparison (no gate)
+	$(PY) -m conformance.cwl --version $(VERSION) --tool cwltool --no-gate -j $(JOBS) \
+	  --output-dir conformance/results/cwl-$(VERSION)-cwltool $(ARGS) -- --no-container
+
+conformance-wdl-miniwdl: install  ## the same suite with miniwdl, for comparison (no gate)
+	$(PY) -m conformance.wdl --version $(WDL_VERSION) --runner miniwdl --no-gate -j $(JOBS) \
+	  --output-dir conformance/results/wdl-$(WDL_VERSION)-miniwdl $(ARGS)
+
+conformance: install  ## every suite CI gates on
+	$(MAKE) --no-print-directory conformance-wdl WDL_VERSION=draft-2
+	$(MAKE) --no-print-directory conformance-wdl WDL_VERSION=1.0
+	$(MAKE) --no-print-directory conformance-wdl WDL_VERSION=1.1
 
 test: install  ## everything CI runs: unit, real services, conformance suites
 	$(PYTEST) -q -m "not conformance"
 	$(MAKE) --no-print-directory conformance
-
-conformance: install
-	@echo "conformance suites: not wired yet"
 
 bench: install  ## print engine overhead figures
 	$(PY) bench/bench_python_jobs.py
