@@ -1,0 +1,1 @@
+"""Language front ends: CWL (languages.cwl) and WDL (languages.wdl)."""

@@ -1,0 +1,1 @@
+"""WDL front end: load documents with miniwdl, compile them to runner nodes, run tasks."""

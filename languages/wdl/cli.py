@@ -1,0 +1,204 @@
+"""``toil-wdl-runner [options] DOCUMENT [INPUTS_JSON]``: run a WDL workflow (or a document's
+lone task) on moil's core.
+
+Exit codes:
+  0  the run succeeded; the output JSON is on stdout (or in ``--outputFile``)
+  1  the workflow failed (a task failed, an expression failed at run time)
+  2  bad usage, an invalid document (message with file:line:col) or invalid inputs
+     (message naming the key)
+  130 the run was interrupted; resume it with ``--restart``
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import uuid
+
+from WDL import Tree
+
+from languages.wdl.load import (
+    CallableRef,
+    find_target,
+    load_document,
+    parse_inputs,
+    read_inputs_json,
+)
+from languages.wdl.nodes import RootPayload
+from languages.wdl.output import DIALECTS, export_outputs, output_json, write_json
+from runner.errors import MoilError, UsageError, WorkflowFailed
+from runner.graph import JobNode
+from runner.logs import setup_logging
+from runner.options import add_toil_options, log_level
+from runner.run import Run
+
+log = logging.getLogger(__name__)
+
+CONTAINER_CHOICES = ("auto", "none", "docker", "podman")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="toil-wdl-runner",
+        description="Run a WDL 1.0/1.1 (or draft-2) workflow with moil.",
+        epilog="Exit codes: 0 success, 1 workflow failed, 2 invalid usage, document or inputs.",
+    )
+    parser.add_argument("wdl", metavar="DOCUMENT", help="WDL document: a path or URL")
+    parser.add_argument(
+        "inputs_file",
+        metavar="INPUTS_JSON",
+        nargs="?",
+        default=None,
+        help="inputs JSON file (or a JSON string)",
+    )
+    _add_wdl_options(parser.add_argument_group("WDL options"))
+    add_toil_options(parser, job_store_positional=False)
+    return parser
+
+
+def _add_wdl_options(wdl: argparse._ArgumentGroup) -> None:
+    """Toil's options of ``toil-wdl-runner`` (with their spellings)."""
+    wdl.add_argument(
+        "-i",
+        "--input",
+        "--inputs",
+        dest="input",
+        default=None,
+        help="inputs JSON file or JSON string (instead of INPUTS_JSON)",
+    )
+    wdl.add_argument(
+        "-o",
+        "--outputDirectory",
+        "--output-directory",
+        dest="outputDirectory",
+        default=None,
+        help="where output files go (default: a new directory wdl-out-XXXXXXXX in the current one)",
+    )
+    wdl.add_argument(
+        "-m",
+        "--outputFile",
+        "--output-file",
+        dest="outputFile",
+        default=None,
+        help="write the output JSON here instead of stdout",
+    )
+    wdl.add_argument(
+        "--outputDialect",
+        "--output-dialect",
+        dest="outputDialect",
+        choices=DIALECTS,
+        default="cromwell",
+        help="cromwell: the output map alone; miniwdl: under 'outputs' with 'dir'",
+    )
+    wdl.add_argument(
+        "--container",
+        choices=CONTAINER_CHOICES,
+        default="auto",
+        help="container engine for tasks' docker/container runtime (auto: one "
+        "that is installed, else run on the host)",
+    )
+    wdl.add_argument(
+        "--referenceInputs",
+        "--reference-inputs",
+        dest="referenceInputs",
+        nargs="?",
+        const="True",
+        default="False",
+        help="read local input files in place instead of importing them",
+    )
+    wdl.add_argument("--task", default=None, help="run this task of the document")
+    wdl.add_argument(
+        "--noQuantCheck",
+        dest="quantCheck",
+        action="store_false",
+        default=True,
+        help="relax the type checker's rules on optional (?) types",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``toil-wdl-runner`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    setup_logging(args)
+    try:
+        return _run(args)
+    except WorkflowFailed as exc:
+        # the leader has logged each failure in full; repeat it only if the log hides errors
+        text = str(exc) if log_level(args) > logging.ERROR else str(exc).split("\n", 1)[0]
+        print(f"toil-wdl-runner: {text}", file=sys.stderr)
+        return exc.exit_code
+    except MoilError as exc:
+        print(f"toil-wdl-runner: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("toil-wdl-runner: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.input and args.inputs_file:
+        raise UsageError("give the inputs either as INPUTS_JSON or with --input, not both")
+    doc = load_document(args.wdl, check_quant=args.quantCheck)
+    target = find_target(doc, args.task)
+    data, base = read_inputs_json(args.input or args.inputs_file)
+    inputs = parse_inputs(target, data, base)
+    _say_where_tasks_run(doc, args.container)
+    payload = RootPayload(
+        CallableRef.of(doc, target, args.quantCheck),
+        {b.name: b.value for b in inputs},
+        reference_inputs=_truthy(args.referenceInputs),
+    )
+    root = JobNode(
+        executor="languages.wdl.nodes:run_root",
+        payload=payload,
+        name="wdl-root",
+        display_name=target.name,
+        local=True,
+    )
+    out_dir = args.outputDirectory or f"wdl-out-{uuid.uuid4().hex[:8]}"
+    with Run(args) as run:
+        outputs = run.restart() if args.restart else run.start(root)
+        exported = export_outputs(run.store, outputs, out_dir)
+    write_json(output_json(exported, target.name, args.outputDialect, out_dir), args.outputFile)
+    return 0
+
+
+def _truthy(text: str) -> bool:
+    return str(text).strip().lower() in ("1", "true", "yes", "on", "t", "y")
+
+
+def _say_where_tasks_run(doc: Tree.Document, container: str) -> None:
+    """Say once that tasks asking for a container run on the host."""
+    if container == "none" or not any(_wants_container(t) for t in _all_tasks(doc)):
+        return
+    engines = [e for e in ("docker", "podman") if shutil.which(e)]
+    if container == "auto" and not engines:
+        log.warning(
+            "no container engine (docker, podman) found: tasks run on the host, "
+            "without their docker/container images"
+        )
+    else:
+        log.warning(
+            "containers are not supported yet: tasks run on the host, without their "
+            "docker/container images"
+        )
+
+
+def _wants_container(task: Tree.Task) -> bool:
+    return any(k in task.runtime for k in ("docker", "container"))
+
+
+def _all_tasks(doc: Tree.Document) -> list[Tree.Task]:
+    out: list[Tree.Task] = []
+    stack = [doc]
+    while stack:
+        d = stack.pop()
+        out.extend(d.tasks)
+        stack.extend(i.doc for i in d.imports if i.doc is not None)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""The task executor: one WDL task call, run by a worker.
+
+``run_task(ctx, payload)`` stages the input files into a private directory (hard links),
+evaluates the task's declarations and ``runtime`` with miniwdl, interpolates the command,
+runs it with bash in ``work/`` (stdout and stderr to files beside it), retries it up to
+``runtime.maxRetries`` times, checks ``returnCodes``, evaluates the outputs (``glob``,
+``read_*``, ``stdout()``), and returns them with their files moved into the job store.
+
+Tasks run on the host; ``docker``/``container`` are not used yet (the CLI says so once).
+
+Errors: ``TaskFailed`` for a command that failed (the message has the exit status and the
+tail of its stderr; the core may retry it per ``--retryCount``), ``TaskError`` for a WDL
+evaluation error or a missing output file (never retried).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from typing import Any
+
+from WDL import Error, Tree, Type, Value
+
+from languages.wdl.calls import TaskPayload
+from languages.wdl.exprs import decl_order, describe_error, evaluate
+from languages.wdl.staging import Collector, Stager
+from languages.wdl.stdlib import TaskLib
+from languages.wdl.values import detach, env_to_bindings
+from runner.errors import JobError
+from runner.execute import PermanentJobError
+from runner.graph import JobContext
+
+STDERR_TAIL = 15
+_EVAL_ERRORS = (Error.RuntimeError, Error.EvalError, ValueError, KeyError, TypeError, OSError)
+
+
+class TaskFailed(JobError):
+    """The task's command exited with a status its ``returnCodes`` do not allow."""
+
+
+class TaskError(PermanentJobError):
+    """The task could not be evaluated (inputs, command, outputs); retrying cannot help."""
+
+
+def run_task(ctx: JobContext, payload: TaskPayload) -> dict[str, Value.Base]:
+    """Run one task call; its outputs by name, files as job-store references."""
+    task = payload.task.resolve()
+    assert isinstance(task, Tree.Task)
+    return TaskRun(ctx, task, payload.label).run(payload.inputs)
+
+
+class TaskRun:
+    """The directories and steps of one task call."""
+
+    def __init__(self, ctx: JobContext, task: Tree.Task, label: str) -> None:
+        self.ctx = ctx
+        self.task = task
+        self.label = label
+        self.version = task.effective_wdl_version
+        # the job's own temporary directory (removed after the job); the command runs in work/
+        self.dir = os.path.realpath(ctx.file_store.local_temp_dir)
+        self.work = os.path.join(self.dir, "work")
+        try:
+            os.mkdir(self.work)
+        except FileExistsError:  # a directory shared with an earlier task: take a fresh one
+            self.dir = os.path.realpath(tempfile.mkdtemp(dir=self.dir))
+            self.work = os.path.join(self.dir, "work")
+            os.mkdir(self.work)
+        self.stager = Stager(ctx.file_store, os.path.join(self.dir, "in"))
+
+    def run(self, inputs: dict[str, Any]) -> dict[str, Value.Base]:
+        lib = TaskLib.for_task(self.version, self.dir, self.work)
+        try:
+            env = self.declarations(inputs, lib)
+            runtime = {k: evaluate(e, env, lib) for k, e in self.task.runtime.items()}
+            command = self.task.command.eval(env_to_bindings(env), lib, dedent=True).value
+        except _EVAL_ERRORS as exc:
+            raise TaskError(f"{describe_error(exc)}") from None
+        self.execute(command, runtime)
+        return self.outputs(env)
+
+    # -- inputs and declarations ---------------------------------------------------------------
+    def declarations(self, inputs: dict[str, Any], lib: TaskLib) -> dict[str, Value.Base]:
+        """Inputs (files staged, coerced to their types) and the other declarations."""
+        decls = (self.task.inputs or []) + self.task.postinputs
+        env: dict[str, Value.Base] = {}
+        given = {
+            d.name: inputs[d.name]
+            for d in decls
+            if d.name in inputs
+            and not (
+                isinstance(inputs[d.name], Value.Null)
+                and d.expr is not None
+                and not d.type.optional
+            )
+        }
+        for decl in decl_order(decls):
+            if decl.name in given:
+                value = self.stager.stage_value(given[decl.name]).coerce(decl.type)
+            elif decl.expr is not None:
+                value = evaluate(decl.expr, env, lib, decl.type)
+            elif decl.type.optional:
+                value = Value.Null()
+            else:
+                raise TaskError(f"missing required input {decl.name}")
+            env[decl.name] = value
+        return env
+
+    # -- the command ----------------------------------------------------------------------------
+    def execute(self, command: str, runtime: dict[str, Value.Base]) -> None:
+        """Run the command, retrying up to ``maxRetries`` times; raise TaskFailed at the end."""
+        allowed = _return_codes(runtime.get("returnCodes") or runtime.get("continueOnReturnCode"))
+        retries = _int(runtime.get("maxRetries"), 0)
+        script = os.path.join(self.dir, "command.sh")
+        with open(script, "w", encoding="utf-8") as f:
+            f.write(command)
+        for attempt in range(retries + 1):
+            if attempt:
+                shutil.rmtree(self.work)
+                os.mkdir(self.work)
+            status = self._run_once(script)
+            if allowed is None or status in allowed:
+                return
+            if attempt < retries:
+                tail = self._stderr_tail()
+                self.ctx.log.warning(
+                    "%s: command exited with status %d; retrying (runtime.maxRetries = %d)%s",
+                    self.label,
+                    status,
+                    retries,
+                    "\n" + tail if tail else "",
+                )
+        expected = ", ".join(str(c) for c in sorted(allowed or ()))
+        message = f"command exited with status {status} (expected {expected})"
+        tail = self._stderr_tail()
+        raise TaskFailed(message + (f"; stderr ends with:\n{tail}" if tail else "; no stderr"))
+
+    def _run_once(self, script: str) -> int:
+        stdout = os.path.join(self.dir, "stdout.txt")
+        stderr = os.path.join(self.dir, "stderr.txt")
+        with open(stdout, "wb") as out, open(stderr, "wb") as err:
+            proc = subprocess.run(
+                ["bash", script],
+                cwd=self.work,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        return proc.returncode
+
+    def _stderr_tail(self) -> str:
+        try:
+            with open(os.path.join(self.dir, "stderr.txt"), "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 8192))
+                lines = f.read().decode("utf-8", "replace").rstrip().splitlines()
+        except OSError:
+            return ""
+        return "\n".join(f"  | {line}" for line in lines[-STDERR_TAIL:])
+
+    # -- outputs -----------------------------------------------------------------------------------
+    def outputs(self, env: dict[str, Value.Base]) -> dict[str, Value.Base]:
+        lib = TaskLib.for_task(self.version, self.dir, self.work, outputs=True)
+        collector = Collector(self.ctx.file_store, self.dir, self.work, self.stager.origin)
+        env = dict(env)
+        for decl in decl_order(self.task.outputs):
+            assert decl.expr is not None
+            try:
+                env[decl.name] = self._output(decl, env, lib)
+            except TaskError:
+                raise
+            except _EVAL_ERRORS as exc:
+                raise TaskError(f"output {decl.name}: {describe_error(exc)}") from None
+        # files move into the store only once every output is evaluated (a later glob may
+        # still look for them)
+        return {d.name: detach(collector.collect_value(env[d.name])) for d in self.task.outputs}
+
+    def _output(self, decl: Tree.Decl, env: dict[str, Value.Base], lib: TaskLib) -> Value.Base:
+        """One output, its files as absolute local paths (a missing optional file: null)."""
+        assert decl.expr is not None
+        value = decl.expr.eval(env_to_bindings(env), stdlib=lib).coerce(decl.type)
+        missing: list[str] = []
+
+        def locate(f: Value.File | Value.Directory) -> str | None:
+            path = f.value if os.path.isabs(f.value) else os.path.join(self.work, f.value)
+            if os.path.exists(path):
+                return path
+            missing.append(f.value)
+            return None
+
+        value = Value.rewrite_paths(value, locate)
+        try:
+            return detach(value.coerce(decl.type))
+        except Exception:
+            if missing:
+                raise TaskError(f"output {decl.name}: file not found: {missing[0]}") from None
+            raise
+
+
+def _return_codes(value: Value.Base | None) -> set[int] | None:
+    """Allowed exit statuses; None for any (``"*"`` or ``true``)."""
+    if value is None or isinstance(value, Value.Null):
+        return {0}
+    if isinstance(value, Value.Boolean):
+        return None if value.value else {0}
+    if isinstance(value, Value.String) and value.value.strip() == "*":
+        return None
+    if isinstance(value, Value.Array):
+        return {int(v.coerce(Type.Int()).value) for v in value.value}
+    return {int(value.coerce(Type.Int()).value)}
+
+
+def _int(value: Value.Base | None, default: int) -> int:
+    if value is None or isinstance(value, Value.Null):
+        return default
+    return max(0, int(value.coerce(Type.Int()).value))
