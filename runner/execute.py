@@ -11,11 +11,11 @@ import importlib
 import logging
 import os
 import resource
-import shutil
 import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from backends.jobstore.base import JobStore
 from runner.errors import JobError
 from runner.filestore import FileStore
 from runner.graph import JobNode
+from runner.peakmem import JobMemory
 from runner.promise import Promise, dumps, loads
 from runner.records import JobRecord, flatten
 
@@ -110,10 +111,15 @@ class Context:
         return out
 
 
+_made_roots: set[str] = set()
+
+
 def work_root(options: Any) -> str:
     """The directory under which jobs get their temporary directories."""
     root = getattr(options, "workDir", None) or tempfile.gettempdir()
-    os.makedirs(root, exist_ok=True)
+    if root not in _made_roots:
+        os.makedirs(root, exist_ok=True)
+        _made_roots.add(root)
     return root
 
 
@@ -122,31 +128,41 @@ def execute(
 ) -> JobResult:
     """Run ``job``'s executor and capture its outcome; never raises for a job's own error."""
     log = log or logging.getLogger(f"moil.job.{job.name}")
-    temp_dir = tempfile.mkdtemp(prefix=f"moil-{job.job_id[:8]}-", dir=work_root(options))
-    file_store = FileStore(store, temp_dir, log)
+    file_store = FileStore(store, work_root(options), log, prefix=f"moil-{job.job_id[:8]}-")
     ctx = Context(job.job_id, job.name, file_store, log, options)
     ctx.attempt = job.attempt
-    start, cpu0 = time.monotonic(), _cpu_seconds()
-    try:
-        payload = loads(job.body, job.values)
-        returned = load_executor(job.executor)(ctx, payload)
-        value, promises = dumps(returned)
-        result = JobResult(ok=True, value=value, promises=promises, new=ctx.new_records())
-    except Exception as exc:  # noqa: BLE001 (a job's failure is data, not a crash)
-        result = JobResult(
-            ok=False,
-            error=_describe(exc),
-            details=traceback.format_exc(),
-            retryable=not isinstance(exc, PermanentJobError),
-        )
-    finally:
-        if getattr(options, "cleanWorkDir", "always") != "never":
-            shutil.rmtree(temp_dir, ignore_errors=True)
+    # Per-job memory costs a /proc write and, for worker jobs, a sampling thread: only
+    # with --stats, the one place it is reported.
+    memory = JobMemory(sample=not job.local) if getattr(options, "stats", False) else None
+    started, start, cpu0 = time.time(), time.monotonic(), _cpu_seconds()
+    with memory if memory is not None else nullcontext():
+        try:
+            payload = loads(job.body, job.values)
+            returned = load_executor(job.executor)(ctx, payload)
+            value, promises = dumps(returned)
+            result = JobResult(ok=True, value=value, promises=promises, new=ctx.new_records())
+        except Exception as exc:  # noqa: BLE001 (a job's failure is data, not a crash)
+            result = JobResult(
+                ok=False,
+                error=_describe(exc),
+                # a JobError is the job's own account of its failure: no traceback needed
+                details="" if isinstance(exc, JobError) else traceback.format_exc(),
+                retryable=not isinstance(exc, PermanentJobError),
+            )
+        finally:
+            if getattr(options, "cleanWorkDir", "always") != "never":
+                file_store.cleanup()
+    wall = time.monotonic() - start
     result.messages = file_store.messages
     result.stats = {
-        "wall": time.monotonic() - start,
+        "wall": wall,
         "cpu": _cpu_seconds() - cpu0,
-        "rss_kib": float(_peak_rss_kib()),
+        "rss_kib": float(memory.peak_kib() if memory is not None else _peak_rss_kib()),
+        # wall-clock start and end for timelines; local=1 for a job the leader ran itself
+        "start": started,
+        "end": started + wall,
+        "local": float(job.local),
+        "ok": float(result.ok),
     }
     return result
 
