@@ -1,0 +1,40 @@
+"""Per-job peak memory (runner.peakmem) in a long-lived process, as in a pool worker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from runner.peakmem import JobMemory
+
+MIB = 1024
+
+
+def _hold_in_process(mib: int) -> None:
+    block = bytearray(mib * 1024 * 1024)
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
+    del block
+
+
+def test_a_small_job_after_a_big_one_reports_its_own_peak() -> None:
+    with JobMemory(sample=False) as big:
+        _hold_in_process(150)
+    with JobMemory(sample=False) as small:
+        _hold_in_process(10)
+    assert big.peak_kib() >= small.peak_kib() + 120 * MIB, (big.peak_kib(), small.peak_kib())
+
+
+def test_a_tool_process_counts_for_the_job() -> None:
+    holder = "b = bytearray(200 * 1024 * 1024); import time; time.sleep(0.6)"
+    with JobMemory(sample=True, interval=0.05) as job:
+        subprocess.run([sys.executable, "-c", holder], check=True)
+    assert job.sampled_kib >= 200 * MIB
+    assert job.peak_kib() >= 200 * MIB
+
+
+def test_a_short_tool_bigger_than_the_worker_is_caught_without_sampling() -> None:
+    holder = "b = bytearray(300 * 1024 * 1024)"
+    with JobMemory(sample=False) as job:
+        subprocess.run([sys.executable, "-c", holder], check=True)
+    assert job.peak_kib() >= 300 * MIB
