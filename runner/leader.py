@@ -21,9 +21,11 @@ from backends.jobstore.base import JobStore
 from runner.errors import MoilError, WorkflowFailed
 from runner.execute import JobInput, JobResult, execute
 from runner.graph import ResourceSpec
+from runner.joblogs import keep_job_log
 from runner.progress import Progress
 from runner.promise import loads
 from runner.records import JobRecord, encode
+from runner.snapshot import SnapshotWriter
 from runner.state import StateMachine
 from runner.worker import read_result
 
@@ -62,6 +64,7 @@ class Leader:
         self.progress = Progress(options)
         self.last_kill_check = 0.0
         self.errors: list[str] = []
+        self.snapshot = SnapshotWriter(store)
 
     # -- main loop ------------------------------------------------------------------------
     def run(self) -> Any:
@@ -74,6 +77,7 @@ class Leader:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
             self.progress.stop()
+            self.snapshot.write_final(self.state, self.stop_reason)
         if self.stop_reason is not None:
             raise Interrupted(f"run stopped ({self.stop_reason}); resume it with --restart")
         if self.state.succeeded():
@@ -116,6 +120,7 @@ class Leader:
                 self._poll_services()
             self._check_kill_flag()
             self.progress.update(self.state, len(self.issued))
+            self.snapshot.maybe_write(self.state, self.issued.values())
         if self.stop_reason is not None:
             self._flush()
             self.batch.kill_jobs(list(self.issued))
@@ -186,6 +191,7 @@ class Leader:
             log.log(level, "%s: %s", record.display_name, text)
         if getattr(self.options, "stats", False) and result.stats:
             self.pending_events.append(encode(("stats", record.id, record.name, result.stats)))
+        keep_job_log(self.store, record, result, self.options)  # before a retry counts up
         if result.ok:
             self.pending_events.extend(encode(("new", r)) for r in result.new)
             self.pending_events.append(

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import sys
 from typing import Any
 
 from runner.options import log_level
 
+#: --rotatingLogging: the --logFile rolls over to LOGFILE.1 past this size
+ROTATE_BYTES = 10 * 1024 * 1024
+
 
 def setup_logging(options: Any) -> None:
-    """Install a handler on stderr (rich on a terminal) and ``--logFile`` if given."""
+    """Install a handler on stderr (rich on a terminal) and ``--logFile`` if given
+    (``--rotatingLogging``: rolled over at ROTATE_BYTES, one older part kept)."""
     root = logging.getLogger()
     level = log_level(options)
     for handler in list(root.handlers):
@@ -31,7 +36,12 @@ def setup_logging(options: Any) -> None:
     root.addHandler(handler)
     log_file = getattr(options, "logFile", None)
     if log_file:
-        file_handler = logging.FileHandler(log_file)
+        file_handler: logging.Handler
+        if getattr(options, "rotatingLogging", False):
+            file_handler = logging.handlers.RotatingFileHandler(
+                log_file, maxBytes=ROTATE_BYTES, backupCount=1)
+        else:
+            file_handler = logging.FileHandler(log_file)
         file_handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: "
                                                     "%(message)s"))
         file_handler._moil = True  # type: ignore[attr-defined]

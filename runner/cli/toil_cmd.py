@@ -1,4 +1,8 @@
-"""The ``toil`` command: inspect and manage runs (``toil status|stats|clean|kill JOBSTORE``)."""
+"""The ``toil`` command: inspect and manage runs kept in a job store.
+
+``toil status|stats|report|clean|kill|debug-job JOBSTORE``; each subcommand lives in its own
+module under ``runner.cli`` and is registered here.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,10 @@ import sys
 import typer
 
 from runner import __version__
+from runner.cli.debug import debug_job
+from runner.cli.manage import clean, kill
+from runner.cli.stats import report, stats
+from runner.cli.status import status
 
 app = typer.Typer(
     name="toil",
@@ -30,35 +38,18 @@ def _main(
     """moil's toil utilities."""
 
 
-@app.command()
-def clean(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
-    """Delete a job store and everything in it (a missing store is not an error)."""
-    from backends.errors import InvalidLocatorError
-    from backends.jobstore.base import open_job_store
-
-    try:
-        store = open_job_store(job_store)
-    except InvalidLocatorError as exc:
-        typer.echo(f"toil clean: {exc}", err=True)
-        raise typer.Exit(2) from None
-    store.destroy()
-
-
-@app.command()
-def kill(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
-    """Ask the leader of a running workflow to stop; the store stays restartable."""
-    from backends.jobstore.base import open_job_store
-    from runner.leader import KILL_FLAG
-
-    store = open_job_store(job_store)
-    if not store.exists():
-        typer.echo(f"toil kill: there is no job store at {job_store}", err=True)
-        raise typer.Exit(2)
-    store.open()
-    store.write_shared(KILL_FLAG, b"kill")
-    typer.echo(f"asked the leader of {job_store} to stop")
+app.command()(status)
+app.command()(stats)
+app.command()(report)
+app.command()(clean)
+app.command()(kill)
+app.command("debug-job")(debug_job)
 
 
 def main() -> None:
     """Console script entry point."""
     sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()

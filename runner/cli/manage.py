@@ -1,0 +1,97 @@
+"""``toil clean JOBSTORE`` and ``toil kill JOBSTORE``.
+
+clean: deletes the store and what the run left in its ``--workDir`` (the jobs' temporary
+directories ``moil-<first 8 characters of the job ID>-*``, kept with ``--cleanWorkDir
+never`` or by a worker killed mid-job). A store that does not exist is not an error.
+
+kill: asks the run's leader to stop by putting the kill flag in the store; the leader polls
+it (every 0.5 s), kills the jobs it issued and exits, keeping the store for ``--restart``.
+A leader known to be gone gets no flag (a stale flag would stop the next ``--restart``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+
+import typer
+
+from backends.jobstore.base import JobStore
+
+log = logging.getLogger(__name__)
+
+
+def clean(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
+    """Delete a job store and what its run left in --workDir (a missing store is fine)."""
+    from runner.runview import leader_alive, read_status
+
+    store = _open(job_store, "clean")
+    if not store.exists():
+        return
+    store.open()
+    if leader_alive(read_status(store)):
+        typer.echo(f"toil clean: warning: the leader of {job_store} is still running; "
+                   "stop it first with `toil kill`", err=True)
+    leftovers = work_dir_leftovers(store)
+    store.destroy()
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+    if leftovers:
+        typer.echo(f"removed {len(leftovers)} job directories from the work dir", err=True)
+
+
+def work_dir_leftovers(store: JobStore) -> list[str]:
+    """The jobs' temporary directories this run left in its work dir."""
+    from runner.jobstats import iter_events
+    from runner.runview import read_config
+
+    try:
+        options = read_config(store)
+    except Exception as exc:  # noqa: BLE001 (an unreadable config only skips this step)
+        log.warning("cannot read the run's options (%s); not looking in its --workDir", exc)
+        return []
+    root = getattr(options, "workDir", None) or tempfile.gettempdir()
+    try:
+        candidates = [e for e in os.scandir(root)
+                      if e.name.startswith("moil-") and e.name[13:14] == "-" and e.is_dir()]
+    except OSError:
+        return []
+    if not candidates:
+        return []
+    # only directories named after this run's jobs: the work dir may be shared (/tmp)
+    prefixes = {event[1].id[:8] for event in iter_events(store, "new")}
+    return [e.path for e in candidates if e.name[5:13] in prefixes]
+
+
+def kill(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
+    """Ask the leader of a running workflow to stop; the store stays restartable."""
+    from runner.leader import KILL_FLAG
+    from runner.runview import leader_alive, read_status
+
+    store = _open(job_store, "kill")
+    if not store.exists():
+        typer.echo(f"toil kill: there is no job store at {job_store}", err=True)
+        raise typer.Exit(2)
+    store.open()
+    status = read_status(store)
+    alive = leader_alive(status)
+    if alive is False:
+        state = (status or {}).get("state", "not started")
+        what = "is gone" if state == "running" else f"is not running (the run {state})"
+        typer.echo(f"toil kill: the leader of {job_store} {what}; nothing to stop")
+        return
+    store.write_shared(KILL_FLAG, b"kill")
+    typer.echo(f"asked the leader of {job_store} to stop; resume the run with --restart")
+
+
+def _open(job_store: str, command: str) -> JobStore:
+    from backends.errors import InvalidLocatorError
+    from backends.jobstore.base import open_job_store
+
+    try:
+        return open_job_store(job_store)
+    except InvalidLocatorError as exc:
+        typer.echo(f"toil {command}: {exc}", err=True)
+        raise typer.Exit(2) from None

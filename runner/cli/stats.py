@@ -1,0 +1,148 @@
+"""``toil stats JOBSTORE``: time, CPU and memory per job name and overall, for a run made
+with ``--stats`` (the store is kept after such a run). ``--raw`` prints JSON, ``--html FILE``
+writes a self-contained report with a timeline of the jobs.
+
+Exit code: 0; 1 if the store holds no stats (the run was made without ``--stats``); 2 for a
+missing store or bad options.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+
+from runner.cli.render import human_kib, human_seconds, print_table
+from runner.jobstats import CATEGORIES, FIELDS, JobStat, aggregate, read_job_stats
+
+SORT_CATEGORIES = (*CATEGORIES, "alpha", "count")
+
+
+def stats(
+    job_store: str = typer.Argument(..., metavar="JOBSTORE", help="the run's job store"),
+    raw: bool = typer.Option(False, "--raw", help="Print the figures as JSON."),
+    pretty: bool = typer.Option(
+        False, "--pretty", "--human", help="Human units (always on a terminal)."),
+    categories: str = typer.Option(
+        ",".join(CATEGORIES), "--categories",
+        help="Comma-separated categories to show, from time, clock, wait, memory."),
+    sort_category: str = typer.Option(
+        "time", "--sortCategory",
+        help="Sort job names by: time, clock, wait, memory, alpha or count."),
+    sort_field: str = typer.Option(
+        "med", "--sortField", help="Sort by this field: min, med, ave, max or total."),
+    sort_reverse: bool = typer.Option(
+        False, "--sortReverse", "--reverseSort", help="Reverse the sort order."),
+    output_file: str | None = typer.Option(
+        None, "--outputFile", help="Write the report to this file instead of stdout."),
+    html: str | None = typer.Option(
+        None, "--html", help="Also write a self-contained HTML report with a job timeline."),
+) -> None:
+    """Report time, CPU and peak memory per job name and overall (run made with --stats)."""
+    chosen = [c.strip().lower() for c in categories.split(",") if c.strip()]
+    _check_choice("--categories", chosen, CATEGORIES)
+    _check_choice("--sortCategory", [sort_category], SORT_CATEGORIES)
+    _check_choice("--sortField", [sort_field], FIELDS)
+    _, info, job_stats = load_stats(job_store)
+    summary = aggregate(job_stats, sort_category, sort_field, sort_reverse)
+    if html:
+        from runner.cli.report import write_report
+
+        write_report(html, info, job_stats, summary)
+    out = open(output_file, "w") if output_file else sys.stdout  # noqa: SIM115 (closed below)
+    try:
+        if raw:
+            json.dump({"run": info, **summary}, out, indent=2)
+            out.write("\n")
+        else:
+            _print_summary(info, summary, chosen, pretty or out.isatty(), out)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+def report(
+    job_store: str = typer.Argument(..., metavar="JOBSTORE", help="the run's job store"),
+    output: str = typer.Option("report.html", "--output", "-o", help="The HTML file to write."),
+) -> None:
+    """Write an HTML report (job timeline and stats) of a run made with --stats.
+
+    The same page as `toil stats --html FILE`: one self-contained file."""
+    _, info, job_stats = load_stats(job_store)
+    from runner.cli.report import write_report
+
+    write_report(output, info, job_stats, aggregate(job_stats))
+    typer.echo(f"wrote {output}")
+
+
+def load_stats(job_store: str) -> tuple[Any, dict[str, Any], list[JobStat]]:
+    """The store, a description of the run, and its job stats; exits with a message if
+    there are none."""
+    from backends.errors import InvalidLocatorError
+    from backends.jobstore.base import open_job_store
+    from runner.runview import load_run_view, read_config
+
+    try:
+        store = open_job_store(job_store)
+    except InvalidLocatorError as exc:
+        typer.echo(f"toil stats: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not store.exists():
+        typer.echo(f"toil stats: there is no job store at {job_store}", err=True)
+        raise typer.Exit(2)
+    store.open()
+    job_stats = read_job_stats(store)
+    if not job_stats:
+        typer.echo(f"toil stats: {job_store} holds no stats; run the workflow with --stats",
+                   err=True)
+        raise typer.Exit(1)
+    config = read_config(store)
+    view = load_run_view(store, probe=False, tail_lines=0)
+    info = {
+        "job_store": store.locator,
+        "state": view.state,
+        "batch_system": getattr(config, "batchSystem", None),
+        "max_cores": getattr(config, "maxCores", None),
+        "default_cores": getattr(config, "defaultCores", None),
+        "default_memory": getattr(config, "defaultMemory", None),
+    }
+    return store, info, job_stats
+
+
+def _check_choice(option: str, values: list[str], allowed: tuple[str, ...]) -> None:
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        typer.echo(f"toil stats: {option}: unknown {', '.join(bad)}; choose from "
+                   f"{', '.join(allowed)}", err=True)
+        raise typer.Exit(2)
+
+
+def _print_summary(info: dict[str, Any], summary: dict[str, Any], categories: list[str],
+                   human: bool, out: Any) -> None:
+    total = summary["total"]
+    span = summary["span"]
+    print(f"Job store: {info['job_store']} ({info['state']})", file=out)
+    print(f"Batch system: {info['batch_system']}  Default cores: {info['default_cores']}  "
+          f"Default memory: {human_kib((info['default_memory'] or 0) / 1024)}  "
+          f"Max cores: {info['max_cores'] or 'all'}", file=out)
+    print(f"Jobs: {total['count']} attempts ({summary['failed_attempts']} failed); "
+          f"run span {human_seconds(span) if span is not None else '?'}; "
+          f"CPU {total['clock']['total']:.2f} core-s; wall {total['time']['total']:.2f} s",
+          file=out)
+    rows: list[list[str]] = []
+    for entry in [*summary["job_types"], {"name": "(all jobs)", **total}]:
+        for index, category in enumerate(categories):
+            cells = [_cell(category, entry[category][f], human) for f in FIELDS]
+            first = index == 0
+            rows.append([entry["name"] if first else "", str(entry["count"]) if first else "",
+                         category, *cells])
+    print_table(["job name", "count", "category", *FIELDS], rows, stream=out,
+                right=[False, True, False] + [True] * len(FIELDS))
+
+
+def _cell(category: str, value: float, human: bool) -> str:
+    if category == "memory":
+        return human_kib(value) if human else f"{value:.0f}K"
+    return human_seconds(value) if human else f"{value:.2f}"

@@ -1,0 +1,87 @@
+"""Rerun one job of a run in the foreground (``toil debug-job``), to see and fix a failure.
+
+The job's input is rebuilt from the journal alone: its record (pickled payload, executor)
+and the values of the promises it needs, taken from the replayed state. It runs through the
+same ``runner.execute.execute`` as in a worker, but in this process with its output on the
+terminal. The journal is never written: what the job returns or adds is reported, not
+recorded (files it writes land in the store as unreferenced files, like those of any
+attempt that did not finish).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends.jobstore.base import JobStore
+from runner.errors import UsageError
+from runner.execute import JobInput, JobResult, execute
+from runner.run import replay
+from runner.state import StateMachine
+
+
+@dataclass
+class Loaded:
+    """A replayed run: its state and the failure message of each failed job."""
+
+    state: StateMachine
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def load_run(store: JobStore, options: Any) -> Loaded:
+    """Replay ``store``'s journal with the user's main module loadable (values included)."""
+    from runner.worker import _load_user_main
+
+    _load_user_main(options)
+    failed: dict[str, str] = {}
+
+    def observe(event: tuple[Any, ...]) -> None:
+        if event[0] == "failed":
+            failed[event[1]] = event[2]
+        elif event[0] in ("ran", "reset"):
+            failed.pop(event[1], None)
+
+    state = replay(store, int(getattr(options, "retryCount", 0) or 0), observe)
+    return Loaded(state, {j: m for j, m in failed.items() if j in state.jobs})
+
+
+def find_job(loaded: Loaded, key: str) -> str:
+    """The ID of the job ``key`` names: a job ID, a unique ID prefix (4+ characters), or a
+    job name / display name (among several, the failed one if only one failed). Raises
+    UsageError listing the candidates otherwise."""
+    jobs = loaded.state.jobs
+    if key in jobs:
+        return key
+    matches = [j for j in jobs if len(key) >= 4 and j.startswith(key)]
+    if not matches:
+        matches = [j for j, job in jobs.items()
+                   if key in (job.record.name, job.record.display_name)]
+    if len(matches) > 1:
+        failed = [j for j in matches if j in loaded.failed]
+        if len(failed) == 1:
+            return failed[0]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise UsageError(f"no job {key!r} in this run; give a job ID or a job name "
+                         "(`toil status` lists the failed ones)")
+    shown = ", ".join(f"{j} ({jobs[j].record.display_name})" for j in matches[:10])
+    raise UsageError(f"{len(matches)} jobs match {key!r}: {shown}; give a job ID")
+
+
+def rerun_job(store: JobStore, options: Any, loaded: Loaded, job_id: str,
+              log: logging.Logger) -> JobResult:
+    """Run ``job_id`` here with the inputs it had; its result is returned, not journaled.
+    Raises UsageError if a value it needs was never produced."""
+    state = loaded.state
+    record = state.record(job_id)
+    missing = sorted({p.job_id for p in record.needs if p.job_id not in state.values})
+    if missing:
+        names = ", ".join(f"{state.record(j).display_name} {j[:8]}" if j in state.jobs else j
+                          for j in missing)
+        raise UsageError(f"{record.display_name} cannot run yet: it needs the results of "
+                         f"{names}, which have not run")
+    job = JobInput(job_id, record.executor, record.name, record.body, state.inputs_of(job_id),
+                   record.attempts, record.local)
+    return execute(store, job, options, log)
