@@ -89,18 +89,19 @@ class FileStore:
         symlink: bool = False,
     ) -> str:
         if userPath is None:
-            userPath = os.path.join(
+            dest = os.path.join(
                 tempfile.mkdtemp(dir=self.local_temp_dir), FileID(fileStoreID).basename
             )
-        userPath = os.path.abspath(userPath)
-        if os.path.exists(userPath):
-            os.unlink(userPath)
+        else:
+            dest = os.path.abspath(userPath)
+        if os.path.exists(dest):
+            os.unlink(dest)
         if mutable:
-            with self.store.open_read(fileStoreID) as src, open(userPath, "wb") as dst:
+            with self.store.open_read(fileStoreID) as src, open(dest, "wb") as dst:
                 shutil.copyfileobj(src, dst)
         else:
-            self.store.export_local(fileStoreID, userPath, symlink=symlink)
-        return userPath
+            self.store.export_local(fileStoreID, dest, symlink=symlink)
+        return dest
 
     def deleteGlobalFile(self, fileStoreID: str) -> None:  # noqa: N802, N803
         self.store.delete_file(fileStoreID)
@@ -187,7 +188,7 @@ def import_url(store: JobStore, url: str) -> FileID:
         return store.import_local(os.path.abspath(path))
     basename = os.path.basename(urllib.parse.urlparse(url).path) or "download"
     file_id, stream = store.write_stream(basename)
-    with stream, urllib.request.urlopen(url) as response:  # noqa: S310 (http/https only)
+    with stream, urllib.request.urlopen(url) as response:
         shutil.copyfileobj(response, stream)
     return FileID(file_id, store.file_size(file_id))
 

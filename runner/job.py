@@ -41,7 +41,7 @@ class Job:
     def __init__(
         self,
         memory: int | str | None = None,
-        cores: float | int | str | None = None,
+        cores: float | str | None = None,
         disk: int | str | None = None,
         accelerators: Any = None,
         preemptible: bool | None = None,
@@ -172,8 +172,8 @@ class Job:
         return state
 
     def _resource_spec(self) -> ResourceSpec:
-        return ResourceSpec(self.cores, self.memory, self.disk, self.accelerators,
-                            self.preemptible)
+        cores = float(self.cores) if isinstance(self.cores, (int, str)) else self.cores
+        return ResourceSpec(cores, self.memory, self.disk, self.accelerators, self.preemptible)
 
     def _to_node(self, seen: dict[str, JobNode] | None = None) -> JobNode:
         """The node of this job and its successors. A job that is the child of several

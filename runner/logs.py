@@ -18,9 +18,9 @@ def setup_logging(options: Any) -> None:
     (``--rotatingLogging``: rolled over at ROTATE_BYTES, one older part kept)."""
     root = logging.getLogger()
     level = log_level(options)
-    for handler in list(root.handlers):
-        if getattr(handler, "_moil", False):
-            root.removeHandler(handler)
+    for old in list(root.handlers):
+        if getattr(old, "_moil", False):
+            root.removeHandler(old)
     handler: logging.Handler
     if sys.stderr.isatty():
         from rich.console import Console
@@ -32,7 +32,7 @@ def setup_logging(options: Any) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(message)s",
                                                "%Y-%m-%dT%H:%M:%S"))
-    handler._moil = True  # type: ignore[attr-defined]  # marks our own handlers
+    setattr(handler, "_moil", True)  # marks our own handlers  # noqa: B010
     root.addHandler(handler)
     log_file = getattr(options, "logFile", None)
     if log_file:
@@ -44,6 +44,6 @@ def setup_logging(options: Any) -> None:
             file_handler = logging.FileHandler(log_file)
         file_handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: "
                                                     "%(message)s"))
-        file_handler._moil = True  # type: ignore[attr-defined]
+        setattr(file_handler, "_moil", True)  # noqa: B010
         root.addHandler(file_handler)
     root.setLevel(level)

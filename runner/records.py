@@ -93,6 +93,6 @@ def encode(event: tuple[Any, ...]) -> bytes:
 
 def decode(data: bytes) -> tuple[Any, ...]:
     """The event of ``encode``."""
-    event: tuple[Any, ...] = pickle.loads(data)  # noqa: S301 (our own journal)
+    event: tuple[Any, ...] = pickle.loads(data)
     return event
 

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import psutil
 
@@ -62,7 +62,7 @@ class Run:
         self.started = False
 
     # -- life cycle -----------------------------------------------------------------------
-    def __enter__(self) -> Run:
+    def __enter__(self) -> Self:
         where = self.store.locator
         if self.options.restart:
             if not self.store.exists():
@@ -93,9 +93,8 @@ class Run:
             log.info("the job store %s is kept; resume with --restart", self.store.locator)
 
     def _write_config(self) -> None:
-        main = sys.modules.get("__main__")
-        self.options._moil_user_main = os.path.abspath(main.__file__) if getattr(
-            main, "__file__", None) else None
+        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+        self.options._moil_user_main = os.path.abspath(main_file) if main_file else None
         self.store.write_shared(CONFIG_NAME, pickle.dumps(self.options))
 
     # -- running --------------------------------------------------------------------------
@@ -139,6 +138,7 @@ class Run:
             raise
         finally:
             batch.shutdown()
+            log_command_counts(batch)
         self.store.write_shared(STATUS_NAME, pickle.dumps(
             {"state": "succeeded", "time": time.time()}))
         self.succeeded = True
@@ -196,6 +196,15 @@ def adopt_orphan_results(store: JobStore, leader: Leader) -> None:
         else:
             store.clear_job_io(job_id)
     leader._flush()
+
+
+def log_command_counts(batch: BatchSystem) -> None:
+    """Log at INFO how many scheduler commands the run made, for batch systems that count
+    them (``command_counts``: cluster schedulers), e.g. "slurm commands: 200 sbatch, ..."."""
+    counts = getattr(batch, "command_counts", None)
+    if counts:
+        text = ", ".join(f"{number} {name}" for name, number in counts.items())
+        log.info("%s commands: %s", batch.name or type(batch).__name__, text)
 
 
 def make_batch_system(options: Any) -> BatchSystem:

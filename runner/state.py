@@ -35,9 +35,21 @@ class Status(enum.Enum):
 
 class _Job:
     __slots__ = (
-        "record", "status", "structural", "pending", "has_value", "forward",
-        "children_left", "followons_left", "services_left", "services_unstarted",
-        "done", "static_children", "static_followons", "static_services", "stopping",
+        "children_left",
+        "done",
+        "followons_left",
+        "forward",
+        "has_value",
+        "pending",
+        "record",
+        "services_left",
+        "services_unstarted",
+        "static_children",
+        "static_followons",
+        "static_services",
+        "status",
+        "stopping",
+        "structural",
     )
 
     def __init__(self, record: JobRecord) -> None:
@@ -143,10 +155,10 @@ class StateMachine:
         for record in batch:
             job = self.jobs[record.id]
             for promise in record.needs:
-                if promise.job_id not in self.values:
-                    if promise.job_id not in job.pending:
-                        job.pending.add(promise.job_id)
-                        self.waiters.setdefault(promise.job_id, []).append(record.id)
+                producer = promise.job_id
+                if producer not in self.values and producer not in job.pending:
+                    job.pending.add(producer)
+                    self.waiters.setdefault(producer, []).append(record.id)
             job.structural = self._structurally_ok(job)
             self._maybe_ready(job)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Self
 
 from backends.jobstore.base import FileID
 from runner.errors import UsageError
@@ -20,7 +20,7 @@ class Toil:
         self.options = options
         self._run: Run | None = None
 
-    def __enter__(self) -> Toil:
+    def __enter__(self) -> Self:
         """Create (or with ``--restart`` open) the job store.
 
         Bad usage (an existing store without ``--restart``, ``--restart`` on a missing store,

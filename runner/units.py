@@ -15,12 +15,12 @@ _UNITS = {
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 
 
-def parse_size(value: int | float | str) -> int:
+def parse_size(value: float | str) -> int:
     """Bytes from a number or a string like ``"2G"`` (Toil's rule: K, M, G are binary).
 
     Raises ValueError naming the value if it is not a size."""
     if isinstance(value, bool):
-        raise ValueError(f"not a size: {value!r}")
+        raise ValueError(f"not a size: {value!r}")  # noqa: TRY004 (callers catch ValueError)
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"a size cannot be negative: {value!r}")

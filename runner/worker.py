@@ -32,7 +32,7 @@ def _open(locator: str) -> tuple[JobStore, Any]:
     if cached is None:
         store = open_job_store(locator)
         store.open()
-        options = pickle.loads(store.read_shared(CONFIG_NAME))  # noqa: S301 (our store)
+        options = pickle.loads(store.read_shared(CONFIG_NAME))
         _load_user_main(options)
         cached = _stores[locator] = (store, options)
     return cached
@@ -63,7 +63,7 @@ def _load_user_main(options: Any) -> None:
 def run_job(locator: str, job_id: str) -> None:
     """Run ``job_id`` of the store at ``locator`` and store its result."""
     store, options = _open(locator)
-    job: JobInput = pickle.loads(store.read_job_input(job_id))  # noqa: S301 (our store)
+    job: JobInput = pickle.loads(store.read_job_input(job_id))
     log_path = store.job_log_target(job_id)
     with store.job_running_lock(job_id), _captured_output(log_path) as logger:
         result = execute(store, job, options, logger)
@@ -73,7 +73,7 @@ def run_job(locator: str, job_id: str) -> None:
     bad = float(getattr(options, "badWorker", 0.0) or 0.0)
     # Fault injection kills the worker after the job ran, before its result is stored. A
     # job's last allowed attempt is spared, so a run with retries is never doomed by chance.
-    if bad and job.attempt < options.retryCount and random.random() < bad:  # noqa: S311
+    if bad and job.attempt < options.retryCount and random.random() < bad:
         os.kill(os.getpid(), signal.SIGKILL)
     store.write_job_result(job_id, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
 
@@ -112,7 +112,7 @@ class _captured_output:  # noqa: N801 (used as a context manager)
 def read_result(store: JobStore, job_id: str) -> JobResult | None:
     """The result a worker stored for ``job_id``, if any."""
     data = store.read_job_result(job_id)
-    return None if data is None else pickle.loads(data)  # noqa: S301 (our store)
+    return None if data is None else pickle.loads(data)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import os
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -90,7 +92,8 @@ class SingleMachineBatchSystem(BatchSystem):
 
     def __init__(self, config: BatchConfig) -> None:
         super().__init__(config)
-        self._limit = _Need(_cores(config.max_cores), config.max_memory, config.max_disk)
+        self._limit = _Need(_cores(config.max_cores), _whole(config.max_memory),
+                            _whole(config.max_disk))
         self._free = self._limit
         self._pool: WorkerPool | None = None
         self._next_id = 1
@@ -381,7 +384,12 @@ def _signal_name(signum: int) -> str:
 
 
 def _cores(cores: float) -> int:
-    return round(cores * _CORE_UNITS)
+    return _whole(cores * _CORE_UNITS)
+
+
+def _whole(amount: float) -> int:
+    """An exact integer amount; ``math.inf`` (no limit) becomes the largest one."""
+    return sys.maxsize if amount == math.inf else round(amount)
 
 
 def _size(n: int) -> str:

@@ -276,7 +276,7 @@ class FileJobStore(JobStore):
             self.destroy()
             return
         doomed = self._move_aside()
-        subprocess.Popen(  # noqa: S603 (fixed argv)
+        subprocess.Popen(
             ["rm", "-rf", "--", doomed], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
         )
