@@ -47,6 +47,9 @@ conformance-wdl-miniwdl: install  ## the same suite with miniwdl, for comparison
 	  --output-dir conformance/results/wdl-$(WDL_VERSION)-miniwdl $(ARGS)
 
 conformance: install  ## every suite CI gates on
+	$(MAKE) --no-print-directory conformance-cwl VERSION=v1.2
+	$(MAKE) --no-print-directory conformance-cwl VERSION=v1.1
+	$(MAKE) --no-print-directory conformance-cwl VERSION=v1.0
 	$(MAKE) --no-print-directory conformance-wdl WDL_VERSION=draft-2
 	$(MAKE) --no-print-directory conformance-wdl WDL_VERSION=1.0
 	$(MAKE) --no-print-directory conformance-wdl WDL_VERSION=1.1

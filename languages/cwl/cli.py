@@ -1,0 +1,236 @@
+"""``toil-cwl-runner [options] DOCUMENT [JOB_ORDER | --input value ...]``.
+
+Prints the output object as JSON on stdout, logs on stderr. Exit codes: 0 success,
+1 the workflow failed (or its inputs are invalid), 2 bad usage or an invalid document,
+33 the document needs a feature moil cannot provide here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+from runner.errors import MoilError, UnsupportedRequirement, WorkflowFailed
+
+log = logging.getLogger("languages.cwl")
+
+EXIT_UNSUPPORTED = 33
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's parser: Toil's core options and the cwltool options users rely on."""
+    from runner.options import add_toil_options
+
+    parser = argparse.ArgumentParser(
+        prog="toil-cwl-runner",
+        description="Run a CWL workflow or tool (CWL v1.0, v1.1, v1.2) with moil.",
+    )
+    add_toil_options(parser, job_store_positional=False)
+    _add_cwl_options(parser.add_argument_group("CWL options (as cwltool's)"))
+    parser.add_argument("cwltool", nargs="?", metavar="DOCUMENT", help="CWL document")
+    parser.add_argument(
+        "cwljob",
+        nargs=argparse.REMAINDER,
+        metavar="JOB_ORDER",
+        help="input object file (YAML/JSON), or --input value arguments",
+    )
+    return parser
+
+
+def _add_cwl_options(cwl: Any) -> None:
+    cwl.add_argument("--outdir", default=os.getcwd(), help="where final outputs go")
+    cwl.add_argument("--tmpdir-prefix", dest="tmpdir_prefix", default=None)
+    cwl.add_argument("--tmp-outdir-prefix", dest="tmp_outdir_prefix", default=None)
+    cwl.add_argument("--basedir", default=None)
+    cwl.add_argument("--no-container", dest="no_container", action="store_true")
+    for flag in (
+        "--singularity",
+        "--podman",
+        "--docker",
+        "--no-match-user",
+        "--leave-container",
+        "--no-read-only",
+        "--disable-pull",
+        "--leave-tmpdir",
+        "--leave-outputs",
+        "--no-compute-checksum",
+        "--debug",
+        "--disable-js-validation",
+        "--non-strict",
+        "--strict",
+        "--timestamps",
+        "--no-warnings",
+        "--parallel",
+    ):
+        cwl.add_argument(
+            flag, action="store_true", dest=flag[2:].replace("-", "_"), help=argparse.SUPPRESS
+        )
+    cwl.add_argument("--user-space-docker-cmd", default=None, help=argparse.SUPPRESS)
+    cwl.add_argument("--default-container", default=None, help=argparse.SUPPRESS)
+    cwl.add_argument(
+        "--preserve-environment",
+        dest="preserve_environment",
+        action="append",
+        default=[],
+        metavar="VAR",
+        help="pass this environment variable through",
+    )
+    cwl.add_argument(
+        "--preserve-entire-environment", dest="preserve_entire_environment", action="store_true"
+    )
+    cwl.add_argument("--strict-memory-limit", dest="strict_memory_limit", action="store_true")
+    cwl.add_argument("--enable-dev", dest="enable_dev", action="store_true")
+    cwl.add_argument("--enable-ext", dest="enable_ext", action="store_true")
+    cwl.add_argument(
+        "--relax-path-checks",
+        dest="relax_path_checks",
+        action="store_true",
+        help="accepted for compatibility: path checks are always relaxed",
+    )
+    cwl.add_argument("--eval-timeout", dest="eval_timeout", type=float, default=60.0)
+    cwl.add_argument("--js-console", dest="js_console", action="store_true")
+    cwl.add_argument("--validate", action="store_true", help="only check the document")
+    cwl.add_argument(
+        "--print-dot",
+        dest="print_dot",
+        action="store_true",
+        help="print the workflow's graph in dot format and exit",
+    )
+    cwl.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
+    cwl.add_argument("--version", action="store_true", help="print the version and exit")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.version:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"toil-cwl-runner (moil) {version('moil')}")
+        except PackageNotFoundError:
+            print("toil-cwl-runner (moil) development version")
+        return 0
+    _setup_logging(args)
+    if not args.cwltool:
+        parser.print_usage(sys.stderr)
+        log.error("a CWL document is required")
+        return 2
+    try:
+        return _run(args)
+    except UnsupportedRequirement as exc:
+        log.error("%s", exc)
+        return EXIT_UNSUPPORTED
+    except WorkflowFailed as exc:
+        text = str(exc)
+        if "UnsupportedRequirement" in text:
+            return EXIT_UNSUPPORTED
+        log.error("workflow failed: %s", text.splitlines()[0] if text else "")
+        return 1
+    except MoilError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    from runner.options import log_level
+
+    level = logging.WARNING if args.quiet else log_level(args)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("[%(asctime)s] %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    if args.logFile:
+        file_handler = logging.FileHandler(args.logFile)
+        file_handler.setFormatter(handler.formatter)
+        root.addHandler(file_handler)
+    import cwltool.loghandler  # noqa: F401 (it installs its own handler on import)
+
+    cwltool_log = logging.getLogger("cwltool")
+    cwltool_log.handlers[:] = []
+    cwltool_log.propagate = True
+    cwltool_log.setLevel(max(level, logging.WARNING) if level > logging.DEBUG else level)
+    logging.getLogger("salad").setLevel(logging.ERROR)
+    if level > logging.DEBUG:  # it logs each failed expression with a traceback
+        logging.getLogger("cwl_utils").setLevel(logging.CRITICAL)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from languages.cwl.load import LoadOptions, load_document, walk_processes
+
+    options = LoadOptions(enable_dev=args.enable_dev, enable_ext=args.enable_ext)
+    ref, process = load_document(args.cwltool, options)
+    if args.validate:
+        print(f"{args.cwltool} is valid CWL.")
+        return 0
+    if args.print_dot:
+        _print_dot(process)
+        return 0
+    _check_containers(walk_processes(process))
+    args.outdir = os.path.abspath(args.outdir)
+    job = None
+    if not args.restart:
+        from languages.cwl.inputs import complete_job_order, load_job_order
+
+        raw, basedir = load_job_order(list(args.cwljob), ref, process)
+        job = complete_job_order(raw, process, args.basedir or basedir)
+    return _execute(args, ref, job)
+
+
+def _execute(args: argparse.Namespace, ref: Any, job: dict[str, Any] | None) -> int:
+    from languages.cwl.compile import root_node
+    from languages.cwl.files import Globalizer, MissingInput
+    from languages.cwl.outputs import export_outputs, print_outputs
+    from runner.run import Run
+
+    with Run(args) as run:
+        if job is not None:
+            try:
+                inputs = Globalizer(run.store, require_exists=True).globalize(job)
+            except MissingInput as exc:
+                raise InputMissing(f"input {exc}") from None
+            value = run.start(root_node(ref, inputs))
+        else:
+            value = run.restart()
+        out = export_outputs(value, run.store, args.outdir)
+    print_outputs(out, sys.stdout)
+    return 0
+
+
+class InputMissing(MoilError):
+    """An input File or Directory does not exist (exit 1)."""
+
+
+def _check_containers(processes: list[Any]) -> None:
+    """Refuse, before anything runs, a tool that requires a container (issue: containers)."""
+    for process in processes:
+        if process.tool.get("class") != "CommandLineTool":
+            continue
+        req, required = process.get_requirement("DockerRequirement")
+        if req is not None and required:
+            name = process.tool.get("id", "a tool")
+            raise UnsupportedRequirement(
+                f"{name} requires a container (DockerRequirement under 'requirements'); "
+                "moil cannot run containers yet. Run it with a container-capable runner, or "
+                "move DockerRequirement to 'hints' to run the tool on this host."
+            )
+
+
+def _print_dot(process: Any) -> None:
+    from cwltool.cwlrdf import printdot
+
+    printdot(process, process.doc_loader.ctx, sys.stdout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""A CommandLineTool's ResourceRequirement as the scheduler's resources.
+
+cores = ``coresMin`` (else ``coresMax``), memory = ``ramMin`` MiB, disk = ``tmpdirMin`` +
+``outdirMin`` MiB; expressions are evaluated on the step's inputs. Without a requirement the
+run's defaults (``--defaultCores`` ...) apply. Requests beyond what this run may use are
+lowered to that limit with a warning, as cwltool runs them anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from languages.cwl.expressions import ExpressionFailed, local_files
+from languages.cwl.runtime import runtime_context
+from runner.graph import ResourceSpec
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+
+
+def resource_spec(process: Any, job: dict[str, Any], ctx: Any) -> ResourceSpec:
+    """The resources a run of ``process`` on ``job`` asks for."""
+    req, _ = process.get_requirement("ResourceRequirement")
+    if not req:
+        return ResourceSpec()
+    keys = [f"{n}{m}" for n in ("cores", "ram", "tmpdir", "outdir") for m in ("Min", "Max")]
+    if any(isinstance(req.get(k), str) for k in keys):
+        values = _evaluated(process, job, ctx)
+    else:
+        values = {}
+        for name in ("cores", "ram", "tmpdir", "outdir"):
+            low, high = req.get(f"{name}Min"), req.get(f"{name}Max")
+            values[name] = (
+                float(low) if low is not None else (None if high is None else float(high))
+            )
+    cores = values["cores"]
+    ram = values["ram"]
+    disk = None
+    if values["tmpdir"] is not None or values["outdir"] is not None:
+        disk = (values["tmpdir"] or 1024) + (values["outdir"] or 1024)
+    limits = _limits(ctx.options)
+    return ResourceSpec(
+        cores=None if cores is None else _clamp("cores", float(cores), limits[0]),
+        memory=None if ram is None else int(_clamp("ram", math.ceil(ram) * MIB, limits[1])),
+        disk=None if disk is None else int(_clamp("disk", math.ceil(disk) * MIB, limits[2])),
+    )
+
+
+def _evaluated(process: Any, job: dict[str, Any], ctx: Any) -> dict[str, float | None]:
+    """Resource expressions evaluated by cwltool as the tool's run will (tool defaults
+    applied, file sizes known)."""
+    from cwltool.errors import WorkflowException
+
+    temp = ctx.file_store.local_temp_dir
+    with local_files(ctx) as (localizer, _):
+        rc = runtime_context(ctx.options, temp)
+        rc.outdir = rc.tmpdir = rc.stagedir = os.path.join(temp, "resources")
+        try:
+            request = process._init_job(localizer.localize(job), rc).resources
+        except WorkflowException as exc:
+            raise ExpressionFailed(f"ResourceRequirement: {exc}") from None
+    return {
+        "cores": request.get("cores"),
+        "ram": request.get("ram"),
+        "tmpdir": request.get("tmpdirSize"),
+        "outdir": request.get("outdirSize"),
+    }
+
+
+_limit_cache: dict[int, tuple[float, int, int]] = {}
+
+
+def _limits(options: Any) -> tuple[float, int, int]:
+    key = id(options)
+    cached = _limit_cache.get(key)
+    if cached is None:
+        import psutil
+
+        cores = float(getattr(options, "maxCores", None) or os.cpu_count() or 1)
+        memory = int(getattr(options, "maxMemory", None) or psutil.virtual_memory().total)
+        work = getattr(options, "workDir", None) or tempfile.gettempdir()
+        disk = int(getattr(options, "maxDisk", None) or shutil.disk_usage(work).free)
+        cached = _limit_cache[key] = (cores, memory, disk)
+    return cached
+
+
+def _clamp(what: str, value: float, limit: float) -> float:
+    if value > limit:
+        log.warning(
+            "a tool asks for %s %s, more than this run allows (%s); using %s",
+            what,
+            value,
+            limit,
+            limit,
+        )
+        return limit
+    return value

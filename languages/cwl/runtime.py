@@ -1,0 +1,189 @@
+"""Running one cwltool process (a CommandLineTool or an ExpressionTool) in this process.
+
+cwltool builds the command line, stages the inputs (symlinks to where the files lie),
+runs the tool and collects its outputs; this module sets up its RuntimeContext from the
+run's options and reports how the run went (status, exit code, cwltool's warnings).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cwltool.context import RuntimeContext
+    from cwltool.process import Process
+
+CWLTOOL_LOGGER = "cwltool"
+
+
+def _reset_js_after_fork() -> None:
+    """A forked worker must not share the leader's node process (its pipes are shared)."""
+    import sys
+
+    sandbox = sys.modules.get("cwl_utils.sandboxjs")
+    if sandbox is not None:
+        sandbox.NodeJSEngine.localdata = threading.local()
+
+
+os.register_at_fork(after_in_child=_reset_js_after_fork)
+
+
+@dataclass
+class ProcessRun:
+    """How one run of a cwltool process went."""
+
+    outputs: dict[str, Any] | None
+    status: str
+    exit_code: int | None = None
+    messages: list[str] = field(default_factory=list)
+    outdirs: list[str] = field(default_factory=list)
+    stderr_path: str | None = None
+    #: local paths of the inputs cwltool staged (files and directories)
+    inputs: list[str] = field(default_factory=list)
+    #: cwltool's reason when the process needs a feature it cannot provide here
+    unsupported: str | None = None
+
+
+_templates: dict[int, tuple[Any, RuntimeContext]] = {}
+
+
+def runtime_context(options: Any, temp_dir: str) -> RuntimeContext:
+    """cwltool's RuntimeContext for one job whose private directory is ``temp_dir``."""
+    from cwltool.mutation import MutationManager
+
+    rc = _template(options).copy()
+    tmpdir_prefix = getattr(options, "tmpdir_prefix", None)
+    outdir_prefix = getattr(options, "tmp_outdir_prefix", None)
+    if tmpdir_prefix:
+        rc.tmpdir_prefix = tmpdir_prefix
+    else:  # the job's own directory: no extra directories to make or remove
+        rc.tmpdir = temp_dir
+        rc.stagedir = os.path.join(temp_dir, "stage")
+    if outdir_prefix:
+        rc.tmp_outdir_prefix = outdir_prefix
+    else:
+        rc.outdir = os.path.join(temp_dir, "out")
+    rc.rm_tmpdir = bool(tmpdir_prefix)  # else the job's directory goes as a whole
+    rc.mutation_manager = MutationManager()
+    rc.workflow_eval_lock = threading.Condition(threading.RLock())
+    return rc
+
+
+def _template(options: Any) -> RuntimeContext:
+    """The part of a RuntimeContext that only depends on the run's options (built once per
+    process: a RuntimeContext has some 80 attributes to set up)."""
+    cached = _templates.get(id(options))
+    if cached is not None and cached[0] is options:
+        return cached[1]
+    from cwltool.context import RuntimeContext
+    from cwltool.stdfsaccess import StdFsAccess
+
+    rc = RuntimeContext()
+    rc.basedir = os.getcwd()
+    rc.use_container = False
+    rc.compute_checksum = False  # done once per file as it enters the store (files.py)
+    rc.move_outputs = "leave"
+    rc.preserve_environment = list(getattr(options, "preserve_environment", None) or [])
+    rc.preserve_entire_environment = bool(getattr(options, "preserve_entire_environment", False))
+    rc.strict_memory_limit = bool(getattr(options, "strict_memory_limit", False))
+    rc.eval_timeout = float(getattr(options, "eval_timeout", 60) or 60)
+    rc.debug = str(getattr(options, "logLevel", "")).upper() == "DEBUG"
+    rc.js_console = bool(getattr(options, "js_console", False))
+    rc.make_fs_access = StdFsAccess
+    rc.toplevel = False
+    rc.on_error = "stop"
+    _templates[id(options)] = (options, rc)
+    return rc
+
+
+class _Capture(logging.Handler):
+    """Keeps cwltool's warnings and errors of one run, for the failure message."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(record.getMessage())
+        except Exception:  # noqa: BLE001 (a bad log record must not fail the job)
+            self.lines.append(str(record.msg))
+
+
+def run_process(process: Process, job_order: dict[str, Any], rc: RuntimeContext) -> ProcessRun:
+    """Run ``process`` on ``job_order`` (local ``file://`` values) to its end.
+
+    cwltool's own errors (invalid inputs, a failed expression) become a ``permanentFail``
+    status with cwltool's message in ``messages``; nothing is raised for them."""
+    from cwltool import process as cwl_process
+    from cwltool.errors import UnsupportedRequirement as CwlUnsupported
+    from cwltool.errors import WorkflowException
+    from schema_salad.exceptions import ValidationException
+
+    # cwltool makes job names unique against every name it ever gave in this process, with
+    # a linear search: a long-lived worker would pay O(jobs run) per job
+    cwl_process._names.clear()
+    results: list[tuple[Any, str]] = []
+    run = ProcessRun(outputs=None, status="permanentFail")
+    capture = _Capture()
+    logger = logging.getLogger(CWLTOOL_LOGGER)
+    logger.addHandler(capture)
+    try:
+        for job in process.job(job_order, lambda out, st: results.append((out, st)), rc):
+            if job is None:
+                raise WorkflowException("the process cannot make progress")
+            _watch_exit_code(job, run)
+            job.run(rc)
+    except CwlUnsupported as exc:
+        run.unsupported = str(exc)
+    except (WorkflowException, ValidationException) as exc:
+        capture.lines.append(str(exc))
+    finally:
+        logger.removeHandler(capture)
+    run.messages = capture.lines
+    if results:
+        run.outputs, run.status = results[-1]
+    return run
+
+
+def _watch_exit_code(job: Any, run: ProcessRun) -> None:
+    """Record the tool's exit code and directories when cwltool collects its outputs."""
+    if hasattr(job, "process_monitor"):
+        # cwltool samples the tool's memory from a new thread each second; the core's job
+        # stats already record the peak, and a thread per job is a cost a scatter feels
+        job.process_monitor = lambda sproc: sproc.wait()
+    collect = getattr(job, "collect_outputs", None)
+    outdir = getattr(job, "outdir", None)
+    if outdir:
+        run.outdirs.append(outdir)
+    tmpdir = getattr(job, "tmpdir", None)
+    if tmpdir:
+        run.outdirs.append(tmpdir)
+    stderr = getattr(job, "stderr", None)
+    if stderr and outdir:
+        run.stderr_path = os.path.join(outdir, stderr)
+    if collect is None:
+        return
+
+    def collect_and_record(outdir: str, rcode: int) -> Any:
+        run.exit_code = rcode
+        for mapper in (getattr(job, "pathmapper", None), getattr(job, "generatemapper", None)):
+            if mapper is not None:
+                run.inputs.extend(e.resolved for e in mapper if e.resolved.startswith("/"))
+        return collect(outdir, rcode)
+
+    job.collect_outputs = collect_and_record
+
+
+def stderr_tail(path: str | None, lines: int = 20) -> str:
+    """The last ``lines`` lines of a file, or an empty string."""
+    if not path or not os.path.isfile(path):
+        return ""
+    with open(path, "rb") as stream:
+        stream.seek(max(0, os.path.getsize(path) - 8192))
+        text = stream.read().decode(errors="replace")
+    return "\n".join(text.rstrip().splitlines()[-lines:])

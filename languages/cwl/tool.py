@@ -1,0 +1,128 @@
+"""The work node of a CWL CommandLineTool: runs in a worker of the batch system.
+
+Payload: ``{"tool": ProcRef, "inputs": {name: value}}`` with File/Directory values in the
+job store (see ``languages.cwl.files``). The worker maps them to local paths (the stored
+files themselves, no copies), lets cwltool build the command line, stage, run and collect,
+then moves the outputs into the store and returns them (``{output name: value}``).
+
+A failing tool raises ``ToolFailed`` with its exit code, the tail of its stderr and
+cwltool's reason; the leader adds the path of the job's full log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from typing import Any, NoReturn
+
+from languages.cwl.files import Globalizer, Localizer, MissingInput
+from languages.cwl.load import ProcRef, resolve
+from languages.cwl.runtime import (
+    CWLTOOL_LOGGER,
+    ProcessRun,
+    run_process,
+    runtime_context,
+    stderr_tail,
+)
+from runner.errors import JobError, UnsupportedRequirement
+from runner.execute import PermanentJobError
+
+EXECUTOR = "languages.cwl.tool:run_tool"
+
+
+class ToolFailed(PermanentJobError):
+    """The tool ended with a permanent failure (retrying will not help)."""
+
+
+class ToolTemporaryFailure(JobError):
+    """The tool exited with one of its ``temporaryFailCodes``: worth a retry."""
+
+
+def run_tool(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Executor of a CommandLineTool node; returns the tool's outputs, stored."""
+    ref: ProcRef = payload["tool"]
+    # the job's log (this worker's stderr) shows the command line and cwltool's progress
+    logging.getLogger(CWLTOOL_LOGGER).setLevel(logging.INFO)
+    process = resolve(ref)
+    _check_containers(process)
+    store = ctx.file_store.store
+    temp = ctx.file_store.local_temp_dir
+    localizer = Localizer(store, os.path.join(temp, "in"))
+    job_order = localizer.localize(payload["inputs"])
+    rc = runtime_context(ctx.options, temp)
+    run = run_process(process, job_order, rc)
+    try:
+        return _store_outputs(ctx, ref, process, localizer, run)
+    finally:
+        for path in run.outdirs:  # made outside the job's directory by --tmp*-prefix
+            if not os.path.realpath(path).startswith(os.path.realpath(temp) + os.sep):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _store_outputs(
+    ctx: Any, ref: ProcRef, process: Any, localizer: Localizer, run: ProcessRun
+) -> dict[str, Any]:
+    """The tool's outputs moved into the job store (or its failure raised)."""
+    if run.unsupported:
+        raise UnsupportedRequirement(f"{ref.label}: {run.unsupported}")
+    if run.status != "success" or run.outputs is None:
+        _raise_failure(ref, run)
+    store = ctx.file_store.store
+    temp = ctx.file_store.local_temp_dir
+    in_place = _updates_in_place(process)
+    globalizer = Globalizer(
+        store,
+        localizer.back,
+        owned=[temp, *run.outdirs],
+        inputs=run.inputs,
+        # files updated in place keep no checksum: the final export computes it afresh
+        checksums={} if in_place else localizer.checksums,
+        checksum=_checksums_wanted(ctx.options),
+    )
+    try:
+        if in_place:
+            globalizer.sync_in_place(localizer.materialized)
+        outputs: dict[str, Any] = globalizer.globalize(run.outputs)
+    except MissingInput as exc:
+        raise ToolFailed(f"{ref.label}: output {exc}") from None
+    return outputs
+
+
+def _checksums_wanted(options: Any) -> bool:
+    return not getattr(options, "no_compute_checksum", False)
+
+
+def _updates_in_place(process: Any) -> bool:
+    req, _ = process.get_requirement("InplaceUpdateRequirement")
+    return bool(req and req.get("inplaceUpdate"))
+
+
+def _check_containers(process: Any) -> None:
+    """A DockerRequirement under ``requirements`` cannot be honoured yet: exit 33."""
+    req, required = process.get_requirement("DockerRequirement")
+    if req is not None and required:
+        raise UnsupportedRequirement(
+            "this tool requires a container (DockerRequirement under 'requirements'), "
+            "which moil cannot run yet; move it to 'hints' to run the tool on the host"
+        )
+
+
+def _raise_failure(ref: ProcRef, run: ProcessRun) -> NoReturn:
+    parts = [f"tool {ref.label} failed"]
+    if run.exit_code is not None:
+        parts[0] += f" with exit code {run.exit_code}"
+    reasons = [
+        m
+        for m in run.messages
+        if "exited with status" not in m and "completed permanentFail" not in m
+    ]
+    if reasons:
+        parts.append("; ".join(r.strip() for r in reasons[-3:]))
+    tail = stderr_tail(run.stderr_path)
+    if tail:
+        parts.append("stderr (last lines):\n  | " + "\n  | ".join(tail.splitlines()))
+    message = "\n".join(parts)
+    if run.status == "temporaryFail":
+        raise ToolTemporaryFailure(message)
+    raise ToolFailed(message)
