@@ -26,6 +26,8 @@ Guarantees of the base:
   ones), so it costs one status command.
 - ``BatchConfig.max_cores/max_memory/max_disk`` bound what is in flight at once (jobs wait
   in this object's queue, first in first out); pass ``math.inf`` for no bound.
+- A status with ``cancel`` set (the scheduler will never start the job as submitted) is
+  cancelled with one cancel command per poll before its exit is handed out.
 - Jobs missing from the status output are looked up with ``exit_info`` (batched); a job
   that stays unknown for ``MISSES_BEFORE_LOST`` polls in a row ends as ``LOST``.
 - Each issued job yields exactly one ``UpdatedJob``.
@@ -86,6 +88,9 @@ class ClusterStatus:
     phase: Phase
     elapsed: float | None = None
     exit: ExitInfo | None = None
+    cancel: bool = False
+    """The job ended for moil but the scheduler still holds it (it would pend forever): the
+    base cancels it before handing out ``exit``."""
 
 
 @dataclass(frozen=True)
@@ -535,6 +540,9 @@ class AbstractGridBatchSystem(BatchSystem):
         if statuses is None:
             log.warning("%s: status poll failed; trying again in %.1fs", self.name, self.poll_wait)
             return
+        doomed = [c for c, status in statuses.items() if status.cancel and c in live]
+        if doomed:
+            self._cancel(doomed)  # before the update: the leader may shut down right after
         now = time.monotonic()
         with self._cond:
             for cluster_id, batch_id in live.items():

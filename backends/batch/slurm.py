@@ -21,10 +21,14 @@ Status: one ``squeue -t all -j ID,ID,...`` per poll (finished jobs stay visible 
 knows are looked up with one ``sacct`` for all of them; without accounting they end LOST
 after a few polls. Slurm states map to exit reasons: COMPLETED -> FINISHED, FAILED -> FAILED,
 TIMEOUT/DEADLINE -> TIMELIMIT, OUT_OF_MEMORY -> MEMLIMIT, CANCELLED -> KILLED,
-NODE_FAIL/BOOT_FAIL/PREEMPTED -> LOST. Where Slurm enforces memory by sampling
-(``JobAcctGatherParams=OverMemoryKill``, no cgroups) it records FAILED with signal 9; such a
-job is reported MEMLIMIT when its ``--batchLogsDir`` stderr holds Slurm's "exceeded memory
-limit" line.
+NODE_FAIL/BOOT_FAIL/PREEMPTED -> LOST. A job pending for a reason that means it can never
+start as submitted (PartitionTimeLimit, PartitionConfig, BadConstraints, a QOS or association
+per-job limit: Slurm accepts such jobs unless ``EnforcePartLimits`` is set) is cancelled and
+ends as ERROR with that reason, instead of leaving the run waiting forever.
+
+Where Slurm enforces memory by sampling (``JobAcctGatherParams=OverMemoryKill``, no cgroups)
+it records FAILED with signal 9; such a job is reported MEMLIMIT when its ``--batchLogsDir``
+stderr holds Slurm's "exceeded memory limit" line.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import os
 import re
 import shlex
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -83,6 +88,35 @@ _ALIASES = {
     "--gpus": "--gres",
     "-G": "--gres",
 }
+
+
+# Pending reasons that say the job, as submitted, exceeds what its partition, QOS or
+# association allows per job: no amount of waiting starts it. (PartitionNodeLimit is left
+# out: Slurm also gives it when the nodes are only down or drained.)
+_NEVER_STARTS_REASONS = {
+    "PartitionTimeLimit": "its time limit exceeds the partition's (lower --slurmTime or "
+    "--maxJobDuration, or choose another --slurmPartition)",
+    "PartitionConfig": "it asks for more than the partition allows (time, cores, memory or "
+    "GPUs; lower --slurmTime or the job's requirements, or choose another --slurmPartition)",
+    "BadConstraints": "its constraints (--constraint and kin) can never be satisfied",
+}
+NEVER_STARTS_GRACE = 5.0
+"""Seconds a job must pend for such a reason before it is given up: Slurm names a first
+reason at submission (often PartitionConfig) and a more precise one at its next scheduling
+pass."""
+# Reasons a job routinely pends for; anything else is logged once.
+_ROUTINE_PENDING = frozenset(
+    {"", "None", "(null)", "Priority", "Resources", "BeginTime", "Dependency", "Prolog"}
+)
+
+
+def _never_starts(reason: str) -> str | None:
+    """Why a job pending for ``reason`` will never start, or None if it may."""
+    if reason in _NEVER_STARTS_REASONS:
+        return _NEVER_STARTS_REASONS[reason]
+    if reason.startswith(("QOSMax", "AssocMax")) and "PerJob" in reason:
+        return "it asks for more than the per-job limit of its QOS or association"
+    return None
 
 
 def format_time(seconds: float) -> str:
@@ -135,6 +169,8 @@ class SlurmBatchSystem(AbstractGridBatchSystem):
     def __init__(self, config: BatchConfig) -> None:
         super().__init__(config)
         self._sacct_usable = True
+        self._reported_reasons: set[str] = set()
+        self._hopeless_since: dict[str, float] = {}  # cluster ID -> first seen never-starting
 
     @classmethod
     def add_options(cls, parser: argparse.ArgumentParser) -> None:
@@ -280,7 +316,9 @@ class SlurmBatchSystem(AbstractGridBatchSystem):
                 continue
             cluster_id, state, reason, raw_exit, used, limit = (f.strip() for f in fields[:6])
             elapsed = parse_time(used)
-            if state in _QUEUED_STATES:
+            if state == "PENDING":
+                statuses[cluster_id] = self.pending_status(cluster_id, reason, elapsed)
+            elif state in _QUEUED_STATES:
                 statuses[cluster_id] = ClusterStatus(Phase.QUEUED, elapsed)
             elif state in _RUNNING_STATES:
                 statuses[cluster_id] = ClusterStatus(Phase.RUNNING, elapsed)
@@ -291,6 +329,37 @@ class SlurmBatchSystem(AbstractGridBatchSystem):
                 )
                 statuses[cluster_id] = ClusterStatus(Phase.ENDED, elapsed, info)
         return statuses
+
+    def pending_status(self, cluster_id: str, reason: str, elapsed: float | None) -> ClusterStatus:
+        """A pending job's status. Slurm accepts a job its partition can never run (with
+        ``EnforcePartLimits=NO``, its default) and keeps it pending forever: such a job, once
+        it has pended so for NEVER_STARTS_GRACE seconds, ends as ERROR (not retried) and is
+        cancelled. Other unusual reasons are logged once."""
+        cause = _never_starts(reason)
+        if cause is None:
+            self._hopeless_since.pop(cluster_id, None)
+        else:
+            since = self._hopeless_since.setdefault(cluster_id, time.monotonic())
+            if time.monotonic() - since < NEVER_STARTS_GRACE:
+                return ClusterStatus(Phase.QUEUED, elapsed)
+            del self._hopeless_since[cluster_id]
+            job = self.job_for(cluster_id)
+            what = f"job {job.name!r}" if job else f"job {cluster_id}"
+            message = (
+                f"Slurm will never start {what} (Slurm job {cluster_id}) as submitted: "
+                f"it pends with reason {reason}, {cause}; it was cancelled"
+            )
+            info = ExitInfo(ExitReason.ERROR, 1, message, elapsed)
+            return ClusterStatus(Phase.ENDED, elapsed, info, cancel=True)
+        if reason not in _ROUTINE_PENDING and reason not in self._reported_reasons:
+            self._reported_reasons.add(reason)
+            log.warning(
+                "Slurm keeps job %s pending with reason %r; moil waits (later jobs pending "
+                "for the same reason are not reported)",
+                cluster_id,
+                reason,
+            )
+        return ClusterStatus(Phase.QUEUED, elapsed)
 
     def exit_info(self, cluster_ids: Sequence[str]) -> dict[str, ExitInfo]:
         """One sacct for all jobs squeue forgot (only if Slurm keeps accounting)."""

@@ -273,6 +273,24 @@ def test_status_polls_grow_with_time_not_with_jobs(slurm: SlurmBatchSystem, tmp_
     print(f"\n{count} jobs in {elapsed:.1f}s with {counts}")
 
 
+@pytest.mark.slurm
+def test_job_its_partition_can_never_run_ends_with_the_reason(
+    slurm: SlurmBatchSystem, slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    # Slurm (EnforcePartLimits=NO, its default) accepts a job over the partition's time limit
+    # and keeps it pending forever; the run must not wait for it.
+    slurm_cluster.run("scontrol", "update", "PartitionName=debug", "MaxTime=1")
+    try:
+        slurm.issue_job(shell_job("too_long", f"touch {tmp_path}/ran", time_limit=300))
+        (update,) = collect(slurm, 1).values()
+    finally:
+        slurm_cluster.run("scontrol", "update", "PartitionName=debug", "MaxTime=INFINITE")
+    assert update.exit_reason is ExitReason.ERROR, update
+    assert "PartitionTimeLimit" in update.message and "--slurmTime" in update.message
+    assert slurm_cluster.queued_job_ids() == []
+    assert not (tmp_path / "ran").exists()
+
+
 # ----------------------------------------------------------------------- no Slurm needed
 def test_sbatch_options_follow_the_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOIL_SLURM_ARGS", raising=False)
