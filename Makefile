@@ -10,7 +10,7 @@ WDL_VERSION ?= 1.1
 JOBS ?= $(shell nproc)
 
 .PHONY: install check test test-unit test-services conformance conformance-cwl conformance-wdl \
-        example bench bench-peers lint clean
+        example bench bench-peers lint clean conformance-cwl-slurm
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install moil with its dev extras
+	@# byte-compile our own packages (pip does it for the installed ones): every command
+	@# start would otherwise compile them again where PYTHONDONTWRITEBYTECODE is set
+	@$(PY) -m compileall -q runner languages backends conformance >/dev/null
 
 example: install  ## run the example CWL workflow on the default (single machine, file: store)
 	$(VENV)/bin/toil-cwl-runner --outdir out examples/workflow/greet.cwl examples/workflow/greet-job.yaml
@@ -46,8 +49,12 @@ conformance-wdl-miniwdl: install  ## the same suite with miniwdl, for comparison
 	$(PY) -m conformance.wdl --version $(WDL_VERSION) --runner miniwdl --no-gate -j $(JOBS) \
 	  --output-dir conformance/results/wdl-$(WDL_VERSION)-miniwdl $(ARGS)
 
+conformance-cwl-slurm: install  ## the CWL tests tagged required, on a private Slurm
+	VERSION=$(VERSION) bash conformance/on_slurm.sh $(ARGS)
+
 conformance: install  ## every suite CI gates on
 	$(MAKE) --no-print-directory conformance-cwl VERSION=v1.2
+	$(MAKE) --no-print-directory conformance-cwl-slurm VERSION=v1.2
 	$(MAKE) --no-print-directory conformance-cwl VERSION=v1.1
 	$(MAKE) --no-print-directory conformance-cwl VERSION=v1.0
 	$(MAKE) --no-print-directory conformance-wdl WDL_VERSION=draft-2
