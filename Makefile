@@ -65,8 +65,14 @@ test: install  ## everything CI runs: unit, real services, conformance suites
 	$(PYTEST) -q -m "not conformance"
 	$(MAKE) --no-print-directory conformance
 
-bench: install  ## print engine overhead figures
+bench: install  ## print engine figures (beside Toil, cwltool, miniwdl when bench-peers made them)
 	$(PY) bench/bench_python_jobs.py
+	$(PY) bench/bench_cwl.py
+	$(PY) bench/bench_cwl_pertest.py
+	$(PY) bench/bench_wdl.py
+
+bench-peers:  ## install Toil 9.6.0, cwltool and miniwdl into .venv-peers, for comparison
+	bash bench/peers.sh
 
 lint: install
 	$(VENV)/bin/ruff check runner backends languages conformance tests

@@ -9,8 +9,9 @@ whole process, ms per job (whole run / N), marginal ms per job (minus a 1-job ru
 shape: the engine's per-job overhead), jobs/s, the leader's peak RSS, and CPU ms per job
 of the leader and of the workers (these do not depend on how busy the machine is).
 
-If a side environment with Toil exists (``--toil-python``, default
-/work/peers/.venv/bin/python), the same runs are made with Toil for N=100 and printed beside.
+If a side environment with Toil exists (``--toil-python``, default: the venv bench/peers.sh
+makes, ``$PEERS_VENV`` or .venv-peers), the same runs are made with Toil for N=100 and
+printed beside.
 
     .venv/bin/python bench/bench_python_jobs.py [--sizes 100 1000 10000] [--shapes fan chain]
 """
@@ -29,7 +30,14 @@ import tempfile
 import time
 from typing import Any
 
-DEFAULT_TOIL_PYTHON = "/work/peers/.venv/bin/python"
+DEFAULT_TOIL_PYTHON = os.path.join(
+    os.environ.get(
+        "PEERS_VENV",
+        os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv-peers"),
+    ),
+    "bin",
+    "python",
+)
 
 
 # -- the workflow (run in the child process) ----------------------------------------------------
@@ -51,8 +59,8 @@ def child_main(engine: str, shape: str, count: int, scratch_root: str | None = N
     """Run one workflow in this process and print its figures as JSON."""
     # Toil only exists in its side environment, hence the imports by name.
     names = ("toil.job", "toil.common") if engine == "toil" else ("runner", "runner")
-    Job: Any = importlib.import_module(names[0]).Job
-    Toil: Any = importlib.import_module(names[1]).Toil
+    Job: Any = importlib.import_module(names[0]).Job  # noqa: N806 (Toil's name)
+    Toil: Any = importlib.import_module(names[1]).Toil  # noqa: N806 (Toil's name)
     scratch = tempfile.mkdtemp(prefix="bench-python-jobs-", dir=scratch_root)
     options = Job.Runner.getDefaultOptions(os.path.join(scratch, "store"))
     options.logLevel = "WARNING"
@@ -90,8 +98,11 @@ def measure(
     """Run one child; its figures plus the whole process's wall time."""
     start = time.perf_counter()
     where = ["--scratch", scratch] if scratch else []
+    # as if the engine's venv were activated: Toil starts its workers by command name
+    path = os.pathsep.join([os.path.dirname(python), os.environ.get("PATH", "")])
     out = subprocess.run(
         [python, os.path.abspath(__file__), "--child", engine, shape, str(count), *where],
+        env=dict(os.environ, PATH=path),
         capture_output=True,
         text=True,
         check=False,
