@@ -589,7 +589,7 @@ def test_file_fsync_opt_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_destroy_soon_removes_the_store_from_its_locator(store: JobStore) -> None:
-    file_id, stream = store.write_stream("a.txt")
+    _file_id, stream = store.write_stream("a.txt")
     stream.close()
     store.destroy_soon()
     assert not store.exists()

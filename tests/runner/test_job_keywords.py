@@ -28,7 +28,7 @@ def test_resource_keywords_go_to_the_job_not_the_function() -> None:
 
 
 def test_other_job_keywords_reach_a_function_that_takes_them() -> None:
-    def named(displayName: str) -> str:
+    def named(displayName: str) -> str:  # noqa: N803 (Toil's keyword)
         return displayName
 
     job = Job.wrapFn(named, displayName="mine")

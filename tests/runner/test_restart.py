@@ -21,7 +21,7 @@ JOBS = 20 * 10
 def _run(store: Path, runs: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(SCRIPT), str(store), str(runs), "--logLevel", "WARNING", *extra],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, check=False,
     )
 
 
@@ -119,7 +119,7 @@ def test_bad_locator_exits_2(tmp_path: Path) -> None:
     runs.mkdir()
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "nosuchkind:abc", str(runs)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 2
     assert "unknown job store kind 'nosuchkind'" in result.stderr
@@ -141,7 +141,7 @@ def test_sigterm_stops_cleanly_and_restart_finishes(tmp_path: Path) -> None:
     _, err = leader.communicate(timeout=60)
     assert leader.returncode != 0
     assert "--restart" in err
-    gone, alive = psutil.wait_procs(workers, timeout=10)
+    _gone, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == [], "the leader kills its workers when it stops"
     result = _run(store, runs, "--restart")
     assert result.returncode == 0, result.stderr

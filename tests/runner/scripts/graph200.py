@@ -6,7 +6,6 @@ root returns the sum over all chains (180). Usage: graph200.py JOBSTORE RUNS_DIR
 """
 
 import os
-import sys
 import time
 import uuid
 
