@@ -124,6 +124,10 @@ def run_process(process: Process, job_order: dict[str, Any], rc: RuntimeContext)
     from cwltool.errors import WorkflowException
     from schema_salad.exceptions import ValidationException
 
+    from languages.cwl import patches
+
+    patches.apply()
+
     # cwltool makes job names unique against every name it ever gave in this process, with
     # a linear search: a long-lived worker would pay O(jobs run) per job
     cwl_process._names.clear()

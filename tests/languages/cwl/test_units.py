@@ -182,3 +182,52 @@ def test_scatter_step_adds_one_work_node_per_element(tmp_path: Path, ctx: Any) -
     assert all(not node.local for node in ctx.children)
     assert [node.payload["inputs"] for node in ctx.children] == [{"x": 1}, {"x": 2}, {"x": 3}]
     assert result["out"] == [Promise(n.id, ("out",)) for n in ctx.children]
+
+
+def test_binding_an_array_copies_each_binding_but_not_the_whole_array() -> None:
+    from languages.cwl.patches import _deepcopy_sharing_datum
+
+    files = [{"class": "File", "path": f"/d/{i}"} for i in range(3)]
+    binding = {"position": [1, "files"], "prefix": "-f", "datum": files}
+    copied = _deepcopy_sharing_datum(binding)
+    assert copied["datum"] is files  # cwltool replaces it with the element at once
+    assert copied["position"] == binding["position"]
+    assert copied["position"] is not binding["position"]
+    schema = {"type": {"type": "array", "items": "File"}}
+    assert _deepcopy_sharing_datum(schema) == schema
+    assert _deepcopy_sharing_datum(schema)["type"] is not schema["type"]
+
+
+def test_array_items_bind_as_before_with_the_copy_fix(
+    tmp_path: Path, store: Any, ctx: Any
+) -> None:
+    from languages.cwl.load import LoadOptions, load_document
+    from languages.cwl.tool import run_tool
+
+    doc = tmp_path / "args.cwl"
+    doc.write_text("""\
+cwlVersion: v1.2
+class: CommandLineTool
+baseCommand: echo
+stdout: args.txt
+inputs:
+  files:
+    type: {type: array, items: File, inputBinding: {prefix: -f}}
+    inputBinding: {position: 1}
+  words:
+    type: {type: array, items: string}
+    inputBinding: {position: 2, itemSeparator: ",", prefix: -w}
+outputs: {out: stdout}
+""")
+    sources = []
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (tmp_path / name).write_text(name)
+        sources.append({"class": "File", "location": (tmp_path / name).as_uri()})
+    ref, _ = load_document(str(doc), LoadOptions())
+    inputs = Globalizer(store).globalize({"files": sources, "words": ["x", "y"]})
+    out = run_tool(ctx, {"tool": ref, "inputs": inputs})["out"]
+    with store.open_read(file_id_of(out["location"])) as stream:
+        words = stream.read().decode().split()
+    assert words[0::2][:3] == ["-f", "-f", "-f"]
+    assert [os.path.basename(w) for w in words[1:6:2]] == ["a.txt", "b.txt", "c.txt"]
+    assert words[6:] == ["-w", "x,y"]
