@@ -128,9 +128,13 @@ def run_process(process: Process, job_order: dict[str, Any], rc: RuntimeContext)
 
     patches.apply()
 
+    from cwltool.utils import processes_to_kill
+
     # cwltool makes job names unique against every name it ever gave in this process, with
-    # a linear search: a long-lived worker would pay O(jobs run) per job
+    # a linear search, and keeps every tool process it started for a kill at exit: a
+    # long-lived worker would pay O(jobs run) per job and hold every finished Popen
     cwl_process._names.clear()
+    processes_to_kill.clear()
     results: list[tuple[Any, str]] = []
     run = ProcessRun(outputs=None, status="permanentFail")
     capture = _Capture()
