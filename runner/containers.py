@@ -16,7 +16,8 @@ module decides *how*: which engine, getting the image once, and the ``run`` comm
 - ``run_argv`` builds ``docker run`` / ``podman run``; ``run`` executes it with output
   redirected to files and a timeout, and kills the container (by its ``--name``) when the
   timeout passes or the caller is interrupted. ``kill_running`` kills every container this
-  process started and still runs (for a worker's SIGTERM handler).
+  process started and still runs (for a worker's SIGTERM handler). ``guard`` kills a
+  container if its process is killed outright (SIGKILL leaves no time to clean up).
 
 Errors: ``ContainerEngineUnavailable`` (runner.errors.UnsupportedRequirement) and
 ``ImageUnavailable`` (runner.errors.JobError); both name the engine and the image and say
@@ -52,6 +53,14 @@ _DOCKERFILE_LABEL = "org.moil.dockerfile"
 
 # Variables that select which daemon or store an engine command talks to.
 _ENGINE_ENV = ("DOCKER_HOST", "DOCKER_CONTEXT", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF")
+
+# The watchdog of ContainerEngine.guard: $1 the pid to outlive, $2 a container name or the
+# path of its cidfile ($3 says which), $4 the engine's client.
+_GUARD = (
+    'while kill -0 "$1" 2>/dev/null; do sleep 1; done; c="$2"; '
+    'if [ "$3" = cidfile ]; then c=$(cat "$2" 2>/dev/null) || exit 0; fi; '
+    '"$4" kill "$c" >/dev/null 2>&1; "$4" rm --force "$c" >/dev/null 2>&1'
+)
 
 _lock = threading.Lock()
 _image_locks: dict[str, threading.Lock] = {}
@@ -406,7 +415,12 @@ class ContainerEngine:
             remove=remove,
             interactive=stdin is not None,
         )
-        with _open(stdin, "rb") as fin, _open(stdout, "wb") as fout, _open(stderr, "wb") as ferr:
+        with (
+            _open(stdin, "rb") as fin,
+            _open(stdout, "wb") as fout,
+            _open(stderr, "wb") as ferr,
+            self.guard(name),
+        ):
             process = subprocess.Popen(
                 argv,
                 env=self.env,
@@ -421,6 +435,29 @@ class ContainerEngine:
             finally:
                 with _lock:
                     _running.pop(name, None)
+
+    @contextmanager
+    def guard(self, container: str, *, cidfile: bool = False) -> Iterator[None]:
+        """While the block runs, a watchdog kills and removes ``container`` (a name, or
+        with ``cidfile`` the path of the file ``run --cidfile`` writes its id to) if this
+        process disappears: a worker killed with SIGKILL cannot stop its containers, and a
+        container outlives the client that started it. The watchdog is a ``sh`` in a
+        session of its own (a kill of the worker's process group spares it) that polls
+        this process once a second; it ends with the block."""
+        watchdog = subprocess.Popen(
+            ["sh", "-c", _GUARD, "moil-container-guard", str(os.getpid()), container]
+            + ["cidfile" if cidfile else "name", self.binary],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            yield
+        finally:
+            watchdog.kill()
+            watchdog.wait()
 
     def _wait(
         self, name: str, process: subprocess.Popen[bytes], timeout: float | None

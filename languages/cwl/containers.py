@@ -28,6 +28,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from runner.containers import ContainerEngine, ImageUnavailable
@@ -177,7 +178,21 @@ def job_class(kind: str) -> type:
             runtime, cidfile = super().create_runtime(env, runtime_context)
             if os.geteuid() == 0:  # rootful Podman refuses keep-id; root's ids need no map
                 runtime = [arg for arg in runtime if arg != "--userns=keep-id"]
+            if cidfile:  # the container goes if this worker is killed (run() ends it)
+                engine = usable_engine(kind) or ContainerEngine(kind)
+                self._moil_cleanup.enter_context(engine.guard(cidfile, cidfile=True))
             return runtime, cidfile
+
+        def run(self, runtimeContext: Any, tmpdir_lock: Any = None) -> None:  # noqa: N803
+            with self._moil_cleanup:
+                super().run(runtimeContext, tmpdir_lock)
+
+        @property
+        def _moil_cleanup(self) -> ExitStack:
+            stack: ExitStack | None = self.__dict__.get("_moil_stack")
+            if stack is None:
+                stack = self.__dict__["_moil_stack"] = ExitStack()
+            return stack
 
         def docker_monitor(self, cidfile: str, *args: Any) -> None:
             process = args[-1]

@@ -329,3 +329,44 @@ def test_run_argv() -> None:
     ]  # fmt: skip
     with pytest.raises(ValueError, match="podman cannot bind"):
         ContainerEngine("podman").run_argv("img", ["true"], mounts=[Mount("/a,b", "/in")])
+
+
+_KILLED = """
+import subprocess, sys
+from runner.containers import ContainerEngine
+kind, how, name, cidfile = sys.argv[1:]
+engine = ContainerEngine(kind)
+if how == "name":
+    engine.run("docker.io/debian:stable-slim", ["sleep", "300"], name=name)
+else:  # as cwltool runs it: its own run command, the container known by its cidfile
+    with engine.guard(cidfile, cidfile=True):
+        argv = [engine.binary, "run", "--rm", "--name", name, "--cidfile", cidfile]
+        subprocess.run([*argv, "docker.io/debian:stable-slim", "sleep", "300"], check=False)
+"""
+
+
+@pytest.mark.parametrize("how", ["name", "cidfile"])
+def test_container_goes_when_its_process_is_killed(
+    engine: ContainerEngine, how: str, tmp_path: Path
+) -> None:
+    name = f"moil-test-{uuid.uuid4().hex[:8]}"
+    argv = [engine.kind, how, name, str(tmp_path / "cid")]
+    env = {**engine.env, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-c", _KILLED, *argv], env=env)
+    try:
+        for _ in range(300):  # until the container runs
+            if not _gone(engine, name):
+                break
+            time.sleep(0.1)
+        assert not _gone(engine, name)
+        process.kill()  # SIGKILL: no handler runs, the client dies, the container would stay
+        process.wait()
+        for _ in range(300):
+            if _gone(engine, name):
+                break
+            time.sleep(0.1)
+        assert _gone(engine, name)
+    finally:
+        process.kill()
+        process.wait()
+        subprocess.run([engine.binary, "rm", "--force", name], env=engine.env, check=False)
