@@ -30,6 +30,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -163,9 +164,12 @@ class ContainerEngine:
         return dict(self._env) if self._env is not None else dict(os.environ)
 
     def _key(self) -> str:
+        """What identifies the engine this object reaches: the client that PATH gives and
+        the variables that select its daemon or store."""
         env = self.env
+        client = shutil.which(self.binary, path=env.get("PATH")) or f"missing {self.binary}"
         selectors = ",".join(f"{name}={env.get(name, '')}" for name in _ENGINE_ENV)
-        return f"{self.kind}|{self.binary}|{selectors}"
+        return f"{self.kind}|{client}|{selectors}"
 
     def _call(self, argv: Sequence[str], timeout: float | None) -> subprocess.CompletedProcess[str]:
         """Run an engine command, capturing its output; raises FileNotFoundError and
@@ -261,6 +265,13 @@ class ContainerEngine:
                     self._obtain(image, load_from, import_from, dockerfile, timeout)
             with _lock:
                 _images_present.add(key)
+
+    def forget(self, image: str) -> None:
+        """Drop this process's record that ``image`` is present (after it was removed behind
+        ensure_image's back), so the next ensure_image looks and obtains it again."""
+        prefix = f"{self._key()}|{image}|"
+        with _lock:
+            _images_present.difference_update({k for k in _images_present if k.startswith(prefix)})
 
     @contextmanager
     def _host_lock(self, key: str) -> Iterator[None]:

@@ -73,6 +73,11 @@ def check_run(processes: list[Any], options: Any) -> None:
         req, is_required = process.get_requirement("DockerRequirement")
         if req is not None:
             (required if is_required else hinted).append(process.tool.get("id", "a tool"))
+    if (required or hinted) and getattr(options, "singularity", False):
+        raise UnsupportedRequirement(
+            "--singularity: moil runs containers with Docker or Podman only (Singularity "
+            "is not supported); use Docker, --podman, or --no-container"
+        )
     kind = engine_kind(options)
     if not (required or hinted) or usable_engine(kind) is not None:
         return

@@ -146,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
     target = find_target(doc, args.task)
     data, base = read_inputs_json(args.input or args.inputs_file)
     inputs = parse_inputs(target, data, base)
-    _say_where_tasks_run(doc, args.container)
+    _check_container_engine(doc, args.container)
     payload = RootPayload(
         CallableRef.of(doc, target, args.quantCheck),
         {b.name: b.value for b in inputs},
@@ -171,7 +171,7 @@ def _truthy(text: str) -> bool:
     return str(text).strip().lower() in ("1", "true", "yes", "on", "t", "y")
 
 
-def _say_where_tasks_run(doc: Tree.Document, container: str) -> None:
+def _check_container_engine(doc: Tree.Document, container: str) -> None:
     """Check the container engine once before anything runs, if any task names an image:
     an explicit ``--container`` engine that does not work stops the run (exit 33); ``auto``
     finding none says once that tasks run on the host."""

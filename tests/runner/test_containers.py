@@ -258,6 +258,7 @@ def test_load_and_build_images(engine: ContainerEngine, tmp_path: Path) -> None:
     run = [engine.binary, "save", "--output", str(archive), saved]
     subprocess.run(run, env=engine.env, check=True, capture_output=True)
     subprocess.run([engine.binary, "rmi", saved], env=engine.env, check=True)
+    engine.forget(saved)
     try:
         real = shutil.which(engine.binary)
         fresh = ContainerEngine(engine.kind, env=engine.env, binary=real, network_mode="host")

@@ -267,3 +267,10 @@ def test_hinted_container_without_a_usable_engine_runs_on_the_host(
     result = run_cwl("--outdir", "out", "hinted.cwl")
     assert result.code == 0, result.stderr
     assert "run on this host without their images" in result.stderr
+
+
+def test_singularity_is_refused_with_exit_33(run_cwl: RunCommand, tmp_path: Path) -> None:
+    write(tmp_path / "required.cwl", REQUIRED)
+    result = run_cwl("--singularity", "--outdir", "out", "required.cwl")
+    assert result.code == 33, result.stderr
+    assert "Singularity is not supported" in result.stderr
