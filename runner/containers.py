@@ -431,9 +431,13 @@ class ContainerEngine:
             _open(stdout, "wb") as fout,
             _open(stderr, "wb") as ferr,
             self.guard(name),
+            # Podman's conmon writes a file named 'oom' into its working directory when the
+            # container runs out of memory: not into the caller's.
+            tempfile.TemporaryDirectory(prefix="moil-engine-") as scratch,
         ):
             process = subprocess.Popen(
                 argv,
+                cwd=scratch,
                 env=self.env,
                 stdin=fin if fin is not None else subprocess.DEVNULL,
                 stdout=fout,
