@@ -1,3 +1,8 @@
 """Fixtures shared by every test folder: real services started on this host."""
 
-from tests.services.fixtures import slurm_cluster  # noqa: F401 - a fixture, used by name
+from tests.services.fixtures import (  # noqa: F401 - fixtures, used by name
+    docker_engine,
+    host_server,
+    podman_engine,
+    slurm_cluster,
+)

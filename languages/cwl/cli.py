@@ -45,10 +45,20 @@ def _add_cwl_options(cwl: Any) -> None:
     cwl.add_argument("--tmpdir-prefix", dest="tmpdir_prefix", default=None)
     cwl.add_argument("--tmp-outdir-prefix", dest="tmp_outdir_prefix", default=None)
     cwl.add_argument("--basedir", default=None)
-    cwl.add_argument("--no-container", dest="no_container", action="store_true")
+    cwl.add_argument(
+        "--no-container",
+        dest="no_container",
+        action="store_true",
+        help="run every tool on this host, ignoring DockerRequirement (a tool that requires "
+        "a container then stops the run: exit 33)",
+    )
+    cwl.add_argument(
+        "--podman",
+        action="store_true",
+        help="run DockerRequirement tools with Podman instead of Docker",
+    )
     for flag in (
         "--singularity",
-        "--podman",
         "--docker",
         "--no-match-user",
         "--leave-container",
@@ -81,7 +91,26 @@ def _add_cwl_options(cwl: Any) -> None:
     cwl.add_argument(
         "--preserve-entire-environment", dest="preserve_entire_environment", action="store_true"
     )
-    cwl.add_argument("--strict-memory-limit", dest="strict_memory_limit", action="store_true")
+    cwl.add_argument(
+        "--strict-memory-limit",
+        dest="strict_memory_limit",
+        action="store_true",
+        help="limit a container's memory to the tool's ramMin (docker run --memory)",
+    )
+    cwl.add_argument(
+        "--strict-cpu-limit",
+        dest="strict_cpu_limit",
+        action="store_true",
+        help="limit a container's CPUs to the tool's coresMin, rounded up (docker run --cpus)",
+    )
+    cwl.add_argument(
+        "--custom-net",
+        dest="custom_net",
+        default=None,
+        metavar="NETWORK",
+        help="the container network for tools whose NetworkAccess allows it (default: "
+        "$MOIL_CONTAINER_NETWORK, else the engine's default)",
+    )
     cwl.add_argument("--enable-dev", dest="enable_dev", action="store_true")
     cwl.add_argument("--enable-ext", dest="enable_ext", action="store_true")
     cwl.add_argument(
@@ -166,6 +195,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from languages.cwl.containers import check_run
     from languages.cwl.load import LoadOptions, load_document, walk_processes
 
     options = LoadOptions(enable_dev=args.enable_dev, enable_ext=args.enable_ext)
@@ -176,7 +206,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.print_dot:
         _print_dot(process)
         return 0
-    _check_containers(walk_processes(process))
+    check_run(walk_processes(process), args)
     args.outdir = os.path.abspath(args.outdir)
     job = None
     if not args.restart:
@@ -209,21 +239,6 @@ def _execute(args: argparse.Namespace, ref: Any, job: dict[str, Any] | None) -> 
 
 class InputMissing(MoilError):
     """An input File or Directory does not exist (exit 1)."""
-
-
-def _check_containers(processes: list[Any]) -> None:
-    """Refuse, before anything runs, a tool that requires a container (issue: containers)."""
-    for process in processes:
-        if process.tool.get("class") != "CommandLineTool":
-            continue
-        req, required = process.get_requirement("DockerRequirement")
-        if req is not None and required:
-            name = process.tool.get("id", "a tool")
-            raise UnsupportedRequirement(
-                f"{name} requires a container (DockerRequirement under 'requirements'); "
-                "moil cannot run containers yet. Run it with a container-capable runner, or "
-                "move DockerRequirement to 'hints' to run the tool on this host."
-            )
 
 
 def _print_dot(process: Any) -> None:

@@ -73,9 +73,9 @@ def loading_context(options: LoadOptions) -> LoadingContext:
     """A cwltool LoadingContext for ``options`` (cwltool imported here, not at module load)."""
     from cwltool.context import LoadingContext
     from cwltool.load_tool import default_loader
-    from cwltool.workflow import default_make_tool
 
     from languages.cwl import schema_cache
+    from languages.cwl.containers import make_tool
 
     schema_cache.install()
     _share_step_tools()
@@ -87,7 +87,7 @@ def loading_context(options: LoadOptions) -> LoadingContext:
     ctx.strict = options.strict
     ctx.do_validate = options.do_validate
     ctx.disable_js_validation = True  # only ever warns, and costs a node start per document
-    ctx.construct_tool_object = default_make_tool
+    ctx.construct_tool_object = make_tool
     ctx.do_update = True
     ctx.fast_parser = options.fast_parser
     return ctx

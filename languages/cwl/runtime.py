@@ -60,14 +60,18 @@ def runtime_context(options: Any, temp_dir: str) -> RuntimeContext:
     outdir_prefix = getattr(options, "tmp_outdir_prefix", None)
     if tmpdir_prefix:
         rc.tmpdir_prefix = tmpdir_prefix
-    else:  # the job's own directory: no extra directories to make or remove
-        rc.tmpdir = temp_dir
+    else:  # in the job's own directory: no extra directories to make or remove
+        rc.tmpdir = os.path.join(temp_dir, "tmp")
         rc.stagedir = os.path.join(temp_dir, "stage")
     if outdir_prefix:
         rc.tmp_outdir_prefix = outdir_prefix
     else:
         rc.outdir = os.path.join(temp_dir, "out")
     rc.rm_tmpdir = bool(tmpdir_prefix)  # else the job's directory goes as a whole
+    if not tmpdir_prefix:  # cwltool's scratch (container copies, cidfiles) in the job's too
+        rc.tmpdir_prefix = os.path.join(temp_dir, "scratch")
+    if rc.use_container:
+        rc.cidfile_dir = temp_dir
     rc.mutation_manager = MutationManager()
     rc.workflow_eval_lock = threading.Condition(threading.RLock())
     return rc
@@ -82,9 +86,11 @@ def _template(options: Any) -> RuntimeContext:
     from cwltool.context import RuntimeContext
     from cwltool.stdfsaccess import StdFsAccess
 
+    from languages.cwl import containers
+
     rc = RuntimeContext()
     rc.basedir = os.getcwd()
-    rc.use_container = False
+    containers.configure(rc, options)
     rc.compute_checksum = False  # done once per file as it enters the store (files.py)
     rc.move_outputs = "leave"
     rc.preserve_environment = list(getattr(options, "preserve_environment", None) or [])

@@ -45,7 +45,6 @@ def run_tool(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     # the job's log (this worker's stderr) shows the command line and cwltool's progress
     logging.getLogger(CWLTOOL_LOGGER).setLevel(logging.INFO)
     process = resolve(ref)
-    _check_containers(process)
     store = ctx.file_store.store
     temp = ctx.file_store.local_temp_dir
     localizer = Localizer(store, os.path.join(temp, "in"))
@@ -96,16 +95,6 @@ def _checksums_wanted(options: Any) -> bool:
 def _updates_in_place(process: Any) -> bool:
     req, _ = process.get_requirement("InplaceUpdateRequirement")
     return bool(req and req.get("inplaceUpdate"))
-
-
-def _check_containers(process: Any) -> None:
-    """A DockerRequirement under ``requirements`` cannot be honoured yet: exit 33."""
-    req, required = process.get_requirement("DockerRequirement")
-    if req is not None and required:
-        raise UnsupportedRequirement(
-            "this tool requires a container (DockerRequirement under 'requirements'), "
-            "which moil cannot run yet; move it to 'hints' to run the tool on the host"
-        )
 
 
 def _raise_failure(ref: ProcRef, run: ProcessRun) -> NoReturn:

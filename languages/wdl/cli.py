@@ -6,6 +6,7 @@ Exit codes:
   1  the workflow failed (a task failed, an expression failed at run time)
   2  bad usage, an invalid document (message with file:line:col) or invalid inputs
      (message naming the key)
+  33 ``--container docker|podman`` names an engine that does not work here
   130 the run was interrupted; resume it with ``--restart``
 """
 
@@ -13,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
 import uuid
 
 from WDL import Tree
 
+from languages.wdl.container import engine_for, wants_container
 from languages.wdl.load import (
     CallableRef,
     find_target,
@@ -96,8 +97,9 @@ def _add_wdl_options(wdl: argparse._ArgumentGroup) -> None:
         "--container",
         choices=CONTAINER_CHOICES,
         default="auto",
-        help="container engine for tasks' docker/container runtime (auto: one "
-        "that is installed, else run on the host)",
+        help="container engine for tasks whose runtime names an image (docker/container): "
+        "auto takes Docker if its daemon answers, else Podman, else runs tasks on the host; "
+        "none always runs them on the host",
     )
     wdl.add_argument(
         "--referenceInputs",
@@ -144,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
     target = find_target(doc, args.task)
     data, base = read_inputs_json(args.input or args.inputs_file)
     inputs = parse_inputs(target, data, base)
-    _say_where_tasks_run(doc, args.container)
+    _check_container_engine(doc, args.container)
     payload = RootPayload(
         CallableRef.of(doc, target, args.quantCheck),
         {b.name: b.value for b in inputs},
@@ -169,25 +171,20 @@ def _truthy(text: str) -> bool:
     return str(text).strip().lower() in ("1", "true", "yes", "on", "t", "y")
 
 
-def _say_where_tasks_run(doc: Tree.Document, container: str) -> None:
-    """Say once that tasks asking for a container run on the host."""
-    if container == "none" or not any(_wants_container(t) for t in _all_tasks(doc)):
+def _check_container_engine(doc: Tree.Document, container: str) -> None:
+    """Check the container engine once before anything runs, if any task names an image:
+    an explicit ``--container`` engine that does not work stops the run (exit 33); ``auto``
+    finding none says once that tasks run on the host."""
+    if container == "none" or not any(wants_container(t.runtime) for t in _all_tasks(doc)):
         return
-    engines = [e for e in ("docker", "podman") if shutil.which(e)]
-    if container == "auto" and not engines:
+    engine = engine_for(container)
+    if engine is None:
         log.warning(
-            "no container engine (docker, podman) found: tasks run on the host, "
-            "without their docker/container images"
+            "no container engine (docker, podman) is usable here: tasks run on this host, "
+            "without their docker/container images (use --container none to say so)"
         )
     else:
-        log.warning(
-            "containers are not supported yet: tasks run on the host, without their "
-            "docker/container images"
-        )
-
-
-def _wants_container(task: Tree.Task) -> bool:
-    return any(k in task.runtime for k in ("docker", "container"))
+        log.info("tasks that name an image run in it with %s", engine.kind)
 
 
 def _all_tasks(doc: Tree.Document) -> list[Tree.Task]:

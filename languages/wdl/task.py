@@ -6,7 +6,8 @@ runs it with bash in ``work/`` (stdout and stderr to files beside it), retries i
 ``runtime.maxRetries`` times, checks ``returnCodes``, evaluates the outputs (``glob``,
 ``read_*``, ``stdout()``), and returns them with their files moved into the job store.
 
-Tasks run on the host; ``docker``/``container`` are not used yet (the CLI says so once).
+A task whose ``runtime`` names an image (``docker``/``container``) runs in it with the engine
+``--container`` chose (languages.wdl.container), else on the host.
 
 Errors: ``TaskFailed`` for a command that failed (the message has the exit status and the
 tail of its stderr; the core may retry it per ``--retryCount``), ``TaskError`` for a WDL
@@ -24,10 +25,12 @@ from typing import Any
 from WDL import Error, Tree, Type, Value
 
 from languages.wdl.calls import TaskPayload
+from languages.wdl.container import engine_for, task_image
 from languages.wdl.exprs import decl_order, describe_error, evaluate
 from languages.wdl.staging import Collector, Stager
 from languages.wdl.stdlib import TaskLib
 from languages.wdl.values import detach, env_to_bindings
+from runner.containers import ContainerEngine, ImageUnavailable, Mount
 from runner.errors import JobError
 from runner.execute import PermanentJobError
 from runner.graph import JobContext
@@ -69,6 +72,8 @@ class TaskRun:
             self.work = os.path.join(self.dir, "work")
             os.mkdir(self.work)
         self.stager = Stager(ctx.file_store, os.path.join(self.dir, "in"))
+        self.image: str | None = None
+        self.cores: float | None = None
 
     def run(self, inputs: dict[str, Any]) -> dict[str, Value.Base]:
         lib = TaskLib.for_task(self.version, self.dir, self.work)
@@ -78,6 +83,8 @@ class TaskRun:
             command = self.task.command.eval(env_to_bindings(env), lib, dedent=True).value
         except _EVAL_ERRORS as exc:
             raise TaskError(f"{describe_error(exc)}") from None
+        self.image = task_image(runtime)
+        self.cores = _cores(runtime.get("cpu"))
         self.execute(command, runtime)
         return self.outputs(env)
 
@@ -140,6 +147,9 @@ class TaskRun:
     def _run_once(self, script: str) -> int:
         stdout = os.path.join(self.dir, "stdout.txt")
         stderr = os.path.join(self.dir, "stderr.txt")
+        engine = engine_for(getattr(self.ctx.options, "container", "auto") or "auto")
+        if self.image is not None and engine is not None:
+            return self._run_in_container(engine, self.image, script, stdout, stderr)
         with open(stdout, "wb") as out, open(stderr, "wb") as err:
             proc = subprocess.run(
                 ["bash", script],
@@ -150,6 +160,33 @@ class TaskRun:
                 check=False,
             )
         return proc.returncode
+
+    def _run_in_container(
+        self, engine: ContainerEngine, image: str, script: str, stdout: str, stderr: str
+    ) -> int:
+        """Run the script in ``image``; the task's directory at the same path inside."""
+        try:
+            engine.ensure_image(image)
+        except ImageUnavailable as exc:
+            raise TaskError(f"{self.label}: {exc}") from None
+        mounts = [Mount(self.dir, self.dir, writable=True)]
+        inputs = os.path.join(self.dir, "in")
+        if os.path.isdir(inputs):
+            mounts.append(Mount(inputs, inputs))
+        for path in sorted(self.stager.origin):  # inputs read in place, outside the task
+            if not path.startswith(self.dir + os.sep) and os.path.exists(path):
+                mounts.append(Mount(path, path))
+        result = engine.run(
+            image,
+            ["bash", script],
+            mounts=mounts,
+            workdir=self.work,
+            stdout=stdout,
+            stderr=stderr,
+            network=True,
+            cores=self.cores,
+        )
+        return result.exit_code
 
     def _stderr_tail(self) -> str:
         try:
@@ -211,6 +248,17 @@ def _return_codes(value: Value.Base | None) -> set[int] | None:
     if isinstance(value, Value.Array):
         return {int(v.coerce(Type.Int()).value) for v in value.value}
     return {int(value.coerce(Type.Int()).value)}
+
+
+def _cores(value: Value.Base | None) -> float | None:
+    """``runtime.cpu`` as a number of cores for the engine, or None if absent."""
+    if value is None or isinstance(value, Value.Null):
+        return None
+    try:
+        cores = float(value.value)
+    except (TypeError, ValueError):
+        return None
+    return cores if cores > 0 else None
 
 
 def _int(value: Value.Base | None, default: int) -> int:

@@ -109,7 +109,7 @@ def test_required_docker_without_containers_exits_33(run_cwl: RunCwl, tmp_path: 
             "baseCommand: echo\nrequirements:\n  DockerRequirement: {dockerPull: debian:stable}",
         ),
     )
-    result = run_cwl("docker.cwl", "--message", "hi")
+    result = run_cwl("--no-container", "docker.cwl", "--message", "hi")
     assert result.code == 33
     assert "DockerRequirement" in result.stderr
 
@@ -186,9 +186,7 @@ outputs:
 """
 
 
-def test_a_file_passed_through_three_steps_is_never_copied(
-    run_cwl: RunCwl, tmp_path: Path
-) -> None:
+def test_a_file_passed_through_three_steps_is_never_copied(run_cwl: RunCwl, tmp_path: Path) -> None:
     write(tmp_path / "pass.cwl", PASS_TOOL)
     write(
         tmp_path / "wf.cwl",

@@ -1,0 +1,95 @@
+"""Small host helpers shared by the container services: apt-get, processes, mounts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def apt_install(packages: Sequence[str]) -> None:
+    """``apt-get install --no-install-recommends`` (after ``apt-get update`` if the first
+    try fails: a fresh machine has no package lists). Raises RuntimeError with the tail of
+    apt-get's output on failure."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    argv = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        subprocess.run(["apt-get", "update"], capture_output=True, env=env, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr)[-1500:]
+        raise RuntimeError(f"apt-get install {' '.join(packages)} failed:\n{tail}")
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def kill_and_wait(pids: Sequence[int], grace: float) -> None:
+    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        live = [p for p in pids if alive(p)]
+        for pid in live:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while live and time.monotonic() < deadline:
+            live = [p for p in live if alive(p)]
+            time.sleep(0.05)
+        if not live:
+            return
+
+
+def processes_mentioning(base: Path) -> list[int]:
+    """Processes whose command line names ``base`` (daemons, shims, conmon under it)."""
+    needle = str(base).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def unmount_under(base: Path) -> None:
+    """Lazily unmount whatever is still mounted at or below ``base``, deepest first."""
+    prefix = str(base)
+    mounts = []
+    for line in Path("/proc/mounts").read_text().splitlines():
+        target = line.split()[1].replace("\\040", " ")
+        if target == prefix or target.startswith(prefix + "/"):
+            mounts.append(target)
+    for target in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True, check=False)
+
+
+def remove_empty_cgroups(name: str) -> None:
+    """Remove ``/sys/fs/cgroup/<controller>/<name>`` (cgroup v1) where it is empty: engines
+    leave their parent cgroup behind. One still in use is not empty and stays."""
+    for top in Path("/sys/fs/cgroup").glob(f"*/{name}"):
+        children = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+        for path in [*children, top]:
+            try:
+                path.rmdir()
+            except OSError:
+                pass
