@@ -1,4 +1,5 @@
-"""Small host helpers shared by the container services: apt-get, processes, mounts."""
+"""Small host helpers shared by the service fixtures (Slurm, Docker, Podman): apt-get,
+processes, mounts."""
 
 from __future__ import annotations
 

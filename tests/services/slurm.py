@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -33,6 +32,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.services.host import apt_install, kill_and_wait
 
 PACKAGES = ("slurm-wlm", "slurmctld", "slurmd", "slurm-client", "munge")
 _MUNGED = "/usr/sbin/munged"
@@ -51,16 +52,12 @@ def ensure_installed() -> None:
         return
     if shutil.which("apt-get") is None or os.geteuid() != 0:
         raise SlurmUnavailable("slurmctld is missing and apt-get cannot run here (needs root)")
-    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    done = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        # A fresh machine has no package lists yet.
-        subprocess.run(["apt-get", "update"], capture_output=True, env=env, check=False)
-        done = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0 or shutil.which("slurmctld") is None:
-        tail = (done.stdout + done.stderr)[-1500:]
-        raise SlurmUnavailable(f"apt-get install {' '.join(PACKAGES)} failed:\n{tail}")
+    try:
+        apt_install(PACKAGES)
+    except RuntimeError as exc:
+        raise SlurmUnavailable(str(exc)) from None
+    if shutil.which("slurmctld") is None:
+        raise SlurmUnavailable(f"apt-get installed {' '.join(PACKAGES)} but slurmctld is missing")
 
 
 @dataclass
@@ -323,37 +320,6 @@ def _read_pid(path: Path) -> int | None:
     return pid if comm == path.stem else None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat_path = Path(f"/proc/{pid}/stat")
-    try:
-        return stat_path.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _kill_and_wait(pids: list[int], grace: float = 10.0) -> None:
-    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL what is left."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        live = [p for p in pids if _alive(p)]
-        for pid in live:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + wait
-        while live and time.monotonic() < deadline:
-            live = [p for p in live if _alive(p)]
-            time.sleep(0.05)
-        if not live:
-            return
-
-
 def _processes_of(conf: str) -> list[int]:
     """slurmstepd and job processes started by this cluster: their environment names its
     slurm.conf (slurmd passes its own environment on; jobs get the submitter's)."""
@@ -400,10 +366,10 @@ def _stop(
     munged = _read_pid(base / "munge" / "munged.pid")
     pids = [p for p in (_read_pid(base / n) for n in ("slurmd.pid", "slurmctld.pid")) if p]
     pids += [d.pid for d in daemons if d.pid not in pids and d.pid != munged]
-    _kill_and_wait(pids)
-    _kill_and_wait(_processes_of(conf), grace=2.0)
+    kill_and_wait(pids, grace=10.0)
+    kill_and_wait(_processes_of(conf), grace=2.0)
     # munge last: slurmd may still need credentials while it winds down.
-    _kill_and_wait([munged] if munged else [])
+    kill_and_wait([munged] if munged else [], grace=10.0)
     for daemon in daemons:
         if daemon.poll() is None:
             daemon.kill()
