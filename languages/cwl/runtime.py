@@ -51,8 +51,11 @@ class ProcessRun:
 _templates: dict[int, tuple[Any, RuntimeContext]] = {}
 
 
-def runtime_context(options: Any, temp_dir: str) -> RuntimeContext:
-    """cwltool's RuntimeContext for one job whose private directory is ``temp_dir``."""
+def runtime_context(
+    options: Any, temp_dir: str, process: Process | None = None
+) -> RuntimeContext:
+    """cwltool's RuntimeContext for one job whose private directory is ``temp_dir``, to run
+    ``process`` (if given: it decides whether the tool runs in a container)."""
     from cwltool.mutation import MutationManager
 
     rc = _template(options).copy()
@@ -61,7 +64,14 @@ def runtime_context(options: Any, temp_dir: str) -> RuntimeContext:
     if tmpdir_prefix:
         rc.tmpdir_prefix = tmpdir_prefix
     else:  # in the job's own directory: no extra directories to make or remove
-        rc.tmpdir = os.path.join(temp_dir, "tmp")
+        # A container's /tmp must not show the job's other directories; a tool on the host
+        # gets the job's directory itself (one directory less to make per job)
+        in_container = (
+            rc.use_container
+            and process is not None
+            and process.get_requirement("DockerRequirement")[0] is not None
+        )
+        rc.tmpdir = os.path.join(temp_dir, "tmp") if in_container else temp_dir
         rc.stagedir = os.path.join(temp_dir, "stage")
     if outdir_prefix:
         rc.tmp_outdir_prefix = outdir_prefix

@@ -49,7 +49,7 @@ def run_tool(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     temp = ctx.file_store.local_temp_dir
     localizer = Localizer(store, os.path.join(temp, "in"))
     job_order = localizer.localize(payload["inputs"])
-    rc = runtime_context(ctx.options, temp)
+    rc = runtime_context(ctx.options, temp, process)
     run = run_process(process, job_order, rc)
     try:
         return _store_outputs(ctx, ref, process, localizer, run)
