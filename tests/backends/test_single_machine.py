@@ -36,6 +36,7 @@ import json, signal, sys, time
 import psutil
 from backends.batch.base import BatchConfig
 from backends.batch.single_machine import SingleMachineBatchSystem
+from tests.backends.jobs_for_tests import write_file
 from tests.backends.test_batch_contract import collect, job, wait_for_file
 from pathlib import Path
 
@@ -49,9 +50,9 @@ assert len(collect(system, 2)) == 2
 system.issue_job(job(directory, "sleep_then_touch", "slow"))
 busy = int(wait_for_file(directory / "slow.started"))
 workers = [p.pid for p in psutil.Process().children()]
-(directory / "workers.json").write_text(json.dumps({"busy": busy, "all": workers}))
+write_file(str(directory), "workers.json", json.dumps({"busy": busy, "all": workers}))
 [update] = collect(system, 1)
-(directory / "leader-saw").write_text(update.exit_reason.value)
+write_file(str(directory), "leader-saw", update.exit_reason.value)
 time.sleep(600)
 """
 
