@@ -39,7 +39,7 @@ def apply() -> None:
 
     # builder.py deep-copies only its bindings and schemas: give that module a ``copy`` whose
     # deepcopy shares the datum (schemas have no datum key: copied as before)
-    builder.copy = types.SimpleNamespace(  # type: ignore[assignment] # a stand-in module
+    builder.copy = types.SimpleNamespace(  # type: ignore[attr-defined,assignment] # stand-in module
         copy=copy.copy, deepcopy=_deepcopy_sharing_datum
     )
     _applied = True
