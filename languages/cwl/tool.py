@@ -43,7 +43,10 @@ def run_tool(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Executor of a CommandLineTool node; returns the tool's outputs, stored."""
     ref: ProcRef = payload["tool"]
     # the job's log (this worker's stderr) shows the command line and cwltool's progress
-    logging.getLogger(CWLTOOL_LOGGER).setLevel(logging.INFO)
+    # (setLevel empties every logger's cache: only when the level changes)
+    cwltool_log = logging.getLogger(CWLTOOL_LOGGER)
+    if cwltool_log.level != logging.INFO:
+        cwltool_log.setLevel(logging.INFO)
     process = resolve(ref)
     store = ctx.file_store.store
     temp = ctx.file_store.local_temp_dir
