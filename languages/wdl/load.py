@@ -23,6 +23,7 @@ from typing import Any
 import WDL
 from WDL import Error, Tree, Type, Value
 
+from languages.wdl import objects
 from runner.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ def load_document(uri: str, *, check_quant: bool = True) -> Tree.Document:
         doc = _cache.get(key)
         if doc is not None:
             return doc
+        objects.install()
         try:
             doc = asyncio.run(
                 WDL.load_async(key[0], check_quant=check_quant, read_source=_read_source)
