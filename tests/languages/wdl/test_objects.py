@@ -20,6 +20,7 @@ workflow objects {
   output {
     Object lit = literal
     Object read = table.obj
+    Array[Object] rows = table.objs
     String name = table.obj.name
     Int a_plus_one = literal.a + 1
     String from_task = use.y
@@ -30,8 +31,12 @@ workflow objects {
 task table {
   command <<<
     printf 'name\\tsize\\nfoo\\t3\\n' > obj.tsv
+    printf 'name\\tsize\\nfoo\\t3\\nbar\\t4\\n' > objs.tsv
   >>>
-  output { Object obj = read_object("obj.tsv") }
+  output {
+    Object obj = read_object("obj.tsv")
+    Array[Object] objs = read_objects("objs.tsv")
+  }
 }
 
 task use {
@@ -50,6 +55,7 @@ def test_objects_from_literals_read_object_and_inputs(run_wdl: RunWdl, tmp_path:
     assert result.outputs == {
         "objects.lit": {"a": 10, "b": "hello"},
         "objects.read": {"name": "foo", "size": "3"},
+        "objects.rows": [{"name": "foo", "size": "3"}, {"name": "bar", "size": "4"}],
         "objects.name": "foo",
         "objects.a_plus_one": 11,
         "objects.from_task": "two",
