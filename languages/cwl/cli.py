@@ -11,8 +11,9 @@ import argparse
 import logging
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
+from runner.cli import console
 from runner.errors import MoilError, UnsupportedRequirement, WorkflowFailed
 
 log = logging.getLogger("languages.cwl")
@@ -132,8 +133,13 @@ def _add_cwl_options(cwl: Any) -> None:
     cwl.add_argument("--version", action="store_true", help="print the version and exit")
 
 
+def console_main() -> NoReturn:
+    """The ``toil-cwl-runner`` console script (see ``runner.cli.console``)."""
+    console.run(main, defer_gc=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """The console script; returns the exit code."""
+    """The command; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.version:
@@ -207,6 +213,7 @@ def _run(args: argparse.Namespace) -> int:
         _print_dot(process)
         return 0
     check_run(walk_processes(process), args)
+    console.freeze_heap()  # the loaded documents and schemas live as long as the run
     args.outdir = os.path.abspath(args.outdir)
     job = None
     if not args.restart:

@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 import uuid
+from typing import NoReturn
 
 from WDL import Tree
 
@@ -29,6 +30,7 @@ from languages.wdl.load import (
 )
 from languages.wdl.nodes import RootPayload
 from languages.wdl.output import DIALECTS, export_outputs, output_json, write_json
+from runner.cli import console
 from runner.errors import MoilError, UsageError, WorkflowFailed
 from runner.graph import JobNode
 from runner.logs import setup_logging
@@ -120,6 +122,11 @@ def _add_wdl_options(wdl: argparse._ArgumentGroup) -> None:
     )
 
 
+def console_main() -> NoReturn:
+    """The ``toil-wdl-runner`` console script (see ``runner.cli.console``)."""
+    console.run(main, defer_gc=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``toil-wdl-runner`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -147,6 +154,7 @@ def _run(args: argparse.Namespace) -> int:
     data, base = read_inputs_json(args.input or args.inputs_file)
     inputs = parse_inputs(target, data, base)
     _check_container_engine(doc, args.container)
+    console.freeze_heap()  # the loaded document lives as long as the run
     payload = RootPayload(
         CallableRef.of(doc, target, args.quantCheck),
         {b.name: b.value for b in inputs},

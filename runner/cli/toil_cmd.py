@@ -6,11 +6,10 @@ module under ``runner.cli`` and is registered here.
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from runner import __version__
+from runner.cli import console
 from runner.cli.debug import debug_job
 from runner.cli.manage import clean, kill
 from runner.cli.stats import report, stats
@@ -48,7 +47,7 @@ app.command("debug-job")(debug_job)
 
 def main() -> None:
     """Console script entry point."""
-    sys.exit(app())
+    console.run(app)
 
 
 if __name__ == "__main__":
