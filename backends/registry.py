@@ -34,12 +34,17 @@ def _norm(name: str) -> str:
     return name.replace("-", "").replace("_", "").lower()
 
 
+_BUILTIN_NORMED = {
+    group: {_norm(n): (n, t) for n, t in names.items()} for group, names in _BUILTIN.items()
+}
+
+
 @cache
 def _targets(group: str) -> dict[str, tuple[str, str]]:
     """Map normalised name -> (display name, "module:attr") for one group."""
-    found = {_norm(n): (n, t) for n, t in _BUILTIN[group].items()}
+    found = dict(_BUILTIN_NORMED[group])
     for ep in entry_points(group=group):
-        found[_norm(ep.name)] = (ep.name, ep.value)
+        found.setdefault(_norm(ep.name), (ep.name, ep.value))
     return found
 
 
@@ -53,7 +58,10 @@ def load(group: str, name: str) -> Any:
 
     Raises UnknownBackendError listing the known names.
     """
-    entry = _targets(group).get(_norm(name))
+    key = _norm(name)
+    # A built-in name needs no scan of every installed distribution's entry points (~30 ms
+    # at each command's start); built-ins cannot be replaced by a plug-in of the same name.
+    entry = _BUILTIN_NORMED[group].get(key) or _targets(group).get(key)
     if entry is None:
         kind = "batch system" if group == BATCH_SYSTEM_GROUP else "job store kind"
         raise UnknownBackendError(
