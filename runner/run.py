@@ -31,6 +31,7 @@ from backends.errors import (
 from backends.jobstore.base import JobStore, open_job_store
 from backends.registry import BATCH_SYSTEM_GROUP, load
 from runner.errors import JobStoreInUseError, UsageError
+from runner.filestore import remove_spares
 from runner.graph import JobNode
 from runner.leader import KILL_FLAG, Leader
 from runner.records import decode, encode, flatten
@@ -139,6 +140,8 @@ class Run:
         finally:
             batch.shutdown()
             log_command_counts(batch)
+            # the job directories this process and its (now gone) workers kept for reuse
+            remove_spares(self.options.workDir or tempfile.gettempdir())
         self.store.write_shared(STATUS_NAME, pickle.dumps(
             {"state": "succeeded", "time": time.time()}))
         self.succeeded = True

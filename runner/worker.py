@@ -21,6 +21,7 @@ from typing import Any
 from backends.jobstore.base import JobStore, open_job_store
 from runner import promise
 from runner.execute import JobInput, JobResult, execute
+from runner.filestore import remove_spares
 
 _stores: dict[str, tuple[JobStore, Any]] = {}
 
@@ -121,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 2:
         print("usage: python -m runner.worker JOB_STORE_LOCATOR JOB_ID", file=sys.stderr)
         return 2
-    run_job(args[0], args[1])
+    try:
+        run_job(args[0], args[1])
+    finally:
+        remove_spares()  # this process runs no other job
     return 0
 
 

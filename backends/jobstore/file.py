@@ -132,6 +132,7 @@ class FileJobStore(JobStore):
         self._journal_path = f"{root}/records/journal"
         self._journal_fd: int | None = None
         self._journal_end: int | None = None  # end of the last whole frame, once known
+        self._logs_made = False  # logs/ exists (a worker asks for a log path per job)
 
     def __repr__(self) -> str:
         return f"FileJobStore({self.root!r})"
@@ -257,6 +258,7 @@ class FileJobStore(JobStore):
         disappears at once even if the deletion is interrupted. A directory that holds no
         job store is left alone (with a warning) rather than deleted."""
         self._forget_journal()
+        self._logs_made = False
         if not os.path.isdir(self.root):
             return
         if not self.exists():
@@ -272,6 +274,7 @@ class FileJobStore(JobStore):
         directory per stored file costs ~3 ms each on a file system mounted with
         ``discard``, which a user should not wait for at the end of a run."""
         self._forget_journal()
+        self._logs_made = False
         if not os.path.isdir(self.root) or not self.exists():
             self.destroy()
             return
@@ -470,7 +473,9 @@ class FileJobStore(JobStore):
         """The log's final place: the worker writes it there directly, so a user can follow
         it while the job runs, and ``save_job_log`` has nothing to move."""
         path = self._job_path("logs", job_id, ".log")
-        self._make_parents(path)
+        if not self._logs_made:  # a failed mkdir per job is not free on a slow file system
+            self._make_parents(path)
+            self._logs_made = True
         return path
 
     def save_job_log(self, job_id: str, local_path: str) -> None:

@@ -29,6 +29,9 @@ from runner.errors import JobError, UnsupportedRequirement
 from runner.execute import PermanentJobError
 
 EXECUTOR = "languages.cwl.tool:run_tool"
+#: the job directory's subdirectories that cwltool makes for every job (output directory,
+#: a container's /tmp): left in place, empty, when the directory is recycled
+_KEPT_SUBDIRS = frozenset({"out", "tmp"})
 
 
 class ToolFailed(PermanentJobError):
@@ -49,6 +52,7 @@ def run_tool(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
         cwltool_log.setLevel(logging.INFO)
     process = resolve(ref)
     store = ctx.file_store.store
+    ctx.file_store.kept_subdirs = _KEPT_SUBDIRS
     temp = ctx.file_store.local_temp_dir
     localizer = Localizer(store, os.path.join(temp, "in"))
     job_order = localizer.localize(payload["inputs"])
@@ -57,8 +61,10 @@ def run_tool(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     try:
         return _store_outputs(ctx, ref, process, localizer, run)
     finally:
+        inside = os.path.realpath(temp)
         for path in run.outdirs:  # made outside the job's directory by --tmp*-prefix
-            if not os.path.realpath(path).startswith(os.path.realpath(temp) + os.sep):
+            real = os.path.realpath(path)
+            if real != inside and not real.startswith(inside + os.sep):
                 shutil.rmtree(path, ignore_errors=True)
 
 

@@ -19,6 +19,7 @@ import tempfile
 import typer
 
 from backends.jobstore.base import JobStore
+from runner.filestore import remove_spares
 
 log = logging.getLogger(__name__)
 
@@ -34,25 +35,23 @@ def clean(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
     if leader_alive(read_status(store)):
         typer.echo(f"toil clean: warning: the leader of {job_store} is still running; "
                    "stop it first with `toil kill`", err=True)
-    leftovers = work_dir_leftovers(store)
+    root = _work_dir(store)
+    leftovers = work_dir_leftovers(store, root)
     store.destroy()
     for path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
+    if root is not None:  # and the emptied job directories that ended processes kept
+        remove_spares(root)
     if leftovers:
         typer.echo(f"removed {len(leftovers)} job directories from the work dir", err=True)
 
 
-def work_dir_leftovers(store: JobStore) -> list[str]:
-    """The jobs' temporary directories this run left in its work dir."""
+def work_dir_leftovers(store: JobStore, root: str | None) -> list[str]:
+    """The jobs' temporary directories this run left in its work dir ``root``."""
     from runner.jobstats import iter_events
-    from runner.runview import read_config
 
-    try:
-        options = read_config(store)
-    except Exception as exc:  # noqa: BLE001 (an unreadable config only skips this step)
-        log.warning("cannot read the run's options (%s); not looking in its --workDir", exc)
+    if root is None:
         return []
-    root = getattr(options, "workDir", None) or tempfile.gettempdir()
     try:
         candidates = [e for e in os.scandir(root)
                       if e.name.startswith("moil-") and e.name[13:14] == "-" and e.is_dir()]
@@ -63,6 +62,18 @@ def work_dir_leftovers(store: JobStore) -> list[str]:
     # only directories named after this run's jobs: the work dir may be shared (/tmp)
     prefixes = {event[1].id[:8] for event in iter_events(store, "new")}
     return [e.path for e in candidates if e.name[5:13] in prefixes]
+
+
+def _work_dir(store: JobStore) -> str | None:
+    """The run's --workDir (or the temp dir it defaulted to); None if it cannot be read."""
+    from runner.runview import read_config
+
+    try:
+        options = read_config(store)
+    except Exception as exc:  # noqa: BLE001 (an unreadable config only skips this step)
+        log.warning("cannot read the run's options (%s); not looking in its --workDir", exc)
+        return None
+    return getattr(options, "workDir", None) or tempfile.gettempdir()
 
 
 def kill(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:

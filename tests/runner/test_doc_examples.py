@@ -240,6 +240,8 @@ def test_merge_sort_with_custom_options_and_checkpoints(tmp_path: Path) -> None:
     )
     assert len((tmp_path / "fileToSort.txt").read_text().splitlines()) == 5000
     assert (tmp_path / "sortedFile.txt").read_text() == sorted_by_sort(tmp_path / "fileToSort.txt")
+    # the jobs' directories (and those the workers kept emptied for their next job) are gone
+    assert list(work.iterdir()) == []
 
 
 def _count_files(root: Path) -> int:
