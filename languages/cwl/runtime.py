@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cwltool.context import RuntimeContext
+    from cwltool.pathmapper import PathMapper
     from cwltool.process import Process
 
 CWLTOOL_LOGGER = "cwltool"
@@ -61,16 +62,18 @@ def runtime_context(
     rc = _template(options).copy()
     tmpdir_prefix = getattr(options, "tmpdir_prefix", None)
     outdir_prefix = getattr(options, "tmp_outdir_prefix", None)
+    in_container = (
+        rc.use_container
+        and process is not None
+        and process.get_requirement("DockerRequirement")[0] is not None
+    )
+    if not in_container:
+        rc.path_mapper = host_path_mapper()
     if tmpdir_prefix:
         rc.tmpdir_prefix = tmpdir_prefix
     else:  # in the job's own directory: no extra directories to make or remove
         # A container's /tmp must not show the job's other directories; a tool on the host
         # gets the job's directory itself (one directory less to make per job)
-        in_container = (
-            rc.use_container
-            and process is not None
-            and process.get_requirement("DockerRequirement")[0] is not None
-        )
         rc.tmpdir = os.path.join(temp_dir, "tmp") if in_container else temp_dir
         rc.stagedir = os.path.join(temp_dir, "stage")
     if outdir_prefix:
@@ -85,6 +88,78 @@ def runtime_context(
     rc.mutation_manager = MutationManager()
     rc.workflow_eval_lock = threading.Condition(threading.RLock())
     return rc
+
+
+_host_mappers: list[type[PathMapper]] = []
+
+
+def host_path_mapper() -> type[PathMapper]:
+    """cwltool's PathMapper, except that a plain input File of a tool run on the host is
+    used where it lies instead of through a symlink in a directory of its own.
+
+    cwltool gives every input file of a host tool a new directory and a symlink in it
+    (``stage/stgUUID/NAME``), so that names cannot clash and each file's directory holds
+    only it and its secondary files. A file from the job store already lies alone in a
+    directory of its own (``files/ID/NAME``), under its own name: the link adds nothing
+    but two file creations per input (a gather of 1000 files made 2000). A File keeps
+    cwltool's staging if it has secondary files (they must sit beside it), a name other
+    than its file's (``basename`` changed by an expression), a ``dirname`` of its own, is
+    writable, is itself a secondary file or a directory's entry, or is not a plain local
+    file; InitialWorkDir entries (the mapper without separate directories) are all
+    staged as cwltool does."""
+    if _host_mappers:
+        return _host_mappers[0]
+    import stat
+    import urllib.parse
+
+    from cwltool.pathmapper import MapperEnt
+    from cwltool.pathmapper import PathMapper as Base
+
+    def in_place(fob: Any) -> str | None:
+        if fob.get("class") != "File" or fob.get("secondaryFiles") or fob.get("writable"):
+            return None
+        if fob.get("dirname") or "contents" in fob:
+            return None
+        location = fob.get("location", "")
+        if not location.startswith("file://") or "#" in location:
+            return None
+        path = urllib.parse.unquote(location[7:])
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(info.st_mode) or os.path.basename(path) != fob.get("basename"):
+            return None
+        return path
+
+    def nested(objects: Any, found: set[str]) -> set[str]:
+        """The locations of every secondary file and directory entry below ``objects``."""
+        for obj in objects:
+            if not isinstance(obj, dict):
+                continue
+            for key in ("secondaryFiles", "listing"):
+                below = obj.get(key) or []
+                found.update(o.get("location", "") for o in below if isinstance(o, dict))
+                nested(below, found)
+        return found
+
+    class HostPathMapper(Base):
+        def setup(self, referenced_files: Any, basedir: str) -> None:
+            if not self.separateDirs:  # InitialWorkDir entries: staged in the output dir
+                super().setup(referenced_files, basedir)
+                return
+            beside = nested(referenced_files, set())  # must be staged with their owner
+            staged = []
+            for fob in referenced_files:
+                path = None if fob.get("location") in beside else in_place(fob)
+                if path is None:
+                    staged.append(fob)
+                elif fob["location"] not in self._pathmap:
+                    self._pathmap[fob["location"]] = MapperEnt(path, path, "File", False)
+            super().setup(staged, basedir)
+
+    _host_mappers.append(HostPathMapper)
+    return HostPathMapper
 
 
 def _template(options: Any) -> RuntimeContext:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -199,3 +200,44 @@ def test_a_file_passed_through_three_steps_is_never_copied(run_cwl: RunCwl, tmp_
     out = Path(result.outputs["out"]["path"])
     assert out.read_text() == "x" * 100_000
     assert out.stat().st_ino == big.stat().st_ino  # the same bytes on disk all along
+
+
+PATHS = """\
+cwlVersion: v1.2
+class: CommandLineTool
+requirements: {ShellCommandRequirement: {}}
+inputs:
+  plain: File
+  indexed: {type: File, secondaryFiles: [.idx]}
+arguments:
+  - shellQuote: false
+    valueFrom: >-
+      echo $(inputs.plain.path) $(inputs.indexed.path) > paths.txt &&
+      test -f $(inputs.indexed.path).idx && cat $(inputs.plain.path) >> paths.txt
+outputs:
+  paths: {type: File, outputBinding: {glob: paths.txt}}
+"""
+
+
+def test_a_host_tool_reads_a_stored_input_in_place_and_secondary_files_beside_theirs(
+    run_cwl: RunCwl, tmp_path: Path
+) -> None:
+    # cwltool would give each input a directory and a symlink of its own; a stored file
+    # already lies alone under its name, so moil passes its path (two file creations
+    # fewer per input). A file with secondary files is still staged beside them.
+    write(tmp_path / "paths.cwl", PATHS)
+    write(tmp_path / "plain.txt", "plain content\n")
+    write(tmp_path / "data.bin", "data")
+    write(tmp_path / "data.bin.idx", "index")
+    job = {"plain": {"class": "File", "path": "plain.txt"},
+           "indexed": {"class": "File", "path": "data.bin"}}
+    write(tmp_path / "job.json", json.dumps(job))
+    store = tmp_path / "store"
+    result = run_cwl("--outdir", "out", "--jobStore", str(store), "--clean", "never",
+                     "--no-container", "paths.cwl", "job.json")
+    assert result.code == 0, result.stderr
+    first, content = (tmp_path / "out" / "paths.txt").read_text().split("\n", 1)
+    plain, indexed = first.split()
+    assert content == "plain content\n"
+    assert plain.startswith(str(store / "files") + os.sep) and plain.endswith("/plain.txt")
+    assert "/stage/" in indexed and indexed.endswith("/data.bin")
