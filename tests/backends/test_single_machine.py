@@ -126,9 +126,11 @@ def test_workers_see_what_the_leader_loaded(
 def test_sys_exit_ends_the_job_not_the_worker(
     system: SingleMachineBatchSystem, tmp_path: Path
 ) -> None:
-    system.issue_job(job(tmp_path, "write_pid", "before"))
-    system.issue_job(job(tmp_path, "sys_exit_4", "exits"))
-    system.issue_job(job(tmp_path, "write_pid", "after"))
+    # each job takes every core: they run one after another, on one worker if it survives
+    # (with room for two, "after" could go to whichever worker happened to be free first)
+    system.issue_job(job(tmp_path, "write_pid", "before", cores=2.0))
+    system.issue_job(job(tmp_path, "sys_exit_4", "exits", cores=2.0))
+    system.issue_job(job(tmp_path, "write_pid", "after", cores=2.0))
     updates = {u.job_id: u for u in collect(system, 3)}
     assert (updates["exits"].exit_status, updates["exits"].exit_reason) == (4, ExitReason.FAILED)
     assert (tmp_path / "before").read_text() == (tmp_path / "after").read_text()
