@@ -17,6 +17,7 @@ from typing import Any
 from backends.jobstore.base import JobStore
 from runner.errors import UsageError
 from runner.execute import JobInput, JobResult, execute
+from runner.filestore import remove_spares
 from runner.run import replay
 from runner.state import StateMachine
 
@@ -84,4 +85,7 @@ def rerun_job(store: JobStore, options: Any, loaded: Loaded, job_id: str,
                          f"{names}, which have not run")
     job = JobInput(job_id, record.executor, record.name, record.body, state.inputs_of(job_id),
                    record.attempts, record.local)
-    return execute(store, job, options, log)
+    try:
+        return execute(store, job, options, log)
+    finally:
+        remove_spares()  # the emptied job directory this process kept: it runs no other job
