@@ -39,6 +39,9 @@ STDERR_TAIL = 15
 _EVAL_ERRORS = (Error.RuntimeError, Error.EvalError, ValueError, KeyError, TypeError, OSError)
 
 
+#: made in every task's directory; left there, empty, when the directory is recycled
+_KEPT_SUBDIRS = frozenset({"work"})
+
 class TaskFailed(JobError):
     """The task's command exited with a status its ``returnCodes`` do not allow."""
 
@@ -62,15 +65,19 @@ class TaskRun:
         self.task = task
         self.label = label
         self.version = task.effective_wdl_version
-        # the job's own temporary directory (removed after the job); the command runs in work/
+        # the job's own temporary directory (emptied after the job, and kept for the worker's
+        # next job with work/ in it, empty); the command runs in work/
+        ctx.file_store.kept_subdirs = _KEPT_SUBDIRS
         self.dir = os.path.realpath(ctx.file_store.local_temp_dir)
         self.work = os.path.join(self.dir, "work")
         try:
             os.mkdir(self.work)
-        except FileExistsError:  # a directory shared with an earlier task: take a fresh one
-            self.dir = os.path.realpath(tempfile.mkdtemp(dir=self.dir))
-            self.work = os.path.join(self.dir, "work")
-            os.mkdir(self.work)
+        except FileExistsError:
+            if os.listdir(self.dir) != ["work"] or os.listdir(self.work):
+                # a directory shared with an earlier task: take a fresh one
+                self.dir = os.path.realpath(tempfile.mkdtemp(dir=self.dir))
+                self.work = os.path.join(self.dir, "work")
+                os.mkdir(self.work)
         self.stager = Stager(ctx.file_store, os.path.join(self.dir, "in"))
         self.image: str | None = None
         self.cores: float | None = None
