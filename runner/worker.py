@@ -66,17 +66,20 @@ def run_job(locator: str, job_id: str) -> None:
     store, options = _open(locator)
     job: JobInput = pickle.loads(store.read_job_input(job_id))
     log_path = store.job_log_target(job_id)
-    with store.job_running_lock(job_id), _captured_output(log_path) as logger:
-        result = execute(store, job, options, logger)
-        if not result.ok:
-            logger.error("%s", result.details.rstrip() or result.error)
-    store.save_job_log(job_id, log_path)
-    bad = float(getattr(options, "badWorker", 0.0) or 0.0)
-    # Fault injection kills the worker after the job ran, before its result is stored. A
-    # job's last allowed attempt is spared, so a run with retries is never doomed by chance.
-    if bad and job.attempt < options.retryCount and random.random() < bad:
-        os.kill(os.getpid(), signal.SIGKILL)
-    store.write_job_result(job_id, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    # The result is written under the running lock: a store may reuse the job's input file
+    # for it (file:), which nobody may replace while the lock is held.
+    with store.job_running_lock(job_id):
+        with _captured_output(log_path) as logger:
+            result = execute(store, job, options, logger)
+            if not result.ok:
+                logger.error("%s", result.details.rstrip() or result.error)
+        store.save_job_log(job_id, log_path)
+        bad = float(getattr(options, "badWorker", 0.0) or 0.0)
+        # Fault injection kills the worker after the job ran, before its result is stored.
+        # A job's last allowed attempt is spared, so a run with retries is never doomed.
+        if bad and job.attempt < options.retryCount and random.random() < bad:
+            os.kill(os.getpid(), signal.SIGKILL)
+        store.write_job_result(job_id, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class _captured_output:  # noqa: N801 (used as a context manager)

@@ -134,7 +134,9 @@ class JobStore(ABC):
 
     @abstractmethod
     def write_job_result(self, job_id: str, data: bytes) -> None:
-        """Worker: store the result of ``job_id`` atomically (all of it or nothing)."""
+        """Worker: store the result of ``job_id`` atomically (all of it or nothing), while
+        holding ``job_running_lock``. The job's input may be gone afterwards (a store may
+        turn the input's file into the result's)."""
 
     @abstractmethod
     def read_job_result(self, job_id: str) -> bytes | None:
