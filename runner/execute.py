@@ -11,7 +11,6 @@ import importlib
 import logging
 import os
 import resource
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from runner.graph import JobNode
 from runner.peakmem import JobMemory
 from runner.promise import Promise, dumps, loads
 from runner.records import JobRecord, flatten
+from runner.tempdirs import work_dir
 
 
 @dataclass
@@ -116,7 +116,7 @@ _made_roots: set[str] = set()
 
 def work_root(options: Any) -> str:
     """The directory under which jobs get their temporary directories."""
-    root = getattr(options, "workDir", None) or tempfile.gettempdir()
+    root = work_dir(options)
     if root not in _made_roots:
         os.makedirs(root, exist_ok=True)
         _made_roots.add(root)

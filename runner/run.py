@@ -14,7 +14,6 @@ import pickle
 import shutil
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any, Self
@@ -36,11 +35,13 @@ from runner.graph import JobNode
 from runner.leader import KILL_FLAG, Leader
 from runner.records import decode, encode, flatten
 from runner.state import StateMachine, Status
+from runner.tempdirs import stores_dir, work_dir
 from runner.worker import CONFIG_NAME, read_result
 
 log = logging.getLogger(__name__)
 
 STATUS_NAME = "status"
+
 
 
 class Run:
@@ -50,7 +51,7 @@ class Run:
         self.options = options
         self.temporary = not options.jobStore
         locator = options.jobStore or "file:" + os.path.join(
-            tempfile.gettempdir(), f"moil-{os.getpid()}-{time.time_ns():x}"
+            stores_dir(), f"moil-{os.getpid()}-{time.time_ns():x}"
         )
         try:
             self.store: JobStore = open_job_store(locator)
@@ -141,7 +142,7 @@ class Run:
             batch.shutdown()
             log_command_counts(batch)
             # the job directories this process and its (now gone) workers kept for reuse
-            remove_spares(self.options.workDir or tempfile.gettempdir())
+            remove_spares(work_dir(self.options))
         self.store.write_shared(STATUS_NAME, pickle.dumps(
             {"state": "succeeded", "time": time.time()}))
         self.succeeded = True
@@ -216,15 +217,15 @@ def make_batch_system(options: Any) -> BatchSystem:
         cls = load(BATCH_SYSTEM_GROUP, options.batchSystem)
     except UnknownBackendError as exc:
         raise UsageError(f"--batchSystem: {exc}") from None
-    work_dir = options.workDir or tempfile.gettempdir()
+    work = work_dir(options)
     # The machine's size bounds a batch system that runs here; a cluster is bounded by
     # what the user says (or not at all).
     here = cls.capabilities.in_process
     config = BatchConfig(
         max_cores=float(options.maxCores or (os.cpu_count() or 1 if here else math.inf)),
         max_memory=options.maxMemory or (psutil.virtual_memory().total if here else math.inf),
-        max_disk=options.maxDisk or (shutil.disk_usage(work_dir).free if here else math.inf),
-        work_dir=work_dir,
+        max_disk=options.maxDisk or (shutil.disk_usage(work).free if here else math.inf),
+        work_dir=work,
         options=vars(options),
     )
     try:

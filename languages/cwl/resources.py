@@ -12,12 +12,12 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 from typing import Any
 
 from languages.cwl.expressions import ExpressionFailed, local_files
 from languages.cwl.runtime import runtime_context
 from runner.graph import ResourceSpec
+from runner.tempdirs import work_dir
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def _limits(options: Any) -> tuple[float, int, int]:
 
         cores = float(getattr(options, "maxCores", None) or os.cpu_count() or 1)
         memory = int(getattr(options, "maxMemory", None) or psutil.virtual_memory().total)
-        work = getattr(options, "workDir", None) or tempfile.gettempdir()
+        work = work_dir(options)
         disk = int(getattr(options, "maxDisk", None) or shutil.disk_usage(work).free)
         cached = _limit_cache[key] = (cores, memory, disk)
     return cached

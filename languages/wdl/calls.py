@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from languages.wdl.load import CallableRef
 from languages.wdl.stdlib import WorkflowLib
 from languages.wdl.values import is_ready
 from runner.graph import JobContext, JobNode, ResourceSpec
+from runner.tempdirs import work_dir
 
 log = logging.getLogger(__name__)
 
@@ -216,8 +216,8 @@ def _fit_machine(
     asking for a big machine still runs here."""
     max_cores = float(getattr(options, "maxCores", None) or os.cpu_count() or 1)
     max_memory = int(getattr(options, "maxMemory", None) or psutil.virtual_memory().total)
-    work_dir = getattr(options, "workDir", None) or tempfile.gettempdir()
-    max_disk = int(getattr(options, "maxDisk", None) or shutil.disk_usage(work_dir).free)
+    work = work_dir(options)
+    max_disk = int(getattr(options, "maxDisk", None) or shutil.disk_usage(work).free)
     out: list[Any] = []
     for what, asked, limit in (
         ("cpu", cores, max_cores),

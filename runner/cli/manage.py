@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 
 import typer
 
 from backends.jobstore.base import JobStore
 from runner.filestore import remove_spares
+from runner.tempdirs import work_dir
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _work_dir(store: JobStore) -> str | None:
     except Exception as exc:  # noqa: BLE001 (an unreadable config only skips this step)
         log.warning("cannot read the run's options (%s); not looking in its --workDir", exc)
         return None
-    return getattr(options, "workDir", None) or tempfile.gettempdir()
+    return work_dir(options)
 
 
 def kill(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
