@@ -80,7 +80,13 @@ def _add_cwl_options(cwl: Any) -> None:
             flag, action="store_true", dest=flag[2:].replace("-", "_"), help=argparse.SUPPRESS
         )
     cwl.add_argument("--user-space-docker-cmd", default=None, help=argparse.SUPPRESS)
-    cwl.add_argument("--default-container", default=None, help=argparse.SUPPRESS)
+    cwl.add_argument(
+        "--default-container",
+        dest="default_container",
+        default=None,
+        metavar="IMAGE",
+        help="run tools that have no DockerRequirement in this image",
+    )
     cwl.add_argument(
         "--preserve-environment",
         dest="preserve_environment",

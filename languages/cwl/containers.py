@@ -18,7 +18,9 @@ in subclasses made here:
 Which engine: Docker by default, Podman with ``--podman``, none with ``--no-container``.
 A tool that *requires* a container when no engine works stops the run before anything runs
 (``UnsupportedRequirement``, exit 33); a tool that only *hints* at one then runs on the host
-(hints need not be honoured), with one warning.
+(hints need not be honoured), with one warning. ``--default-container IMAGE`` (cwltool's
+option) gives every CommandLineTool without a DockerRequirement that image, as a
+requirement; ``--no-container`` wins over it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import shutil
 import tempfile
 import urllib.request
 from contextlib import ExitStack
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from runner.containers import ContainerEngine, ImageUnavailable
@@ -62,17 +65,38 @@ def usable_engine(kind: str | None) -> ContainerEngine | None:
     return _engines[kind]
 
 
+def default_container(options: Any) -> str | None:
+    """The image of ``--default-container``, unless ``--no-container`` turns containers off."""
+    if getattr(options, "no_container", False):
+        return None
+    return getattr(options, "default_container", None) or None
+
+
+def wants_container(process: Any, options: Any) -> bool:
+    """Whether a tool's DockerRequirement (or the default container) asks for a container."""
+    if process.tool.get("class") != "CommandLineTool":
+        return False
+    req = process.get_requirement("DockerRequirement")[0]
+    return req is not None or default_container(options) is not None
+
+
 def check_run(processes: list[Any], options: Any) -> None:
     """Before a run: raise UnsupportedRequirement (exit 33) if a tool requires a container
     and none can run; warn once if tools only hint at one and will run on the host."""
     required: list[str] = []
     hinted: list[str] = []
+    default = default_container(options)
     for process in processes:
         if process.tool.get("class") != "CommandLineTool":
             continue
         req, is_required = process.get_requirement("DockerRequirement")
-        if req is not None:
-            (required if is_required else hinted).append(process.tool.get("id", "a tool"))
+        name = process.tool.get("id", "a tool")
+        if req is not None and not is_required:
+            hinted.append(name)
+        elif req is not None:
+            required.append(f"{name} requires a container (DockerRequirement under 'requirements')")
+        elif default is not None:
+            required.append(f"{name} runs in --default-container {default}")
     if (required or hinted) and getattr(options, "singularity", False):
         raise UnsupportedRequirement(
             "--singularity: moil runs containers with Docker or Podman only (Singularity "
@@ -83,17 +107,15 @@ def check_run(processes: list[Any], options: Any) -> None:
         return
     if required and kind is None:
         raise UnsupportedRequirement(
-            f"{required[0]} requires a container (DockerRequirement under 'requirements') "
-            "but --no-container was given. Run without --no-container, with Docker (or "
-            "Podman and --podman) available."
+            f"{required[0]} but --no-container was given. Run without --no-container, with "
+            "Docker (or Podman and --podman) available."
         )
     if required:
         assert kind is not None
         reason = ContainerEngine(kind).unusable_reason() or "it did not answer"
         other = "--podman" if kind == "docker" else "Docker (without --podman)"
         raise UnsupportedRequirement(
-            f"{required[0]} requires a container (DockerRequirement under 'requirements') "
-            f"and {kind} is not usable here: {reason.strip()[-400:]}\n"
+            f"{required[0]} and {kind} is not usable here: {reason.strip()[-400:]}\n"
             f"Start {kind} (or point DOCKER_HOST at a running daemon), or use {other}."
         )
     if kind is not None:
@@ -118,6 +140,13 @@ def configure(rc: Any, options: Any) -> None:
     rc.no_read_only = bool(getattr(options, "no_read_only", False))
     rc.pull_image = not getattr(options, "disable_pull", False)
     rc.rm_container = not getattr(options, "leave_container", False)
+    image = default_container(options)
+    if image is not None:  # cwltool adds {dockerPull: image} to the tool's requirements
+        rc.find_default_container = partial(_same_image, image)
+
+
+def _same_image(image: str, tool: Any) -> str:
+    return image
 
 
 def make_tool(toolpath_object: CommentedMap, loadingContext: LoadingContext) -> Process:  # noqa: N803

@@ -59,13 +59,13 @@ def runtime_context(
     ``process`` (if given: it decides whether the tool runs in a container)."""
     from cwltool.mutation import MutationManager
 
+    from languages.cwl import containers
+
     rc = _template(options).copy()
     tmpdir_prefix = getattr(options, "tmpdir_prefix", None)
     outdir_prefix = getattr(options, "tmp_outdir_prefix", None)
     in_container = (
-        rc.use_container
-        and process is not None
-        and process.get_requirement("DockerRequirement")[0] is not None
+        rc.use_container and process is not None and containers.wants_container(process, options)
     )
     if not in_container:
         rc.path_mapper = host_path_mapper()

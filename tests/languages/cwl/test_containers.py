@@ -274,3 +274,52 @@ def test_singularity_is_refused_with_exit_33(run_cwl: RunCommand, tmp_path: Path
     result = run_cwl("--singularity", "--outdir", "out", "required.cwl")
     assert result.code == 33, result.stderr
     assert "Singularity is not supported" in result.stderr
+
+
+# The project's directory is seen on this host and not in a container (nothing binds it).
+PLAIN = f"""\
+cwlVersion: v1.2
+class: CommandLineTool
+inputs: []
+baseCommand: [sh, -c, 'if test -d {REPO}/runner; then echo host; else echo container; fi']
+stdout: where.txt
+outputs:
+  where: stdout
+"""
+
+
+@pytest.mark.docker
+def test_default_container_runs_tools_without_docker_requirement(
+    docker_engine: DockerDaemon,
+    run_cwl: RunCommand,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
+    write(tmp_path / "plain.cwl", PLAIN)
+    shims, calls = _counting_docker(tmp_path)
+    monkeypatch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
+    result = run_cwl("--default-container", "docker.io/debian:stable-slim", "--outdir", "out",
+                     "plain.cwl")
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "out" / "where.txt").read_text() == "container\n"
+    runs = [line for line in calls.read_text().splitlines() if line.startswith("run ")]
+    assert len(runs) == 1 and "docker.io/debian:stable-slim" in runs[0]
+    # --no-container wins: the same tool runs on this host, docker is not called again
+    host = run_cwl("--default-container", "docker.io/debian:stable-slim", "--no-container",
+                   "--outdir", "host", "plain.cwl")
+    assert host.code == 0, host.stderr
+    assert (tmp_path / "host" / "where.txt").read_text() == "host\n"
+    assert len([ln for ln in calls.read_text().splitlines() if ln.startswith("run ")]) == 1
+
+
+def test_default_container_without_a_usable_engine_exits_33(
+    run_cwl: RunCommand, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / "plain.cwl", PLAIN)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    result = run_cwl("--default-container", "docker.io/debian:stable-slim", "--outdir", "out",
+                     "plain.cwl")
+    assert result.code == 33, result.stderr
+    assert "runs in --default-container docker.io/debian:stable-slim" in result.stderr
+    assert "docker is not usable" in result.stderr
