@@ -38,6 +38,7 @@ from runner.state import StateMachine
 
 NAMES = ("wf.cwl/align", "wf.cwl/sort", "wf.cwl/index", "wf.cwl/call", "wf.cwl/merge")
 BATCH = 100  # records per journal append, as a leader flushes them per loop
+STARTED = time.time()  # "when the run started": a leader writes its status after its start
 
 
 def _record(name: str, parent: str | None, relation: str, index: int,
@@ -92,7 +93,7 @@ def build_store(path: str, jobs: int) -> tuple[JobStore, StateMachine, list[str]
     assert len(ready) == len(kids)
     store.write_shared("status", pickle.dumps({"state": "running", "pid": os.getpid(),
                                                "host": socket.gethostname(),
-                                               "time": time.time() - 5}))
+                                               "time": STARTED}))
     SnapshotWriter(store).maybe_write(state, issued)
     return store, state, issued
 
