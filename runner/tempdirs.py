@@ -8,11 +8,11 @@ store and each job directory made in them in a block group of its own choosing, 
 for the directories of its root.
 
 Why that matters: ext4 without a journal skips, for every inode it allocates, each inode of
-the same block group freed in the last one to six minutes (``recently_deleted`` in
+the same block group freed in the last few minutes (``recently_deleted`` in
 ``fs/ext4/ialloc.c``). A run deletes thousands of files (its store when it succeeds, its
 stored outputs), and left to themselves every store and job directory would be made in the
 temp dir's own group: each file a job created there then cost ~1 ms instead of ~0.05 ms
-for minutes after the previous run, which on a 1000-job scatter was two seconds of CPU.
+for minutes after the previous run, which on a 1000-job scatter was ~3 s of kernel time.
 Elsewhere the flag means nothing (or is refused) and the directories are plain.
 """
 
