@@ -25,6 +25,7 @@ from WDL import Error, Tree, Type, Value
 
 from languages.wdl import objects
 from runner.errors import UsageError
+from runner.fileuri import InvalidFileUri, file_uri_path, is_file_uri, local_path
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,7 @@ async def _read_source(
     if uri.startswith(_URL_SCHEMES):
         result = Tree.ReadSourceResult(await asyncio.to_thread(_fetch_text, uri), uri)
     else:
-        if uri.startswith("file://"):
-            uri = urllib.parse.unquote(urllib.parse.urlparse(uri).path)
-        result = await WDL.read_source_default(uri, path, importer)
+        result = await WDL.read_source_default(local_path(uri), path, importer)
     _prepare_parser(result.source_text)
     return result
 
@@ -105,9 +104,10 @@ def document_key(uri: str) -> str:
     """The absolute form of a document's path or URL, used to find it again in a worker."""
     if uri.startswith(_URL_SCHEMES):
         return uri
-    if uri.startswith("file://"):
-        uri = urllib.parse.unquote(urllib.parse.urlparse(uri).path)
-    return os.path.abspath(uri)
+    try:
+        return os.path.abspath(local_path(uri))
+    except InvalidFileUri as exc:
+        raise InvalidDocument(f"cannot read WDL document: {exc}") from None
 
 
 def load_document(uri: str, *, check_quant: bool = True) -> Tree.Document:
@@ -320,10 +320,13 @@ def _resolve_path(value: Value.File | Value.Directory, base_dir: str | None, key
     """The absolute path of an input file (relative to the inputs file, then to the current
     directory), or the URL unchanged."""
     path = str(value.value)
-    if "://" in path and not path.startswith("file://"):
+    if is_file_uri(path):  # every form RFC 8089 allows: file:/p, file:///p, file://localhost/p
+        try:
+            path = file_uri_path(path)
+        except InvalidFileUri as exc:
+            raise InvalidInputs(f"input {key}: {exc}") from None
+    elif "://" in path:
         return path
-    if path.startswith("file://"):
-        path = urllib.parse.unquote(urllib.parse.urlparse(path).path)
     candidates = (
         [path]
         if os.path.isabs(path)
