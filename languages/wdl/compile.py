@@ -14,6 +14,8 @@ name (``x``, ``call.out``, a scatter variable) to a value or to a promise of it:
   condition is a promise becomes a local *section* node that expands it once known.
 
 So a scatter over a workflow input of N elements makes exactly N work nodes and nothing else.
+Every value a declaration, call input or output gets may name only files of the run
+(``languages.wdl.confine``); a URL in an output is fetched into the job store.
 All nodes made while an executor runs are added as its children. This module follows the
 evaluation rules of miniwdl's workflow state machine (``WDL/runtime/_workflow_state.py``).
 """
@@ -30,7 +32,9 @@ from typing import Any
 from WDL import Error, Tree, Type, Value
 
 from languages.wdl import calls
+from languages.wdl.confine import confine_workflow_value
 from languages.wdl.exprs import describe_error, evaluate, free_names, passthrough_name, same_type
+from languages.wdl.fetch import UrlFetcher
 from languages.wdl.load import CallableRef
 from languages.wdl.stdlib import WorkflowLib
 from languages.wdl.values import detach, is_ready, iter_promises
@@ -107,6 +111,7 @@ class Builder:
         self.input_ids = {d.workflow_node_id for d in top if isinstance(d, Tree.Decl)}
         self.created: list[JobNode] = []
         self._lib: WorkflowLib | None = None
+        self._fetcher: UrlFetcher | None = None
         self._index: list[int] = []
 
     @property
@@ -114,6 +119,12 @@ class Builder:
         if self._lib is None:
             self._lib = WorkflowLib(self.workflow.effective_wdl_version, self.ctx.file_store)
         return self._lib
+
+    @property
+    def fetcher(self) -> UrlFetcher:
+        if self._fetcher is None:
+            self._fetcher = UrlFetcher(self.ctx.file_store)
+        return self._fetcher
 
     # -- whole workflows ---------------------------------------------------------------------
     def run_workflow(self, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -173,9 +184,10 @@ class Builder:
         values = {n: env[n] for n in free_names(expr) if n in env}
         if all(is_ready(v) for v in values.values()):
             try:
-                return evaluate(expr, values, self.lib, want)
+                value = evaluate(expr, values, self.lib, want)
             except (Error.RuntimeError, Error.EvalError, ValueError) as exc:
                 raise EvaluationError(describe_error(exc)) from None
+            return confine(self.ctx, value, want, node, input_name, self.label, self.fetcher)
         source = passthrough_name(expr)
         if source is not None and (want is None or same_type(expr.type, want)):
             return env[source]
@@ -306,6 +318,27 @@ class Builder:
             yield
         finally:
             self._index.pop()
+
+
+def confine(
+    ctx: JobContext,
+    value: Value.Base,
+    want: Type.Base | None,
+    node: Tree.WorkflowNode,
+    input_name: str | None,
+    label: str,
+    fetcher: UrlFetcher,
+) -> Value.Base:
+    """The value of a declaration, call input or output (``node``) with its files checked:
+    local paths must be inputs of the run; an output's URLs are fetched."""
+    output = node.workflow_node_id.startswith("output-")
+    if isinstance(node, Tree.Call):
+        what = f"{label}: call {node.name}, input {input_name}"
+    else:
+        what = f"{label}: {'output' if output else 'declaration'} {getattr(node, 'name', '')}"
+    return confine_workflow_value(
+        value, ctx.file_store, what, want=want, fetcher=fetcher if output else None
+    )
 
 
 def _coerce(value: Value.Base, want: Type.Base, node: Tree.Decl) -> Value.Base:

@@ -23,10 +23,13 @@ from languages.wdl.compile import (
     EvalPayload,
     EvaluationError,
     SectionPayload,
+    confine,
     gathered_types,
 )
+from languages.wdl.confine import InputPaths, record_input_paths
 from languages.wdl.exprs import describe_error
 from languages.wdl.exprs import evaluate as evaluate_expr
+from languages.wdl.fetch import UrlFetcher
 from languages.wdl.load import CallableRef, InvalidInputs
 from languages.wdl.stdlib import WorkflowLib
 from languages.wdl.values import FileRef, detach, group_of_dir
@@ -52,6 +55,8 @@ def run_root(ctx: JobContext, payload: RootPayload) -> dict[str, Any]:
     target = payload.target.resolve()
     importer = _Importer(ctx.file_store, payload.reference_inputs)
     inputs = {name: importer.value(name, v) for name, v in payload.inputs.items()}
+    # the local paths that stay in place: the only ones workflow values may name
+    record_input_paths(ctx.file_store, InputPaths.of(inputs.values()))
     if isinstance(target, Tree.Task):
         lib = WorkflowLib(target.effective_wdl_version, ctx.file_store)
         job = calls.task_job(ctx, target, payload.target, inputs, target.name, lib)
@@ -109,9 +114,10 @@ def evaluate(ctx: JobContext, payload: EvalPayload) -> Value.Base:
         assert node.callee is not None
         want = calls.input_type(node.callee, payload.input_name)
     try:
-        return evaluate_expr(expr, payload.values, lib, want)
+        value = evaluate_expr(expr, payload.values, lib, want)
     except (Error.RuntimeError, Error.EvalError, ValueError) as exc:
         raise EvaluationError(describe_error(exc)) from None
+    return confine(ctx, value, want, node, payload.input_name, wf.name, UrlFetcher(ctx.file_store))
 
 
 def expand_section(ctx: JobContext, payload: SectionPayload) -> dict[str, Any]:

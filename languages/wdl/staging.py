@@ -14,8 +14,10 @@ import os
 
 from WDL import Value
 
+from languages.wdl.confine import is_url
 from languages.wdl.values import FileRef, group_of_dir, new_group, parse_ref
 from runner.filestore import FileStore
+from runner.fileuri import local_path
 
 
 class Stager:
@@ -39,20 +41,23 @@ class Stager:
         if text in self.staged:
             return self.staged[text]
         ref = parse_ref(text)
-        if ref is None and "://" in text and not text.startswith("file://"):
+        given = text
+        if ref is None and is_url(text):
             file_id = self.file_store.import_url(text)
             ref = FileRef(
                 str(file_id),
                 group_of_dir(text.rsplit("/", 1)[0]),
                 text.rsplit("/", 1)[-1] or "download",
             )
+            given = ref.uri()  # an output that is this input names the fetched file
         if ref is None:
-            path = text.removeprefix("file://")
+            # a local input read in place (the leader allowed it: languages.wdl.confine)
+            path = local_path(text)
             self.origin[path] = text
             return path
         path = self._place(ref)
         self.staged[text] = path
-        self.origin[path] = text
+        self.origin[path] = given
         return path
 
     def _place(self, ref: FileRef) -> str:
@@ -96,6 +101,8 @@ class Collector:
         return Value.rewrite_paths(value, lambda f: self.collect(f.value))
 
     def collect(self, path: str) -> str:
+        if parse_ref(path) is not None:  # an output URL, fetched into the store
+            return path
         if path in self.origin:
             return self.origin[path]
         if path in self.done:

@@ -7,6 +7,10 @@
 - ``TaskLib``: expressions of a task in its worker, where every file is a local path. Relative
   paths are relative to the task's working directory. With ``outputs=True`` it also has
   ``stdout()``, ``stderr()`` and ``glob()``.
+
+Both read only what the run may read (``languages.wdl.confine``): a task its working
+directory, its inputs and the files it wrote; the workflow its inputs, the files of the job
+store and URLs. Any other path is an error naming it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 from WDL import Error, StdLib, Type, Value
 
+from languages.wdl.confine import TaskPaths, input_paths, is_url, workflow_path
 from languages.wdl.values import FileRef, new_group, parse_ref
 from runner.filestore import FileStore
 
@@ -38,13 +43,14 @@ class WorkflowLib(StdLib.Base):
         if cached is not None:
             return cached
         ref = parse_ref(filename)
-        if ref is None and "://" in filename:
+        if ref is None and is_url(filename):
             file_id = self.file_store.import_url(filename)
             ref = FileRef(str(file_id), new_group(), os.path.basename(filename) or "download")
         if ref is None:
-            if not os.path.exists(filename):
+            local = workflow_path(filename, input_paths(self.file_store), "read_*() argument")
+            if not os.path.exists(local):
                 raise Error.InputError(f"file not found: {filename}")
-            return filename
+            return local
         path = self.file_store.local_path(ref.file_id)
         if path is None:
             where = tempfile.mkdtemp(dir=self.file_store.local_temp_dir)
@@ -63,42 +69,45 @@ class WorkflowLib(StdLib.Base):
 
 
 class TaskLib(StdLib.Base):
-    """Evaluation inside a task's worker: files are local paths.
+    """Evaluation inside a task's worker: files are local paths, and only those of
+    ``paths`` (the task's directory, inputs and written files) can be read.
 
     Building a standard library costs about half a millisecond, so ``for_task`` keeps one per
     thread, WDL version and kind, and points it at each task's directories in turn."""
 
-    def __init__(
-        self, wdl_version: str, task_dir: str, work_dir: str, *, outputs: bool = False
-    ) -> None:
-        super().__init__(wdl_version, write_dir=os.path.join(task_dir, "write_"))
-        self.task_dir = task_dir
-        self.work_dir = work_dir
+    def __init__(self, wdl_version: str, paths: TaskPaths, *, outputs: bool = False) -> None:
+        super().__init__(wdl_version, write_dir=os.path.join(paths.task_dir, "write_"))
+        self.paths = paths
         if outputs:
             self._add_output_functions()
 
     @classmethod
-    def for_task(
-        cls, wdl_version: str, task_dir: str, work_dir: str, *, outputs: bool = False
-    ) -> TaskLib:
+    def for_task(cls, wdl_version: str, paths: TaskPaths, *, outputs: bool = False) -> TaskLib:
         """A library for one task (reused from an earlier task of this thread)."""
         cache: dict[tuple[str, bool], TaskLib] = _libs.__dict__.setdefault("cache", {})
         lib = cache.get((wdl_version, outputs))
         if lib is None:
-            lib = cache[(wdl_version, outputs)] = cls(
-                wdl_version, task_dir, work_dir, outputs=outputs
-            )
-        lib.task_dir, lib.work_dir = task_dir, work_dir
-        lib._write_dir = os.path.join(task_dir, "write_")
+            lib = cache[(wdl_version, outputs)] = cls(wdl_version, paths, outputs=outputs)
+        lib.paths = paths
+        lib._write_dir = os.path.join(paths.task_dir, "write_")
         return lib
 
+    @property
+    def task_dir(self) -> str:
+        return self.paths.task_dir
+
+    @property
+    def work_dir(self) -> str:
+        return self.paths.work_dir
+
     def _devirtualize_filename(self, filename: str) -> str:
-        path = filename if os.path.isabs(filename) else os.path.join(self.work_dir, filename)
-        if not os.path.exists(path):
+        path = self.paths.resolve(filename)
+        if path is None:
             raise Error.InputError(f"file not found: {filename}")
         return path
 
     def _virtualize_filename(self, filename: str) -> str:
+        self.paths.written.add(os.path.realpath(filename))
         return filename
 
     def _resolve_source_relative_path(self, filename: str) -> str:

@@ -7,7 +7,9 @@ runs it with bash in ``work/`` (stdout and stderr to files beside it), retries i
 ``read_*``, ``stdout()``), and returns them with their files moved into the job store.
 
 A task whose ``runtime`` names an image (``docker``/``container``) runs in it with the engine
-``--container`` chose (languages.wdl.container), else on the host.
+``--container`` chose (languages.wdl.container), else on the host. Outputs and the files
+the standard library reads are confined to the task's directory and inputs
+(languages.wdl.confine); an output URL is fetched into the store (languages.wdl.fetch).
 
 Errors: ``TaskFailed`` for a command that failed (the message has the exit status and the
 tail of its stderr; the core may retry it per ``--retryCount``), ``TaskError`` for a WDL
@@ -25,8 +27,10 @@ from typing import Any
 from WDL import Error, Tree, Type, Value
 
 from languages.wdl.calls import TaskPayload
+from languages.wdl.confine import PathNotAllowed, TaskPaths, is_url
 from languages.wdl.container import engine_for, task_image
 from languages.wdl.exprs import decl_order, describe_error, evaluate
+from languages.wdl.fetch import FetchFailed, UrlFetcher
 from languages.wdl.staging import Collector, Stager
 from languages.wdl.stdlib import TaskLib
 from languages.wdl.values import detach, env_to_bindings
@@ -41,6 +45,7 @@ _EVAL_ERRORS = (Error.RuntimeError, Error.EvalError, ValueError, KeyError, TypeE
 
 #: made in every task's directory; left there, empty, when the directory is recycled
 _KEPT_SUBDIRS = frozenset({"work"})
+
 
 class TaskFailed(JobError):
     """The task's command exited with a status its ``returnCodes`` do not allow."""
@@ -69,21 +74,18 @@ class TaskRun:
         # next job with work/ in it, empty); the command runs in work/
         ctx.file_store.kept_subdirs = _KEPT_SUBDIRS
         self.dir = os.path.realpath(ctx.file_store.local_temp_dir)
+        if not _fresh_subdirs(self.dir):
+            # a directory shared with an earlier task: take a fresh one
+            self.dir = os.path.realpath(tempfile.mkdtemp(dir=self.dir))
+            _fresh_subdirs(self.dir)
         self.work = os.path.join(self.dir, "work")
-        try:
-            os.mkdir(self.work)
-        except FileExistsError:
-            if os.listdir(self.dir) != ["work"] or os.listdir(self.work):
-                # a directory shared with an earlier task: take a fresh one
-                self.dir = os.path.realpath(tempfile.mkdtemp(dir=self.dir))
-                self.work = os.path.join(self.dir, "work")
-                os.mkdir(self.work)
         self.stager = Stager(ctx.file_store, os.path.join(self.dir, "in"))
+        self.paths = TaskPaths(self.dir, self.work, self.stager.origin)
         self.image: str | None = None
         self.cores: float | None = None
 
     def run(self, inputs: dict[str, Any]) -> dict[str, Value.Base]:
-        lib = TaskLib.for_task(self.version, self.dir, self.work)
+        lib = TaskLib.for_task(self.version, self.paths)
         try:
             env = self.declarations(inputs, lib)
             runtime = {k: evaluate(e, env, lib) for k, e in self.task.runtime.items()}
@@ -114,7 +116,10 @@ class TaskRun:
             if decl.name in given:
                 value = self.stager.stage_value(given[decl.name]).coerce(decl.type)
             elif decl.expr is not None:
-                value = evaluate(decl.expr, env, lib, decl.type)
+                try:
+                    value = evaluate(decl.expr, env, lib, decl.type)
+                except _EVAL_ERRORS as exc:
+                    raise TaskError(f"declaration {decl.name}: {describe_error(exc)}") from None
             elif decl.type.optional:
                 value = Value.Null()
             else:
@@ -132,8 +137,9 @@ class TaskRun:
             f.write(command)
         for attempt in range(retries + 1):
             if attempt:
-                shutil.rmtree(self.work)
-                os.mkdir(self.work)
+                for name in _KEPT_SUBDIRS:
+                    shutil.rmtree(os.path.join(self.dir, name))
+                    os.mkdir(os.path.join(self.dir, name))
             status = self._run_once(script)
             if allowed is None or status in allowed:
                 return
@@ -207,14 +213,15 @@ class TaskRun:
 
     # -- outputs -----------------------------------------------------------------------------------
     def outputs(self, env: dict[str, Value.Base]) -> dict[str, Value.Base]:
-        lib = TaskLib.for_task(self.version, self.dir, self.work, outputs=True)
+        lib = TaskLib.for_task(self.version, self.paths, outputs=True)
         collector = Collector(self.ctx.file_store, self.dir, self.work, self.stager.origin)
+        fetcher = UrlFetcher(self.ctx.file_store)
         env = dict(env)
         for decl in decl_order(self.task.outputs):
             assert decl.expr is not None
             try:
-                env[decl.name] = self._output(decl, env, lib)
-            except TaskError:
+                env[decl.name] = self._output(decl, env, lib, fetcher)
+            except (TaskError, FetchFailed):
                 raise
             except _EVAL_ERRORS as exc:
                 raise TaskError(f"output {decl.name}: {describe_error(exc)}") from None
@@ -222,26 +229,53 @@ class TaskRun:
         # still look for them)
         return {d.name: detach(collector.collect_value(env[d.name])) for d in self.task.outputs}
 
-    def _output(self, decl: Tree.Decl, env: dict[str, Value.Base], lib: TaskLib) -> Value.Base:
-        """One output, its files as absolute local paths (a missing optional file: null)."""
+    def _output(
+        self, decl: Tree.Decl, env: dict[str, Value.Base], lib: TaskLib, fetcher: UrlFetcher
+    ) -> Value.Base:
+        """One output, its files as absolute local paths of this task (or, for URLs, job-store
+        references); a missing optional file is null. Raises TaskError for a path outside
+        the task, FetchFailed for a URL that cannot be fetched."""
         assert decl.expr is not None
         value = decl.expr.eval(env_to_bindings(env), stdlib=lib).coerce(decl.type)
+        what = f"output {decl.name}"
         missing: list[str] = []
+        urls: list[str] = []
 
         def locate(f: Value.File | Value.Directory) -> str | None:
-            path = f.value if os.path.isabs(f.value) else os.path.join(self.work, f.value)
-            if os.path.exists(path):
-                return path
-            missing.append(f.value)
-            return None
+            text = str(f.value)
+            if is_url(text):
+                got = fetcher.get(text, what)
+                urls.extend(() if got else (text,))
+                return got
+            try:
+                path = self.paths.resolve(text, directory=isinstance(f, Value.Directory))
+            except PathNotAllowed as exc:
+                raise TaskError(f"{what}: {exc}") from None
+            missing.extend(() if path else (text,))
+            return path
 
         value = Value.rewrite_paths(value, locate)
         try:
             return detach(value.coerce(decl.type))
         except Exception:
+            if urls:
+                raise fetcher.missing(urls[0], what) from None
             if missing:
-                raise TaskError(f"output {decl.name}: file not found: {missing[0]}") from None
+                raise TaskError(f"{what}: file not found: {missing[0]}") from None
             raise
+
+
+def _fresh_subdirs(task_dir: str) -> bool:
+    """Make the task's empty ``work/`` (or find it left, empty, by the last task of a
+    recycled directory); False if ``task_dir`` holds anything else."""
+    try:
+        for name in sorted(_KEPT_SUBDIRS):
+            os.mkdir(os.path.join(task_dir, name))
+        return True
+    except FileExistsError:
+        if set(os.listdir(task_dir)) != _KEPT_SUBDIRS:
+            return False
+        return not any(os.listdir(os.path.join(task_dir, n)) for n in _KEPT_SUBDIRS)
 
 
 def _return_codes(value: Value.Base | None) -> set[int] | None:

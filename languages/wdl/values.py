@@ -76,6 +76,33 @@ def is_ready(value: Any) -> bool:
     return not any(True for _ in iter_promises(value))
 
 
+def children(value: Value.Base) -> list[Any]:
+    """The values directly inside a WDL value: an Array's items, a Map's keys and values, a
+    Pair's sides, a struct's members (any of them may be a promise); [] for the others."""
+    inner = value.value
+    if isinstance(inner, list):
+        out: list[Any] = []
+        for item in inner:
+            out.extend(item if isinstance(item, tuple) else (item,))
+        return out
+    if isinstance(inner, tuple):
+        return list(inner)
+    if isinstance(inner, dict):
+        return list(inner.values())
+    return []
+
+
+def iter_files(value: Value.Base) -> Iterator[Value.File | Value.Directory]:
+    """Every File and Directory value inside ``value``."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, Value.File | Value.Directory):
+            yield v
+        else:
+            stack.extend(children(v))
+
+
 def iter_promises(value: Any) -> Iterator[Promise]:
     """The promises held anywhere inside ``value``."""
     stack = [value]
@@ -84,14 +111,7 @@ def iter_promises(value: Any) -> Iterator[Promise]:
         if isinstance(v, Promise):
             yield v
         elif isinstance(v, Value.Base):
-            inner = v.value
-            if isinstance(inner, list):
-                for item in inner:
-                    stack.extend(item if isinstance(item, tuple) else (item,))
-            elif isinstance(inner, tuple):
-                stack.extend(inner)
-            elif isinstance(inner, dict):
-                stack.extend(inner.values())
+            stack.extend(children(v))
         elif isinstance(v, list | tuple):
             stack.extend(v)
         elif isinstance(v, dict):
@@ -106,14 +126,7 @@ def detach(value: _T) -> _T:
         v = stack.pop()
         if isinstance(v, Value.Base):
             v._expr = None
-            inner = v.value
-            if isinstance(inner, list):
-                for item in inner:
-                    stack.extend(item if isinstance(item, tuple) else (item,))
-            elif isinstance(inner, tuple):
-                stack.extend(inner)
-            elif isinstance(inner, dict):
-                stack.extend(inner.values())
+            stack.extend(children(v))
     return value
 
 
