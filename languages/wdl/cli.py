@@ -112,6 +112,20 @@ def _add_wdl_options(wdl: argparse._ArgumentGroup) -> None:
         default="False",
         help="read local input files in place instead of importing them",
     )
+    wdl.add_argument(
+        "--preserve-environment",
+        dest="preserve_environment",
+        action="append",
+        default=[],
+        metavar="VAR",
+        help="pass this environment variable to tasks (they get only HOME, TMPDIR and PATH)",
+    )
+    wdl.add_argument(
+        "--preserve-entire-environment",
+        dest="preserve_entire_environment",
+        action="store_true",
+        help="pass this process's whole environment to tasks",
+    )
     wdl.add_argument("--task", default=None, help="run this task of the document")
     wdl.add_argument(
         "--noQuantCheck",

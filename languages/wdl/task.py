@@ -7,9 +7,10 @@ runs it with bash in ``work/`` (stdout and stderr to files beside it), retries i
 ``read_*``, ``stdout()``), and returns them with their files moved into the job store.
 
 A task whose ``runtime`` names an image (``docker``/``container``) runs in it with the engine
-``--container`` chose (languages.wdl.container), else on the host. Outputs and the files
-the standard library reads are confined to the task's directory and inputs
-(languages.wdl.confine); an output URL is fetched into the store (languages.wdl.fetch).
+``--container`` chose (languages.wdl.container), else on the host, with a clean environment
+(languages.wdl.taskenv). Outputs and the files the standard library reads are confined to the
+task's directory and inputs (languages.wdl.confine); an output URL is fetched into the store
+(languages.wdl.fetch).
 
 Errors: ``TaskFailed`` for a command that failed (the message has the exit status and the
 tail of its stderr; the core may retry it per ``--retryCount``), ``TaskError`` for a WDL
@@ -33,6 +34,7 @@ from languages.wdl.exprs import decl_order, describe_error, evaluate
 from languages.wdl.fetch import FetchFailed, UrlFetcher
 from languages.wdl.staging import Collector, Stager
 from languages.wdl.stdlib import TaskLib
+from languages.wdl.taskenv import container_environment, host_environment
 from languages.wdl.values import detach, env_to_bindings
 from runner.containers import ContainerEngine, ImageUnavailable, Mount
 from runner.errors import JobError
@@ -43,8 +45,9 @@ STDERR_TAIL = 15
 _EVAL_ERRORS = (Error.RuntimeError, Error.EvalError, ValueError, KeyError, TypeError, OSError)
 
 
-#: made in every task's directory; left there, empty, when the directory is recycled
-_KEPT_SUBDIRS = frozenset({"work"})
+#: made in every task's directory (the command's working directory and its TMPDIR); left
+#: there, empty, when the directory is recycled
+_KEPT_SUBDIRS = frozenset({"work", "tmp"})
 
 
 class TaskFailed(JobError):
@@ -71,7 +74,7 @@ class TaskRun:
         self.label = label
         self.version = task.effective_wdl_version
         # the job's own temporary directory (emptied after the job, and kept for the worker's
-        # next job with work/ in it, empty); the command runs in work/
+        # next job with work/ and tmp/ in it, empty); the command runs in work/
         ctx.file_store.kept_subdirs = _KEPT_SUBDIRS
         self.dir = os.path.realpath(ctx.file_store.local_temp_dir)
         if not _fresh_subdirs(self.dir):
@@ -163,10 +166,13 @@ class TaskRun:
         engine = engine_for(getattr(self.ctx.options, "container", "auto") or "auto")
         if self.image is not None and engine is not None:
             return self._run_in_container(engine, self.image, script, stdout, stderr)
+        warn = self.ctx.file_store.log_to_leader
+        env = host_environment(self.ctx.options, self.work, os.path.join(self.dir, "tmp"), warn)
         with open(stdout, "wb") as out, open(stderr, "wb") as err:
             proc = subprocess.run(
                 ["bash", script],
                 cwd=self.work,
+                env=env,
                 stdout=out,
                 stderr=err,
                 stdin=subprocess.DEVNULL,
@@ -196,6 +202,7 @@ class TaskRun:
             workdir=self.work,
             stdout=stdout,
             stderr=stderr,
+            env=container_environment(self.ctx.options, self.ctx.file_store.log_to_leader),
             network=True,
             cores=self.cores,
         )
@@ -266,8 +273,8 @@ class TaskRun:
 
 
 def _fresh_subdirs(task_dir: str) -> bool:
-    """Make the task's empty ``work/`` (or find it left, empty, by the last task of a
-    recycled directory); False if ``task_dir`` holds anything else."""
+    """Make the task's empty ``work/`` and ``tmp/`` (or find them left, empty, by the last task
+    of a recycled directory); False if ``task_dir`` holds anything else."""
     try:
         for name in sorted(_KEPT_SUBDIRS):
             os.mkdir(os.path.join(task_dir, name))
