@@ -23,7 +23,7 @@ from typing import Any
 import WDL
 from WDL import Error, Tree, Type, Value
 
-from languages.wdl import objects
+from languages.wdl import objects, serialize
 from runner.errors import UsageError
 from runner.fileuri import InvalidFileUri, file_uri_path, is_file_uri, local_path
 
@@ -120,6 +120,7 @@ def load_document(uri: str, *, check_quant: bool = True) -> Tree.Document:
         if doc is not None:
             return doc
         objects.install()
+        serialize.install()
         try:
             doc = asyncio.run(
                 WDL.load_async(key[0], check_quant=check_quant, read_source=_read_source)
