@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from backends.jobstore.base import JobStore
+from runner.execute import PermanentJobError
 
 FILE_SCHEME = "moilfile:"
 DIR_SCHEME = "moildir:"
@@ -33,6 +34,32 @@ _LOCAL_KEYS = ("path", "dirname")
 
 class MissingInput(Exception):
     """A File or Directory named by the inputs does not exist."""
+
+
+class UnsafeName(PermanentJobError):
+    """A File's or Directory's ``basename`` is not a single name: it would be used as a path
+    that leaves its directory (``/``, ``..``) or names the directory itself."""
+
+
+def check_name(obj: dict[str, Any]) -> None:
+    """Raise ``UnsafeName`` unless ``obj``'s ``basename`` (if it has one) is a single name.
+
+    The CWL spec: "The basename must not contain a slash". Every place that turns a basename
+    into a path (staging inputs, placing outputs in ``--outdir``) relies on this check."""
+    name = obj.get("basename")
+    if name is None:
+        return
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
+        raise UnsafeName(
+            f"{obj.get('class', 'File')} basename {name!r} is not a single name: a basename "
+            "must not be empty, '.' or '..', nor contain '/'"
+        )
+
+
+def check_names(value: Any) -> None:
+    """``check_name`` on every File and Directory in ``value``, nested ones included."""
+    for obj in iter_files(value):
+        check_name(obj)
 
 
 # -- locations --------------------------------------------------------------------------------
@@ -171,6 +198,7 @@ class Localizer:
         return map_values(value, self._localize_obj)
 
     def _localize_obj(self, obj: dict[str, Any]) -> dict[str, Any]:
+        check_name(obj)
         obj = dict(obj)
         loc = str(obj.get("location", ""))
         if obj["class"] == "File":
@@ -193,6 +221,7 @@ class Localizer:
 
     def _localize_entry(self, entry: dict[str, Any], parent: str) -> dict[str, Any]:
         """A listing entry of a materialized directory: it lies inside ``parent``."""
+        check_name(entry)
         entry = dict(entry)
         path = os.path.join(parent, str(entry.get("basename")))
         if os.path.lexists(path):
@@ -289,6 +318,7 @@ class Globalizer:
         return map_values(value, self._globalize_obj)
 
     def _globalize_obj(self, obj: dict[str, Any]) -> dict[str, Any]:
+        check_name(obj)
         obj = dict(obj)
         loc = str(obj.get("location") or "")
         path = local_path_of(loc) if loc else obj.get("path")

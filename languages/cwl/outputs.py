@@ -7,11 +7,17 @@ Directory of the output lands at the top of ``--outdir`` under its basename (a c
 ``_2``, ``_3``... suffix), secondary files beside their primary file, and the printed object
 has ``location``/``path`` in ``--outdir``, ``basename``, ``class``, ``checksum``, ``size``,
 ``secondaryFiles``, and a full ``listing`` for each Directory.
+
+Nothing that was in ``--outdir`` before is removed or changed: where a name is taken by a
+file or directory the run did not put there, the output gets the next free ``_2``, ``_3``...
+name (with a warning) instead of replacing it, as cwltool would. A basename that is not a
+single name (``/``, ``..``) fails the export with ``UnsafeName`` naming the output.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from typing import IO, Any
@@ -20,6 +26,8 @@ from backends.jobstore.base import JobStore
 from languages.cwl.files import (
     DIR_SCHEME,
     FILE_SCHEME,
+    UnsafeName,
+    check_name,
     file_id_of,
     file_uri,
     local_path_of,
@@ -32,14 +40,25 @@ from languages.cwl.files import (
 
 GENERATION = "http://commonwl.org/cwltool#generation"
 _DROPPED = ("path", "nameext", "nameroot", "dirname", GENERATION, "contents")
+log = logging.getLogger(__name__)
 
 
 def export_outputs(
     value: Any, store: JobStore, outdir: str, *, compute_checksum: bool = True
 ) -> Any:
-    """``value`` with its files placed in ``outdir`` (created if needed)."""
+    """``value`` with its files placed in ``outdir`` (created if needed). Raises
+    ``UnsafeName`` (naming the output) for a basename that is not a single name."""
     os.makedirs(outdir, exist_ok=True)
-    return _Exporter(store, outdir, compute_checksum).export(value)
+    exporter = _Exporter(store, outdir, compute_checksum)
+    if not isinstance(value, dict):
+        return exporter.export(value)
+    out = {}
+    for name, item in value.items():
+        try:
+            out[name] = exporter.export(item)
+        except UnsafeName as exc:
+            raise UnsafeName(f"output {name!r}: {exc}") from None
+    return out
 
 
 def print_outputs(value: Any, stream: IO[str]) -> None:
@@ -63,21 +82,40 @@ class _Exporter:
         return map_values(value, lambda obj: self._place(obj, self.outdir))
 
     def _target(self, parent: str, basename: str, key: str) -> tuple[str, bool]:
-        """Where ``key`` goes in ``parent``; whether it is already there."""
+        """Where ``key`` goes in ``parent``; whether it is already there. Never a name that
+        this run placed already or that was taken before it (not replaced: a new name)."""
         known = self.placed.get(key)
         if known is not None and os.path.dirname(known) == parent:
             return known, True
         stem = os.path.join(parent, basename)
-        target, n = stem, self.suffix.get(stem, 1)
-        while target in self.taken:
+        target, n, there = stem, self.suffix.get(stem, 1), False
+        while target in self.taken or os.path.lexists(target):
+            if target not in self.taken and self._is_same(key, target):
+                there = True  # placed by an earlier attempt of this export (a --restart)
+                break
             n += 1
             target = f"{stem}_{n}"
+        if target != stem and stem not in self.taken:
+            log.warning(
+                "%s already exists and is left as it is; this output goes to %s", stem, target
+            )
         self.suffix[stem] = n  # the next clash starts here: no quadratic search
         self.taken.add(target)
         self.placed.setdefault(key, target)
-        return target, False
+        return target, there
+
+    def _is_same(self, location: str, target: str) -> bool:
+        """Whether ``target`` is the stored file ``location`` itself (a hard link to it)."""
+        if not location.startswith(FILE_SCHEME):
+            return False
+        stored = self.store.local_path(file_id_of(location))
+        try:
+            return stored is not None and os.path.samefile(stored, target)
+        except OSError:
+            return False
 
     def _place(self, obj: dict[str, Any], parent: str) -> dict[str, Any]:
+        check_name(obj)
         out = {k: v for k, v in obj.items() if k not in _DROPPED}
         loc = str(obj.get("location") or "")
         basename = str(obj.get("basename") or os.path.basename(loc.rstrip("/")) or "output")
@@ -97,8 +135,6 @@ class _Exporter:
         return out
 
     def _put_file(self, obj: dict[str, Any], loc: str, target: str) -> None:
-        if os.path.lexists(target):
-            os.unlink(target)
         if loc.startswith(FILE_SCHEME):
             self.store.export_local(file_id_of(loc), target)
         elif "contents" in obj and not local_path_of(loc):
@@ -108,8 +144,6 @@ class _Exporter:
             _link_or_copy(local_path_of(loc) or str(obj.get("path")), target)
 
     def _put_dir(self, obj: dict[str, Any], loc: str, target: str) -> None:
-        if os.path.lexists(target):
-            shutil.rmtree(target) if os.path.isdir(target) else os.unlink(target)
         if loc.startswith(DIR_SCHEME):
             manifest_id, sub = parse_dir_location(loc)
             self._build(subtree(read_manifest(self.store, manifest_id), sub), target)

@@ -235,6 +235,7 @@ def run_process(process: Process, job_order: dict[str, Any], rc: RuntimeContext)
         for job in process.job(job_order, lambda out, st: results.append((out, st)), rc):
             if job is None:
                 raise WorkflowException("the process cannot make progress")
+            _check_staged_names(job)
             _watch_exit_code(job, run)
             job.run(rc)
     except CwlUnsupported as exc:
@@ -247,6 +248,24 @@ def run_process(process: Process, job_order: dict[str, Any], rc: RuntimeContext)
     if results:
         run.outputs, run.status = results[-1]
     return run
+
+
+def _check_staged_names(job: Any) -> None:
+    """Refuse InitialWorkDir entries whose names would be staged outside the tool's
+    directory. cwltool checks an entry's own name (no leading ``../``; ``/`` only inside a
+    container) but not the names inside a literal Directory's listing, which it joins to
+    the directory's path as they are."""
+    from languages.cwl.files import UnsafeName, check_names
+
+    generated = getattr(job, "generatefiles", None)
+    if not generated:
+        return
+    try:
+        for entry in generated.get("listing") or ():
+            for key in ("listing", "secondaryFiles"):
+                check_names(entry.get(key))
+    except UnsafeName as exc:
+        raise UnsafeName(f"InitialWorkDirRequirement listing: {exc}") from None
 
 
 def _watch_exit_code(job: Any, run: ProcessRun) -> None:

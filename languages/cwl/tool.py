@@ -16,7 +16,7 @@ import os
 import shutil
 from typing import Any, NoReturn
 
-from languages.cwl.files import Globalizer, Localizer, MissingInput
+from languages.cwl.files import Globalizer, Localizer, MissingInput, UnsafeName
 from languages.cwl.load import ProcRef, resolve
 from languages.cwl.runtime import (
     CWLTOOL_LOGGER,
@@ -55,7 +55,12 @@ def run_tool(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     ctx.file_store.kept_subdirs = _KEPT_SUBDIRS
     temp = ctx.file_store.local_temp_dir
     localizer = Localizer(store, os.path.join(temp, "in"))
-    job_order = localizer.localize(payload["inputs"])
+    job_order = {}
+    for name, value in payload["inputs"].items():
+        try:
+            job_order[name] = localizer.localize(value)
+        except UnsafeName as exc:
+            raise ToolFailed(f"{ref.label}: input {name!r}: {exc}") from None
     rc = runtime_context(ctx.options, temp, process)
     run = run_process(process, job_order, rc)
     try:
@@ -88,12 +93,17 @@ def _store_outputs(
         checksums={} if in_place else localizer.checksums,
         checksum=_checksums_wanted(ctx.options),
     )
-    try:
-        if in_place:
+    if in_place:
+        try:
             globalizer.sync_in_place(localizer.materialized)
-        outputs: dict[str, Any] = globalizer.globalize(run.outputs)
-    except MissingInput as exc:
-        raise ToolFailed(f"{ref.label}: output {exc}") from None
+        except MissingInput as exc:
+            raise ToolFailed(f"{ref.label}: a directory updated in place: {exc}") from None
+    outputs: dict[str, Any] = {}
+    for name, value in run.outputs.items():
+        try:
+            outputs[name] = globalizer.globalize(value)
+        except (MissingInput, UnsafeName) as exc:
+            raise ToolFailed(f"{ref.label}: output {name!r}: {exc}") from None
     return outputs
 
 
