@@ -9,6 +9,9 @@ Tree::
      +-- WorkflowFailed        one or more jobs failed for good (exit 1)
      +-- UnsupportedRequirement a document needs something moil cannot do here (exit 33)
      +-- JobError              raised inside a job to fail it with a message
+
+``retryable``: whether running the job again can help (``--retryCount``). A document that
+needs what moil cannot provide, or bad usage, gives the same failure every time.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ class MoilError(Exception):
     """Root of moil's exceptions."""
 
     exit_code = 1
+    retryable = True
 
 
 class UsageError(MoilError):
     """The command line or options are wrong; the message says how to fix them."""
 
     exit_code = 2
+    retryable = False
 
 
 class JobStoreInUseError(UsageError):
@@ -48,6 +53,7 @@ class UnsupportedRequirement(MoilError):
     """The document needs a feature that moil cannot provide here."""
 
     exit_code = 33
+    retryable = False
 
 
 class JobError(MoilError):

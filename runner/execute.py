@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.jobstore.base import JobStore
-from runner.errors import JobError
+from runner.errors import JobError, MoilError
 from runner.filestore import FileStore
 from runner.graph import JobNode
 from runner.peakmem import JobMemory
@@ -58,6 +58,8 @@ class JobResult:
 
 class PermanentJobError(JobError):
     """Raised by an executor for a failure that retrying cannot fix (no retries)."""
+
+    retryable = False
 
 
 _executors: dict[str, Callable[..., Any]] = {}
@@ -145,9 +147,11 @@ def execute(
             result = JobResult(
                 ok=False,
                 error=_describe(exc),
-                # a JobError is the job's own account of its failure: no traceback needed
-                details="" if isinstance(exc, JobError) else traceback.format_exc(),
-                retryable=not isinstance(exc, PermanentJobError),
+                # moil's errors are the job's own account of its failure: no traceback
+                details="" if isinstance(exc, MoilError) else traceback.format_exc(),
+                # a MoilError says whether a retry can help (an unsupported requirement,
+                # an invalid document: never); any other exception may be passing
+                retryable=exc.retryable if isinstance(exc, MoilError) else True,
             )
         finally:
             if getattr(options, "cleanWorkDir", "always") != "never":

@@ -47,6 +47,9 @@ class ProcessRun:
     inputs: list[str] = field(default_factory=list)
     #: cwltool's reason when the process needs a feature it cannot provide here
     unsupported: str | None = None
+    #: the tool's command ran and ended with a failure that another attempt may not have:
+    #: an exit code neither in its successCodes nor in its permanentFailCodes, or a signal
+    exit_failed: bool = False
 
 
 _templates: dict[int, tuple[Any, RuntimeContext]] = {}
@@ -289,6 +292,11 @@ def _watch_exit_code(job: Any, run: ProcessRun) -> None:
 
     def collect_and_record(outdir: str, rcode: int) -> Any:
         run.exit_code = rcode
+        run.exit_failed = (
+            rcode != 0
+            and rcode not in (getattr(job, "successCodes", None) or ())
+            and rcode not in (getattr(job, "permanentFailCodes", None) or ())
+        )
         for mapper in (getattr(job, "pathmapper", None), getattr(job, "generatemapper", None)):
             if mapper is not None:
                 run.inputs.extend(e.resolved for e in mapper if e.resolved.startswith("/"))

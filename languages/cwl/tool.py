@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 from typing import Any, NoReturn
 
 from languages.cwl.files import Globalizer, Localizer, MissingInput, UnsafeName
@@ -35,11 +36,19 @@ _KEPT_SUBDIRS = frozenset({"out", "tmp"})
 
 
 class ToolFailed(PermanentJobError):
-    """The tool ended with a permanent failure (retrying will not help)."""
+    """The tool ended with a permanent failure (retrying will not help): an invalid input
+    or expression, an output that cannot be collected, an exit code in its
+    ``permanentFailCodes``."""
 
 
 class ToolTemporaryFailure(JobError):
     """The tool exited with one of its ``temporaryFailCodes``: worth a retry."""
+
+
+class ToolExitFailure(JobError):
+    """The tool's command exited non-zero (not a success code) or was killed by a signal
+    (the OOM killer, a time limit): retried per ``--retryCount``, as cwltool's users get
+    from Toil."""
 
 
 def run_tool(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
@@ -116,9 +125,18 @@ def _updates_in_place(process: Any) -> bool:
     return bool(req and req.get("inplaceUpdate"))
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def _raise_failure(ref: ProcRef, run: ProcessRun) -> NoReturn:
     parts = [f"tool {ref.label} failed"]
-    if run.exit_code is not None:
+    if run.exit_code is not None and run.exit_code < 0:
+        parts[0] += f", killed by {_signal_name(-run.exit_code)}"
+    elif run.exit_code is not None:
         parts[0] += f" with exit code {run.exit_code}"
     reasons = [
         m
@@ -133,4 +151,6 @@ def _raise_failure(ref: ProcRef, run: ProcessRun) -> NoReturn:
     message = "\n".join(parts)
     if run.status == "temporaryFail":
         raise ToolTemporaryFailure(message)
+    if run.exit_failed:
+        raise ToolExitFailure(message)
     raise ToolFailed(message)
