@@ -195,8 +195,11 @@ def _setup_logging(args: argparse.Namespace) -> None:
         file_handler = logging.FileHandler(args.logFile)
         file_handler.setFormatter(handler.formatter)
         root.addHandler(file_handler)
-    import cwltool.loghandler  # noqa: F401 (it installs its own handler on import)
+    import cwl_utils.loghandler  # noqa: F401 (they install their own handlers on import)
+    import cwltool.loghandler  # noqa: F401
 
+    # cwl_utils logs each failed expression with its Python traceback, on its own handler
+    logging.getLogger("cwl_utils").handlers[:] = []
     cwltool_log = logging.getLogger("cwltool")
     cwltool_log.handlers[:] = []
     cwltool_log.propagate = True

@@ -74,10 +74,11 @@ def loading_context(options: LoadOptions) -> LoadingContext:
     from cwltool.context import LoadingContext
     from cwltool.load_tool import default_loader
 
-    from languages.cwl import schema_cache
+    from languages.cwl import sandbox, schema_cache
     from languages.cwl.containers import make_tool
 
     schema_cache.install()
+    sandbox.install()  # before any expression: cwltool's engine lets them reach the host
     _share_step_tools()
     _setup_schemas(options.enable_ext)
     ctx = LoadingContext()
