@@ -18,6 +18,7 @@ from typing import Any
 
 from backends.batch.base import BatchJob, BatchSystem, ExitReason, Resources, UpdatedJob
 from backends.jobstore.base import JobStore
+from runner import secrets
 from runner.errors import MoilError, WorkflowFailed
 from runner.execute import JobInput, JobResult, execute
 from runner.graph import ResourceSpec
@@ -269,6 +270,7 @@ def _worker_environment() -> dict[str, str]:
     for key in ("PATH", "PYTHONPATH", "HOME", "TMPDIR"):
         if key in os.environ:
             env[key] = os.environ[key]
+    env.update(secrets.worker_environment())  # in memory only: see runner.secrets
     return env
 
 

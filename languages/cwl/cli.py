@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Any, NoReturn
 
+from languages.cwl import secrets
 from runner.cli import console
 from runner.errors import MoilError, UnsupportedRequirement, WorkflowFailed
 
@@ -224,22 +225,39 @@ def _run(args: argparse.Namespace) -> int:
     check_run(walk_processes(process), args)
     console.freeze_heap()  # the loaded documents and schemas live as long as the run
     args.outdir = os.path.abspath(args.outdir)
-    job = None
+    names = secrets.secret_inputs(process)
+    job, placeholders, given = None, {}, {}
     if not args.restart:
         from languages.cwl.inputs import complete_job_order, load_job_order
 
         raw, basedir = load_job_order(list(args.cwljob), ref, process)
+        placeholders = secrets.hide(raw, names)  # before anything validates, logs or stores
         job = complete_job_order(raw, process, args.basedir or basedir)
-    return _execute(args, ref, job)
+    elif names:
+        given = secrets.given_values(list(args.cwljob), ref, process, names)
+    args.cwljob = secrets.scrub_arguments(list(args.cwljob), given)  # the config keeps them
+    return _execute(args, ref, job, placeholders, given)
 
 
-def _execute(args: argparse.Namespace, ref: Any, job: dict[str, Any] | None) -> int:
+def _execute(
+    args: argparse.Namespace,
+    ref: Any,
+    job: dict[str, Any] | None,
+    placeholders: dict[str, str],
+    given: dict[str, str],
+) -> int:
+    """Run the document on ``job`` (None: resume the run in the store, with the secret
+    values ``given`` again); ``placeholders``: those of a fresh run's secret inputs."""
     from languages.cwl.compile import root_node
     from languages.cwl.files import Globalizer, MissingInput
     from languages.cwl.outputs import export_outputs, print_outputs
     from runner.run import Run
 
     with Run(args) as run:
+        if job is None:
+            secrets.recover(run.store, given)
+        else:
+            secrets.save_placeholders(run.store, placeholders)
         if job is not None:
             try:
                 inputs = Globalizer(run.store, require_exists=True).globalize(job)

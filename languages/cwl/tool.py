@@ -26,6 +26,8 @@ from languages.cwl.runtime import (
     runtime_context,
     stderr_tail,
 )
+from languages.cwl.secrets import secret_store
+from runner import secrets
 from runner.errors import JobError, UnsupportedRequirement
 from runner.execute import PermanentJobError
 
@@ -71,6 +73,7 @@ def run_tool(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
         except UnsafeName as exc:
             raise ToolFailed(f"{ref.label}: input {name!r}: {exc}") from None
     rc = runtime_context(ctx.options, temp, process)
+    rc.secret_store = secret_store()  # cwltool puts the values back where the tool uses them
     run = run_process(process, job_order, rc)
     try:
         return _store_outputs(ctx, ref, process, localizer, run)
@@ -148,7 +151,7 @@ def _raise_failure(ref: ProcRef, run: ProcessRun) -> NoReturn:
     tail = stderr_tail(run.stderr_path)
     if tail:
         parts.append("stderr (last lines):\n  | " + "\n  | ".join(tail.splitlines()))
-    message = "\n".join(parts)
+    message = secrets.redact("\n".join(parts))  # a tool may print what it was given
     if run.status == "temporaryFail":
         raise ToolTemporaryFailure(message)
     if run.exit_failed:
