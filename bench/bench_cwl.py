@@ -5,6 +5,9 @@ process, the engine's default job store and temp dirs, ``--outdir`` in the scrat
 
 - scatter: ``echo`` over N items (each writes a one-line stdout file), then one ``cat`` of all
   of them (gather): N + 1 jobs;
+- scatter-js: the same with JavaScript: the step's ``valueFrom: $(self * 2)`` (in the
+  leader) and the tool's argument ``$(inputs.item + 1)`` (in the worker), two expressions
+  per element (not in the default cases);
 - chain: 50 ``cat`` steps, each reading the previous step's output;
 - big-eval / big-iwd: a ``--big-gib`` (default 2) GiB file through three steps. Each step
   runs ``head -c 64`` on it (a small derived file) and returns the big file unchanged, by
@@ -100,6 +103,42 @@ outputs:
   all: {type: File, outputSource: gather/out}
 """
 
+ECHO_JS = """\
+cwlVersion: v1.2
+class: CommandLineTool
+requirements: {InlineJavascriptRequirement: {}}
+baseCommand: echo
+inputs:
+  item: int
+arguments: [$(inputs.item + 1)]
+stdout: out.txt
+outputs:
+  out: {type: stdout}
+"""
+
+SCATTER_JS = """\
+cwlVersion: v1.2
+class: Workflow
+requirements:
+  ScatterFeatureRequirement: {}
+  StepInputExpressionRequirement: {}
+  InlineJavascriptRequirement: {}
+inputs:
+  items: int[]
+steps:
+  echo:
+    run: echo-js.cwl
+    scatter: item
+    in: {item: {source: items, valueFrom: $(self * 2)}}
+    out: [out]
+  gather:
+    run: cat.cwl
+    in: {files: echo/out}
+    out: [out]
+outputs:
+  all: {type: File, outputSource: gather/out}
+"""
+
 PASS_EVAL = """\
 cwlVersion: v1.2
 class: CommandLineTool
@@ -184,6 +223,18 @@ def scatter_case(n: int, docs: str) -> Case:
         return None if lines == [str(i) for i in range(n)] else f"gathered {len(lines)} lines"
 
     return Case("scatter", n, n + 1, "scatter.cwl", {"items": list(range(n))}, bare, check)
+
+
+def scatter_js_case(n: int, docs: str) -> Case:
+    case = scatter_case(n, docs)
+
+    def check(out: dict[str, Any]) -> str | None:
+        with open(_path(out["all"]), encoding="utf-8") as f:
+            lines = f.read().split()
+        expected = [str(2 * i + 1) for i in range(n)]
+        return None if lines == expected else f"gathered {len(lines)} lines"
+
+    return Case("scatter-js", n, n + 1, "scatter-js.cwl", case.job, case.bare, check)
 
 
 def chain_case(steps: int, docs: str) -> Case:
@@ -312,6 +363,8 @@ def write_docs(docs: str, chain_steps: int) -> None:
         "cat.cwl": CAT,
         "cat1.cwl": CAT1,
         "scatter.cwl": SCATTER,
+        "echo-js.cwl": ECHO_JS,
+        "scatter-js.cwl": SCATTER_JS,
         "chain.cwl": chain_doc(chain_steps),
         "pass-eval.cwl": PASS_EVAL,
         "pass-iwd.cwl": PASS_IWD,
@@ -339,7 +392,7 @@ def parse_args() -> argparse.Namespace:
         "--cases",
         nargs="+",
         default=["scatter", "chain", "big-eval", "big-iwd"],
-        choices=["scatter", "chain", "big-eval", "big-iwd"],
+        choices=["scatter", "scatter-js", "chain", "big-eval", "big-iwd"],
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000])
     parser.add_argument(
@@ -362,6 +415,8 @@ def cases_for(args: argparse.Namespace, docs: str) -> list[Case]:
     for name in args.cases:
         if name == "scatter":
             cases += [scatter_case(n, docs) for n in args.sizes]
+        elif name == "scatter-js":
+            cases += [scatter_js_case(n, docs) for n in args.sizes]
         elif name == "chain":
             cases.append(chain_case(args.chain_steps, docs))
         else:
@@ -387,7 +442,7 @@ def main() -> None:
         for case in cases_for(args, docs):
             for engine in engines:
                 limit = limits[engine]
-                if case.name == "scatter" and limit is not None and case.n > limit:
+                if case.name.startswith("scatter") and limit is not None and case.n > limit:
                     continue
                 report.run(run_case, engine, case, docs, scratch, args.timeout)
     report.finish(args)

@@ -28,6 +28,7 @@ the way. ``install()`` makes this the engine cwltool and ``cwl_utils`` use.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -35,7 +36,8 @@ import shutil
 import subprocess
 import threading
 import time
-from typing import Any
+import weakref
+from typing import Any, ClassVar
 
 from cwl_utils.errors import JavascriptException
 from cwl_utils.sandboxjs import NodeJSEngine, set_js_engine
@@ -203,6 +205,9 @@ class _Node:
         self.pid = os.getpid()
         self.rest = b""  # what node sent after the last reply (nothing, as it replies once)
 
+    #: every node started by this process (a forked child closes its copies of their pipes)
+    started: ClassVar[weakref.WeakSet[_Node]] = weakref.WeakSet()
+
     @classmethod
     def start(cls) -> _Node:
         proc = subprocess.Popen(
@@ -214,7 +219,9 @@ class _Node:
             cwd="/",
             close_fds=True,
         )
-        return cls(proc)
+        node = cls(proc)
+        cls.started.add(node)
+        return node
 
     def usable(self) -> bool:
         return self.pid == os.getpid() and self.proc.poll() is None
@@ -248,6 +255,21 @@ class _Node:
     def _gone(self, why: str, timed_out: bool = False) -> _EngineGone:
         code = self.proc.wait()
         return _EngineGone(f"{why} (node exit status {code})", timed_out)
+
+
+def _forget_parents_nodes() -> None:
+    """In a forked child: close the pipes to the parent's node processes (held open here,
+    they would keep those processes alive after the parent is done with them)."""
+    for node in list(_Node.started):
+        for stream in (node.proc.stdin, node.proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    stream.close()  # nothing is buffered: each request is flushed whole
+        node.pid = -1  # never usable here
+    _Node.started.clear()
+
+
+os.register_at_fork(after_in_child=_forget_parents_nodes)
 
 
 def node_binary() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -192,3 +193,20 @@ def test_tool_expression_cannot_write_host_files(
     result = run_cwl("--outdir", "out", "write.cwl")
     assert result.code == 1, result.stderr
     assert "process is not defined" in result.stderr
+
+
+def test_a_forked_worker_does_not_hold_the_parents_node() -> None:
+    """A pool worker is forked from the leader: it must not keep the leader's node process
+    alive (nor write to it); once the leader closes its end, that node exits."""
+    engine = sandbox.SandboxEngine()
+    assert engine.exec_js_process('"use strict"; 40 + 2')[:2] == (0, "42")
+    node = engine.local.node
+    pid = os.fork()
+    if pid == 0:  # the child: holds whatever the fork left it for a while, then leaves
+        time.sleep(3)
+        os._exit(0)
+    try:
+        node.proc.stdin.close()
+        node.proc.wait(timeout=2)  # TimeoutExpired if the child kept the pipe open
+    finally:
+        os.waitpid(pid, 0)
