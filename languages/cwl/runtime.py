@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,8 @@ class ProcessRun:
     #: the tool's command ran and ended with a failure that another attempt may not have:
     #: an exit code neither in its successCodes nor in its permanentFailCodes, or a signal
     exit_failed: bool = False
+    #: the tool was stopped by its ToolTimeLimit
+    timed_out: bool = False
 
 
 _templates: dict[int, tuple[Any, RuntimeContext]] = {}
@@ -273,10 +276,15 @@ def _check_staged_names(job: Any) -> None:
 
 def _watch_exit_code(job: Any, run: ProcessRun) -> None:
     """Record the tool's exit code and directories when cwltool collects its outputs."""
+    started: list[float] = []
     if hasattr(job, "process_monitor"):
         # cwltool samples the tool's memory from a new thread each second; the core's job
         # stats already record the peak, and a thread per job is a cost a scatter feels
-        job.process_monitor = lambda sproc: sproc.wait()
+        def monitor(sproc: Any) -> None:
+            started.append(time.monotonic())  # cwltool's ToolTimeLimit timer runs from here
+            sproc.wait()
+
+        job.process_monitor = monitor
     collect = getattr(job, "collect_outputs", None)
     outdir = getattr(job, "outdir", None)
     if outdir:
@@ -292,10 +300,14 @@ def _watch_exit_code(job: Any, run: ProcessRun) -> None:
 
     def collect_and_record(outdir: str, rcode: int) -> Any:
         run.exit_code = rcode
+        limit = getattr(job, "timelimit", None)
+        # killed by its own ToolTimeLimit: the next attempt would take as long
+        run.timed_out = bool(limit and started and time.monotonic() - started[0] >= limit)
         run.exit_failed = (
             rcode != 0
             and rcode not in (getattr(job, "successCodes", None) or ())
             and rcode not in (getattr(job, "permanentFailCodes", None) or ())
+            and not run.timed_out
         )
         for mapper in (getattr(job, "pathmapper", None), getattr(job, "generatemapper", None)):
             if mapper is not None:

@@ -40,7 +40,7 @@ _KEPT_SUBDIRS = frozenset({"out", "tmp"})
 class ToolFailed(PermanentJobError):
     """The tool ended with a permanent failure (retrying will not help): an invalid input
     or expression, an output that cannot be collected, an exit code in its
-    ``permanentFailCodes``."""
+    ``permanentFailCodes``, its ToolTimeLimit reached."""
 
 
 class ToolTemporaryFailure(JobError):
@@ -137,7 +137,9 @@ def _signal_name(number: int) -> str:
 
 def _raise_failure(ref: ProcRef, run: ProcessRun) -> NoReturn:
     parts = [f"tool {ref.label} failed"]
-    if run.exit_code is not None and run.exit_code < 0:
+    if run.timed_out:
+        parts[0] += ": it ran out of its ToolTimeLimit"
+    elif run.exit_code is not None and run.exit_code < 0:
         parts[0] += f", killed by {_signal_name(-run.exit_code)}"
     elif run.exit_code is not None:
         parts[0] += f" with exit code {run.exit_code}"

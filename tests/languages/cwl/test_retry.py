@@ -120,3 +120,21 @@ def test_unsupported_requirement_runs_once(
     assert "Both Docker and MPI have been hinted" in result.stderr
     assert "retrying" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_tool_time_limit_is_not_retried(run_cwl: RunCommand, tmp_path: Path) -> None:
+    """A tool stopped by its own ToolTimeLimit would take as long again: it runs once."""
+    (tmp_path / "slow.cwl").write_text(
+        """\
+cwlVersion: v1.2
+class: CommandLineTool
+requirements: {ToolTimeLimit: {timelimit: 1}}
+inputs: {}
+baseCommand: [sleep, "30"]
+outputs: {}
+"""
+    )
+    result = run_cwl("--retryCount", "2", "slow.cwl")
+    assert result.code == 1, result.stderr
+    assert "ran out of its ToolTimeLimit" in result.stderr
+    assert "retrying" not in result.stderr
