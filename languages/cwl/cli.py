@@ -13,7 +13,6 @@ import os
 import sys
 from typing import Any, NoReturn
 
-from languages.cwl import secrets
 from runner.cli import console
 from runner.errors import MoilError, UnsupportedRequirement, WorkflowFailed
 
@@ -211,6 +210,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from languages.cwl import secrets
     from languages.cwl.containers import check_run
     from languages.cwl.load import LoadOptions, load_document, walk_processes
 
@@ -248,6 +248,7 @@ def _execute(
 ) -> int:
     """Run the document on ``job`` (None: resume the run in the store, with the secret
     values ``given`` again); ``placeholders``: those of a fresh run's secret inputs."""
+    from languages.cwl import secrets
     from languages.cwl.compile import root_node
     from languages.cwl.files import Globalizer, MissingInput
     from languages.cwl.outputs import export_outputs, print_outputs
