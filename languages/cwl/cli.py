@@ -121,6 +121,15 @@ def _add_cwl_options(cwl: Any) -> None:
     cwl.add_argument("--enable-dev", dest="enable_dev", action="store_true")
     cwl.add_argument("--enable-ext", dest="enable_ext", action="store_true")
     cwl.add_argument(
+        "--loop-iteration-limit",
+        dest="loop_iteration_limit",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="fail a looping step (cwltool:Loop) whose loopWhen still holds after N "
+        "iterations (default: no limit, as cwltool)",
+    )
+    cwl.add_argument(
         "--relax-path-checks",
         dest="relax_path_checks",
         action="store_true",
@@ -137,6 +146,13 @@ def _add_cwl_options(cwl: Any) -> None:
     )
     cwl.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
     cwl.add_argument("--version", action="store_true", help="print the version and exit")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def console_main() -> NoReturn:

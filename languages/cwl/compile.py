@@ -11,6 +11,7 @@
   ``when`` (a false ``when`` gives null outputs), then instantiates the step's process once,
   or once per element for a scatter, returning the promises of the instances' outputs (the
   gather needs no node of its own: the core resolves promises inside return values).
+- A looping step (cwltool:Loop) adds one iteration at a time: see ``languages.cwl.loop``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from languages.cwl.expressions import ExpressionFailed, run_expression_tool
 from languages.cwl.load import ProcRef, resolve, resolve_step, tool_class
+from languages.cwl.loop import is_loop, start_loop
 from languages.cwl.resources import resource_spec
 from languages.cwl.scatter import expand, reshape
 from languages.cwl.steps import StepEvaluator, gather_inputs, merge_sources, shortname
@@ -121,7 +123,7 @@ def collect_outputs(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_step(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
+def run_step(ctx: Any, payload: dict[str, Any]) -> Any:
     """Executor of a step node."""
     ref: ProcRef = payload["step"]
     step = resolve_step(ref)
@@ -130,13 +132,15 @@ def run_step(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     io = gather_inputs(step.tool["inputs"], payload["sources"], multiple)
     evaluator = StepEvaluator(ctx, step, workflow)
     names = [shortname(o["id"]) for o in step.tool["outputs"]]
+    if is_loop(step):
+        return start_loop(ctx, ref, step, evaluator, io)
     if "scatter" in step.tool:
         return _scatter(ctx, ref, step, io, evaluator, names)
     job = evaluator.tool_inputs(io)
     if job is None:
         return {name: None for name in names}
     outputs = instantiate(ctx, ref, job)
-    return {name: _get(outputs, name) for name in names}
+    return {name: get_output(outputs, name) for name in names}
 
 
 def _scatter(
@@ -153,12 +157,13 @@ def _scatter(
         job = evaluator.tool_inputs(element)
         results.append(None if job is None else instantiate(ctx, ref, job))
     return {
-        name: reshape([None if r is None else _get(r, name) for r in results], dims)
+        name: reshape([None if r is None else get_output(r, name) for r in results], dims)
         for name in names
     }
 
 
-def _get(outputs: Any, name: str) -> Any:
+def get_output(outputs: Any, name: str) -> Any:
+    """Output ``name`` of a process's outputs (a dict, or a promise of the whole object)."""
     if isinstance(outputs, dict):
         return outputs.get(name)
     return outputs[name]  # a promise of the whole output object

@@ -202,6 +202,49 @@ def _load(uri: str, options: LoadOptions) -> Process:
         raise InvalidDocument(f"invalid CWL document {uri}:\n{exc}") from None
     except (OSError, RuntimeError, ValueError) as exc:
         raise InvalidDocument(f"cannot load {uri}: {exc}") from None
+    except TypeError as exc:  # cwltool fails so on a cwltool:Loop under hints
+        raise InvalidDocument(_loop_hint(uri) or f"cannot load {uri}: {exc}") from None
+
+
+LOOP_CLASSES = ("cwltool:Loop", "http://commonwl.org/cwltool#Loop")
+
+
+def _loop_hint(uri: str) -> str | None:
+    """``file:line:col: ...`` for a cwltool:Loop among a local document's hints, if any."""
+    from schema_salad.utils import yaml_no_ts
+
+    path = urllib.parse.unquote(urllib.parse.urlsplit(uri).path)
+    try:
+        with open(path, encoding="utf-8") as stream:
+            doc = yaml_no_ts().load(stream)
+    except (OSError, ValueError):
+        return None
+    stack: list[Any] = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        if not isinstance(node, dict):
+            continue
+        hints: Any = node.get("hints")
+        lc: Any = getattr(hints, "lc", None)  # ruamel's line and column of each entry
+        if isinstance(hints, dict):
+            where = [(k, lc.key(k)) for k in hints if k in LOOP_CLASSES]
+        elif isinstance(hints, list):
+            where = [
+                (h["class"], lc.item(i))
+                for i, h in enumerate(hints)
+                if isinstance(h, dict) and h.get("class") in LOOP_CLASSES
+            ]
+        else:
+            where = []
+        for cls, (line, col) in where:
+            return (
+                f"{os.path.relpath(path)}:{line + 1}:{col + 1}: {cls} is valid only under the "
+                "requirements of a workflow step, not under hints"
+            )
+        stack.extend(node.values())
+    return None
 
 
 def resolve(ref: ProcRef) -> Process:

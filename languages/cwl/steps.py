@@ -109,18 +109,21 @@ class StepEvaluator:
 
     def tool_inputs(self, io: dict[str, Any]) -> dict[str, Any] | None:
         """The inputs of the step's process (short names), or None if ``when`` is false."""
-        if not self.trivial:
-            if has_files(io):
-                with local_files(self.ctx) as (localizer, globalizer):
-                    evaluated = self._evaluate(localizer.localize(io))
-                    if evaluated is None:
-                        return None
-                    io = globalizer.globalize(evaluated)
-            else:
-                evaluated = self._evaluate(dict(io))
-                if evaluated is None:
-                    return None
-                io = evaluated
+        evaluated = self.evaluate_io(io)
+        return None if evaluated is None else self.tool_job(evaluated)
+
+    def evaluate_io(self, io: dict[str, Any]) -> dict[str, Any] | None:
+        """``io`` (full IDs) after loadContents and valueFrom, or None if ``when`` is false."""
+        if self.trivial:
+            return io
+        if has_files(io):
+            with local_files(self.ctx) as (localizer, globalizer):
+                evaluated = self._evaluate(localizer.localize(io))
+                return None if evaluated is None else dict(globalizer.globalize(evaluated))
+        return self._evaluate(dict(io))
+
+    def tool_job(self, io: dict[str, Any]) -> dict[str, Any]:
+        """The input object of the step's process (short names) from an evaluated ``io``."""
         return {shortname(pid): io.get(pid) for pid in self.connected}
 
     def _evaluate(self, io: dict[str, Any]) -> dict[str, Any] | None:
