@@ -65,9 +65,7 @@ def _add_cwl_options(cwl: Any) -> None:
         "--leave-container",
         "--no-read-only",
         "--disable-pull",
-        "--leave-tmpdir",
         "--leave-outputs",
-        "--no-compute-checksum",
         "--debug",
         "--disable-js-validation",
         "--non-strict",
@@ -80,6 +78,19 @@ def _add_cwl_options(cwl: Any) -> None:
             flag, action="store_true", dest=flag[2:].replace("-", "_"), help=argparse.SUPPRESS
         )
     cwl.add_argument("--user-space-docker-cmd", default=None, help=argparse.SUPPRESS)
+    cwl.add_argument(
+        "--leave-tmpdir",
+        dest="leave_tmpdir",
+        action="store_true",
+        help="keep each job's directory (the tool's temporary and output directories); "
+        "the log says where (implies --cleanWorkDir never)",
+    )
+    cwl.add_argument(
+        "--no-compute-checksum",
+        dest="no_compute_checksum",
+        action="store_true",
+        help="give output Files no checksum (no file is read to hash it)",
+    )
     cwl.add_argument(
         "--default-container",
         dest="default_container",
@@ -241,6 +252,8 @@ def _run(args: argparse.Namespace) -> int:
     check_run(walk_processes(process), args)
     console.freeze_heap()  # the loaded documents and schemas live as long as the run
     args.outdir = os.path.abspath(args.outdir)
+    if args.leave_tmpdir:  # cwltool's "do not delete intermediate temporary directories"
+        args.cleanWorkDir = "never"
     names = secrets.secret_inputs(process)
     job, placeholders, given = None, {}, {}
     if not args.restart:
@@ -283,7 +296,9 @@ def _execute(
             value = run.start(root_node(ref, inputs))
         else:
             value = run.restart()
-        out = export_outputs(value, run.store, args.outdir)
+        out = export_outputs(
+            value, run.store, args.outdir, compute_checksum=not args.no_compute_checksum
+        )
     print_outputs(out, sys.stdout)
     return 0
 

@@ -324,7 +324,9 @@ class Globalizer:
         path = local_path_of(loc) if loc else obj.get("path")
         if path is not None and not is_stored(loc):
             if obj["class"] == "File":
-                obj["location"] = self._store_file(path, str(obj.get("basename") or ""))
+                obj["location"] = self._store_file(
+                    path, str(obj.get("basename") or ""), obj.get("checksum")
+                )
             else:
                 obj["location"] = self._store_dir(path)
         elif loc.startswith(("http://", "https://")) and self.require_exists:
@@ -359,7 +361,7 @@ class Globalizer:
             "inputs; refusing it"
         )
 
-    def _store_file(self, path: str, basename: str) -> str:
+    def _store_file(self, path: str, basename: str, checksum: str | None = None) -> str:
         real = os.path.realpath(path)
         known = self.back.get(real)
         if known is not None:
@@ -368,7 +370,7 @@ class Globalizer:
             raise MissingInput(f"file not found: {path}")
         self._check_link(path, real)
         move = self._owned(path) and not os.path.islink(path) and self._owned(real)
-        digest = sha1_of(real) if self.checksum else None
+        digest = (checksum or sha1_of(real)) if self.checksum else None
         file_id = self.store.import_local(real, move=move, basename=basename or None)
         loc = file_location(file_id)
         self.back[real] = loc

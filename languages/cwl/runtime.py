@@ -86,14 +86,27 @@ def runtime_context(
         rc.tmp_outdir_prefix = outdir_prefix
     else:
         rc.outdir = os.path.join(temp_dir, "out")
-    rc.rm_tmpdir = bool(tmpdir_prefix)  # else the job's directory goes as a whole
+    # else the job's directory goes as a whole (or stays, with --leave-tmpdir)
+    rc.rm_tmpdir = bool(tmpdir_prefix) and not getattr(options, "leave_tmpdir", False)
     if not tmpdir_prefix:  # cwltool's scratch (container copies, cidfiles) in the job's too
         rc.tmpdir_prefix = os.path.join(temp_dir, "scratch")
     if rc.use_container:
         rc.cidfile_dir = temp_dir
     rc.mutation_manager = MutationManager()
     rc.workflow_eval_lock = threading.Condition(threading.RLock())
+    if process is not None and not getattr(options, "no_compute_checksum", False):
+        # an outputEval that reads ``self[0].checksum`` sees it, as with cwltool; the store
+        # then takes that checksum instead of hashing the file again
+        rc.compute_checksum = _output_eval_reads_checksum(process)
     return rc
+
+
+def _output_eval_reads_checksum(process: Process) -> bool:
+    for port in process.tool.get("outputs") or ():
+        binding = port.get("outputBinding") or {}
+        if "checksum" in str(binding.get("outputEval") or ""):
+            return True
+    return False
 
 
 _host_mappers: list[type[PathMapper]] = []

@@ -75,6 +75,10 @@ def run_tool(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     rc = runtime_context(ctx.options, temp, process)
     rc.secret_store = secret_store()  # cwltool puts the values back where the tool uses them
     run = run_process(process, job_order, rc)
+    if getattr(ctx.options, "leave_tmpdir", False):
+        kept = sorted({temp, *run.outdirs})
+        ctx.file_store.logToMaster(f"{ref.label}: --leave-tmpdir kept {', '.join(kept)}")
+        return _store_outputs(ctx, ref, process, localizer, run)
     try:
         return _store_outputs(ctx, ref, process, localizer, run)
     finally:

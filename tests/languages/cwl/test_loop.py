@@ -18,9 +18,9 @@ import psutil
 import pytest
 
 from tests.languages.conftest import REPO
+from tests.languages.cwl.reference import comparable, run_cwltool, write
 
 RunCwl = Callable[..., Any]
-CWLTOOL = Path(sys.executable).parent / "cwltool"
 
 HEAD = """\
 cwlVersion: v1.2
@@ -195,36 +195,6 @@ steps:
 )
 
 
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-def run_cwltool(tmp_path: Path, *args: str) -> dict[str, Any]:
-    """The output object cwltool (the reference runner) prints for the same run."""
-    proc = subprocess.run(
-        [str(CWLTOOL), "--enable-ext", "--outdir", str(tmp_path / "cwltool-out"), *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    out: dict[str, Any] = json.loads(proc.stdout)
-    return out
-
-
-def comparable(value: Any) -> Any:
-    """An output object without what depends on the output directory."""
-    if isinstance(value, dict):
-        return {k: comparable(v) for k, v in value.items() if k not in ("location", "path")}
-    if isinstance(value, list):
-        return [comparable(v) for v in value]
-    return value
-
-
 CASES = {
     "count to ten": (COUNT, {"start": 0}, {"final": 10}),
     "false at the start": (COUNT, {"start": 10}, {"final": None}),
@@ -243,7 +213,7 @@ def test_loop_gives_what_cwltool_gives(run_cwl: RunCwl, tmp_path: Path, case: st
     result = run_cwl("--enable-ext", "--outdir", "out", "wf.cwl", "job.json")
     assert result.code == 0, result.stderr
     assert result.outputs == expected
-    assert run_cwltool(tmp_path, "wf.cwl", "job.json") == expected
+    assert run_cwltool(tmp_path, "--enable-ext", "wf.cwl", "job.json") == expected
 
 
 def test_all_iterations_gives_every_iteration_and_its_files(
@@ -257,7 +227,9 @@ def test_all_iterations_gives_every_iteration_and_its_files(
     files = result.outputs["files"]
     assert [Path(f["path"]).read_text() for f in files] == [f"{i}\n" for i in range(1, 11)]
     assert all(Path(f["path"]).parent == tmp_path / "out" for f in files)
-    assert comparable(result.outputs) == comparable(run_cwltool(tmp_path, "wf.cwl", "job.json"))
+    assert comparable(result.outputs) == comparable(
+        run_cwltool(tmp_path, "--enable-ext", "wf.cwl", "job.json")
+    )
 
     skipped = run_cwl("--enable-ext", "--outdir", "out2", "wf.cwl", "--start", "10")
     assert skipped.code == 0, skipped.stderr

@@ -1,0 +1,113 @@
+"""cwltool options and behaviours users meet outside the conformance suites: checksums,
+kept temporary directories, non-regular input files, ``file:`` URIs, literal-only hints."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tests.languages.cwl.reference import comparable, run_cwltool, write
+
+RunCwl = Callable[..., Any]
+
+
+def walk(value: Any) -> Iterator[dict[str, Any]]:
+    """Every mapping in an output object (Files, Directories and their listings)."""
+    if isinstance(value, dict):
+        yield value
+        for v in value.values():
+            yield from walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from walk(v)
+
+
+FILES_AND_DIR = """\
+cwlVersion: v1.2
+class: CommandLineTool
+requirements: {ShellCommandRequirement: {}}
+arguments:
+  - shellQuote: false
+    valueFrom: "echo one > one.txt && mkdir d && echo two > d/two.txt"
+inputs: []
+outputs:
+  one: {type: File, outputBinding: {glob: one.txt}}
+  d: {type: Directory, outputBinding: {glob: d}}
+"""
+
+
+def test_no_compute_checksum_gives_outputs_without_checksums(
+    run_cwl: RunCwl, tmp_path: Path
+) -> None:
+    write(tmp_path / "tool.cwl", FILES_AND_DIR)
+    result = run_cwl("--no-compute-checksum", "--outdir", "out", "tool.cwl")
+    assert result.code == 0, result.stderr
+    assert [o for o in walk(result.outputs) if "checksum" in o] == []
+    assert (tmp_path / "out" / "d" / "two.txt").read_text() == "two\n"
+    # cwltool then gives a directory's entries no size either; moil keeps it (one stat)
+    reference = run_cwltool(tmp_path, "--no-compute-checksum", "tool.cwl")
+    assert comparable(result.outputs, "size") == comparable(reference, "size")
+    hashed = run_cwl("--outdir", "out2", "tool.cwl")
+    assert hashed.code == 0, hashed.stderr
+    assert hashed.outputs["one"]["checksum"] == "sha1$" + hashlib.sha1(b"one\n").hexdigest()
+
+
+CHECKSUM_IN_OUTPUT_EVAL = """\
+cwlVersion: v1.2
+class: CommandLineTool
+requirements: {InlineJavascriptRequirement: {}}
+baseCommand: [echo, hello]
+stdout: hello.txt
+inputs: []
+outputs:
+  described:
+    type: string
+    outputBinding:
+      glob: hello.txt
+      outputEval: $(self[0].basename + ' ' + self[0].checksum)
+"""
+
+
+def test_output_eval_sees_the_checksum_of_a_glob(run_cwl: RunCwl, tmp_path: Path) -> None:
+    write(tmp_path / "tool.cwl", CHECKSUM_IN_OUTPUT_EVAL)
+    result = run_cwl("--outdir", "out", "tool.cwl")
+    assert result.code == 0, result.stderr
+    expected = {"described": "hello.txt sha1$" + hashlib.sha1(b"hello\n").hexdigest()}
+    assert result.outputs == expected
+    assert run_cwltool(tmp_path, "tool.cwl") == expected
+
+
+SCRATCH = """\
+cwlVersion: v1.2
+class: CommandLineTool
+requirements: {ShellCommandRequirement: {}}
+arguments:
+  - shellQuote: false
+    valueFrom: 'echo scratch > "$TMPDIR/scratch.txt" && echo done > done.txt'
+inputs: []
+outputs:
+  done: {type: File, outputBinding: {glob: done.txt}}
+"""
+
+
+def test_leave_tmpdir_keeps_each_job_directory_and_says_where(
+    run_cwl: RunCwl, tmp_path: Path
+) -> None:
+    write(tmp_path / "tool.cwl", SCRATCH)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_cwl("--leave-tmpdir", "--workDir", str(work), "--outdir", "out", "tool.cwl")
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "out" / "done.txt").read_text() == "done\n"
+    kept = list(work.glob("**/scratch.txt"))
+    assert [p.read_text() for p in kept] == ["scratch\n"]
+    job_dir = kept[0].parent
+    assert f"--leave-tmpdir kept {job_dir}" in result.stderr
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    again = run_cwl("--workDir", str(plain), "--outdir", "out2", "tool.cwl")
+    assert again.code == 0, again.stderr
+    assert list(plain.iterdir()) == []
