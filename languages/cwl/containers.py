@@ -221,6 +221,25 @@ def job_class(kind: str) -> type:
             with self._moil_cleanup:
                 super().run(runtimeContext, tmpdir_lock)
 
+        def _setup(self, runtimeContext: Any) -> None:  # noqa: N803 (cwltool's)
+            # cwltool refuses a staged input that is not a regular file; a FIFO or device
+            # (/dev/null) is bound into the container as it is: hide it from that check
+            from languages.cwl.files import is_special_file
+
+            mapper = self.pathmapper
+            special = [
+                (key, ent)
+                for key, ent in mapper.items()
+                if ent.type == "File" and ent.staged and is_special_file(ent.resolved)
+            ]
+            for key, ent in special:
+                mapper.update(key, ent.resolved, ent.target, ent.type, False)
+            try:
+                super()._setup(runtimeContext)
+            finally:
+                for key, ent in special:
+                    mapper.update(key, ent.resolved, ent.target, ent.type, True)
+
         @property
         def _moil_cleanup(self) -> ExitStack:
             stack: ExitStack | None = self.__dict__.get("_moil_stack")

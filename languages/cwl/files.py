@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -94,6 +95,16 @@ def local_path_of(location: str) -> str | None:
     if location.startswith("/"):
         return location
     return None
+
+
+def is_special_file(path: str) -> bool:
+    """Whether ``path`` is a FIFO or a device (``/dev/null``): a file a tool can read, that
+    is never hashed, sized, copied or linked, only passed on as it is."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
 
 
 def file_uri(path: str) -> str:
@@ -323,7 +334,9 @@ class Globalizer:
         loc = str(obj.get("location") or "")
         path = local_path_of(loc) if loc else obj.get("path")
         if path is not None and not is_stored(loc):
-            if obj["class"] == "File":
+            if obj["class"] == "File" and self._passed_as_is(path):
+                obj["location"] = file_uri(path)
+            elif obj["class"] == "File":
                 obj["location"] = self._store_file(
                     path, str(obj.get("basename") or ""), obj.get("checksum")
                 )
@@ -342,6 +355,10 @@ class Globalizer:
         if "listing" in obj:
             obj["listing"] = [self._globalize_obj(e) for e in obj["listing"]]
         return obj
+
+    def _passed_as_is(self, path: str) -> bool:
+        """A FIFO or device named by the inputs (not one a job made) stays where it is."""
+        return not self._owned(os.path.abspath(path)) and is_special_file(path)
 
     def _owned(self, path: str) -> bool:
         return any(path.startswith(root) for root in self.owned)

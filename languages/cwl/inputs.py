@@ -168,7 +168,7 @@ def complete_job_order(job: dict[str, Any], process: Any, basedir: str) -> dict[
     namespaces.update(process.metadata.get("$namespaces", {}))
     expander = Loader(namespaces)
     visit_files_directories(job, path_to_loc)
-    visit_files(job, functools.partial(add_sizes, StdFsAccess(basedir)))
+    visit_files(job, functools.partial(_add_size, StdFsAccess(basedir), add_sizes))
 
     def expand_format(obj: Any) -> None:
         if "format" in obj:
@@ -181,6 +181,15 @@ def complete_job_order(job: dict[str, Any], process: Any, basedir: str) -> dict[
         return _validate(job, process, basedir)
     except (ValidationException, WorkflowException) as exc:
         raise InvalidInputs(f"the input object is not valid:\n{exc}") from None
+
+
+def _add_size(fs_access: Any, add_sizes: Any, obj: dict[str, Any]) -> None:
+    """cwltool's ``add_sizes``, except for a FIFO or device: its size says nothing."""
+    from languages.cwl.files import is_special_file, local_path_of
+
+    path = local_path_of(str(obj.get("location") or ""))
+    if path is None or not is_special_file(path):
+        add_sizes(fs_access, obj)
 
 
 def _validate(job: dict[str, Any], process: Any, basedir: str) -> dict[str, Any]:

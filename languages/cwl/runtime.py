@@ -134,6 +134,8 @@ def host_path_mapper() -> type[PathMapper]:
     from cwltool.pathmapper import MapperEnt
     from cwltool.pathmapper import PathMapper as Base
 
+    from languages.cwl.files import is_special_file
+
     def in_place(fob: Any) -> str | None:
         if fob.get("class") != "File" or fob.get("secondaryFiles") or fob.get("writable"):
             return None
@@ -147,9 +149,12 @@ def host_path_mapper() -> type[PathMapper]:
             info = os.lstat(path)
         except OSError:
             return None
-        if not stat.S_ISREG(info.st_mode) or os.path.basename(path) != fob.get("basename"):
+        if os.path.basename(path) != fob.get("basename"):
             return None
-        return path
+        if stat.S_ISREG(info.st_mode):
+            return path
+        # a FIFO or device (/dev/null) is read where it is: staged, cwltool would refuse it
+        return path if is_special_file(path) else None
 
     def nested(objects: Any, found: set[str]) -> set[str]:
         """The locations of every secondary file and directory entry below ``objects``."""

@@ -4,11 +4,17 @@ kept temporary directories, non-regular input files, ``file:`` URIs, literal-onl
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.languages.cwl.reference import comparable, run_cwltool, write
+from tests.services.docker import DockerDaemon
 
 RunCwl = Callable[..., Any]
 
@@ -111,3 +117,89 @@ def test_leave_tmpdir_keeps_each_job_directory_and_says_where(
     again = run_cwl("--workDir", str(plain), "--outdir", "out2", "tool.cwl")
     assert again.code == 0, again.stderr
     assert list(plain.iterdir()) == []
+
+
+READ_IT = """\
+cwlVersion: v1.2
+class: Workflow
+inputs: {stream: File}
+outputs:
+  copy: {type: File, outputSource: read/copy}
+steps:
+  read:
+    in: {f: stream}
+    out: [copy]
+    run:
+      class: CommandLineTool
+      baseCommand: cat
+      stdout: copy.txt
+      inputs: {f: {type: File, inputBinding: {position: 1}}}
+      outputs: {copy: stdout}
+"""
+
+
+def test_dev_null_is_read_where_it_is(run_cwl: RunCwl, tmp_path: Path) -> None:
+    write(tmp_path / "wf.cwl", READ_IT)
+    write(tmp_path / "job.json", '{"stream": {"class": "File", "path": "/dev/null"}}')
+    result = run_cwl("--outdir", "out", "wf.cwl", "job.json")
+    assert result.code == 0, result.stderr
+    assert result.outputs["copy"]["size"] == 0
+    assert (tmp_path / "out" / "copy.txt").read_bytes() == b""
+
+
+def test_a_fifo_is_streamed_to_the_tool_not_read_before(run_cwl: RunCwl, tmp_path: Path) -> None:
+    # the test writes into the FIFO once a reader opens it: if anything but the tool read
+    # it (to hash, size or copy it), the tool would see nothing, or the run would hang
+    write(tmp_path / "wf.cwl", READ_IT)
+    fifo = tmp_path / "stream.fifo"
+    os.mkfifo(fifo)
+    write(tmp_path / "job.json", '{"stream": {"class": "File", "path": "stream.fifo"}}')
+    payload = b"streamed through a FIFO\n" * 1000
+
+    def feed() -> None:
+        with open(fifo, "wb") as stream:  # blocks until the tool opens it
+            stream.write(payload)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    result = run_cwl("--outdir", "out", "wf.cwl", "job.json")
+    assert result.code == 0, result.stderr
+    writer.join(timeout=10)
+    assert (tmp_path / "out" / "copy.txt").read_bytes() == payload
+    assert result.outputs["copy"]["size"] == len(payload)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+@pytest.mark.docker
+def test_a_fifo_and_dev_null_are_bound_into_a_container_as_they_are(
+    docker_engine: DockerDaemon,
+    run_cwl: RunCwl,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
+    in_container = READ_IT.replace(
+        "      baseCommand: cat\n",
+        "      baseCommand: cat\n"
+        "      requirements: {DockerRequirement: {dockerPull: docker.io/debian:stable-slim}}\n",
+    )
+    write(tmp_path / "wf.cwl", in_container)
+    write(tmp_path / "null.json", '{"stream": {"class": "File", "path": "/dev/null"}}')
+    null = run_cwl("--outdir", "null", "wf.cwl", "null.json")
+    assert null.code == 0, null.stderr
+    assert (tmp_path / "null" / "copy.txt").read_bytes() == b""
+
+    fifo = tmp_path / "stream.fifo"
+    os.mkfifo(fifo)
+    write(tmp_path / "fifo.json", '{"stream": {"class": "File", "path": "stream.fifo"}}')
+
+    def feed() -> None:
+        with open(fifo, "wb") as stream:
+            stream.write(b"into the container\n")
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    result = run_cwl("--outdir", "out", "wf.cwl", "fifo.json")
+    assert result.code == 0, result.stderr
+    writer.join(timeout=10)
+    assert (tmp_path / "out" / "copy.txt").read_bytes() == b"into the container\n"
