@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from backends.jobstore.base import JobStore
+from languages.cwl.uris import file_uri_path, is_file_uri
 from runner.execute import PermanentJobError
 
 FILE_SCHEME = "moilfile:"
@@ -89,9 +90,9 @@ def is_stored(location: str) -> bool:
 
 
 def local_path_of(location: str) -> str | None:
-    """The local path a ``file://`` URI or plain path names, else None."""
-    if location.startswith("file://"):
-        return urllib.request.url2pathname(urllib.parse.urlparse(location).path)
+    """The local path a ``file:`` URI (any RFC 8089 form) or plain path names, else None."""
+    if is_file_uri(location):
+        return file_uri_path(location)
     if location.startswith("/"):
         return location
     return None

@@ -17,6 +17,7 @@ import tempfile
 from typing import Any
 
 from languages.cwl.load import ProcRef
+from languages.cwl.uris import RemoteFileURI, canonical_locations, file_uri_path, is_file_uri
 from runner.errors import MoilError, UsageError
 
 REQUIREMENTS_KEY = "https://w3id.org/cwl/cwl#requirements"
@@ -43,6 +44,11 @@ def load_job_order(argv: list[str], ref: ProcRef, process: Any) -> tuple[dict[st
         job, _ = loader.resolve_all(yaml_no_ts().load(sys.stdin), file_uri(cwd) + "/")
         rest = argv[1:]
     elif argv and not argv[0].startswith("-"):
+        if is_file_uri(argv[0]):  # the job file as a file: URI: read it as the local file
+            try:
+                argv = [file_uri_path(argv[0]) or argv[0], *argv[1:]]
+            except RemoteFileURI as exc:
+                raise InvalidInputs(str(exc)) from None
         try:
             if os.path.isfile(argv[0]):
                 job = _read_local_job(argv[0], loader)
@@ -168,6 +174,10 @@ def complete_job_order(job: dict[str, Any], process: Any, basedir: str) -> dict[
     namespaces.update(process.metadata.get("$namespaces", {}))
     expander = Loader(namespaces)
     visit_files_directories(job, path_to_loc)
+    try:
+        canonical_locations(job)
+    except RemoteFileURI as exc:
+        raise InvalidInputs(f"the input object is not valid: {exc}") from None
     visit_files(job, functools.partial(_add_size, StdFsAccess(basedir), add_sizes))
 
     def expand_format(obj: Any) -> None:

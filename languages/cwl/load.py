@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from languages.cwl.uris import RemoteFileURI, canonical_file_uri, canonical_locations
 from runner.errors import UnsupportedRequirement, UsageError
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def loading_context(options: LoadOptions) -> LoadingContext:
     from cwltool.context import LoadingContext
     from cwltool.load_tool import default_loader
 
-    from languages.cwl import sandbox, schema_cache
+    from languages.cwl import sandbox, schema_cache, uris
     from languages.cwl.containers import make_tool
 
     schema_cache.install()
@@ -82,7 +83,8 @@ def loading_context(options: LoadOptions) -> LoadingContext:
     _share_step_tools()
     _setup_schemas(options.enable_ext)
     ctx = LoadingContext()
-    ctx.loader = default_loader(None, enable_dev=options.enable_dev)
+    ctx.fetcher_constructor = uris.fetcher_constructor()  # file: URIs of any RFC 8089 form
+    ctx.loader = default_loader(ctx.fetcher_constructor, enable_dev=options.enable_dev)
     ctx.enable_dev = options.enable_dev
     ctx.relax_path_checks = options.relax_path_checks
     ctx.strict = options.strict
@@ -165,8 +167,13 @@ def _setup_schemas(enable_ext: bool) -> None:
 def document_uri(path_or_uri: str) -> str:
     """The absolute URI of a document given as a path, ``file://`` or ``http(s)://`` URL."""
     split = urllib.parse.urlsplit(path_or_uri)
-    if split.scheme in ("http", "https", "file"):
+    if split.scheme in ("http", "https"):
         return path_or_uri
+    if split.scheme == "file":
+        try:
+            return canonical_file_uri(path_or_uri)
+        except RemoteFileURI as exc:
+            raise InvalidDocument(str(exc)) from None
     path = os.path.abspath(path_or_uri.split("#", 1)[0])
     if not os.path.exists(path):
         raise InvalidDocument(f"{path_or_uri}: no such file")
@@ -184,8 +191,24 @@ def load_document(path_or_uri: str, options: LoadOptions) -> tuple[ProcRef, Proc
     if cached is not None:
         return ProcRef(uri, options), cached
     process = _load(uri, options)
+    for each in walk_processes(process):
+        _canonical_defaults(each)
     _ROOTS[key] = process
     return ProcRef(uri, options), process
+
+
+def _canonical_defaults(process: Process) -> None:
+    """Files and Directories in the defaults of a process's inputs and of its steps' inputs
+    (and loops) with ``file:`` locations in one form (``languages.cwl.uris``)."""
+    params = list(process.tool.get("inputs") or ())
+    for step in getattr(process, "steps", ()):
+        params += list(step.tool.get("inputs") or ()) + list(step.tool.get("loop") or ())
+    for param in params:
+        if "default" in param:
+            try:
+                canonical_locations(param["default"])
+            except RemoteFileURI as exc:
+                raise InvalidDocument(f"the default of {param.get('id')}: {exc}") from None
 
 
 def _load(uri: str, options: LoadOptions) -> Process:
@@ -200,7 +223,7 @@ def _load(uri: str, options: LoadOptions) -> Process:
         raise UnsupportedRequirement(str(exc)) from None
     except (ValidationException, WorkflowException) as exc:
         raise InvalidDocument(f"invalid CWL document {uri}:\n{exc}") from None
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, RemoteFileURI) as exc:
         raise InvalidDocument(f"cannot load {uri}: {exc}") from None
     except TypeError as exc:  # cwltool fails so on a cwltool:Loop under hints
         raise InvalidDocument(_loop_hint(uri) or f"cannot load {uri}: {exc}") from None

@@ -4,9 +4,12 @@ kept temporary directories, non-regular input files, ``file:`` URIs, literal-onl
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import socket
 import stat
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -203,3 +206,126 @@ def test_a_fifo_and_dev_null_are_bound_into_a_container_as_they_are(
     assert result.code == 0, result.stderr
     writer.join(timeout=10)
     assert (tmp_path / "out" / "copy.txt").read_bytes() == b"into the container\n"
+
+
+CAT_ALL = """\
+cwlVersion: v1.2
+class: CommandLineTool
+requirements: {ShellCommandRequirement: {}, InlineJavascriptRequirement: {}}
+inputs:
+  files: {type: "File[]"}
+  dir: Directory
+arguments:
+  - shellQuote: false
+    valueFrom: >-
+      cat $(inputs.files.map(function(f) { return '"' + f.path + '"'; }).join(' ')) > all.txt
+      && ls "$(inputs.dir.path)" >> all.txt
+outputs:
+  all: {type: File, outputBinding: {glob: all.txt}}
+"""
+
+
+def test_every_local_file_uri_form_names_the_input(run_cwl: RunCwl, tmp_path: Path) -> None:
+    # RFC 8089: file:/abs, file:///abs, file://localhost/abs, file://<this host>/abs, with
+    # percent-encoded characters; as location, and as a path given as a URI
+    write(tmp_path / "tool.cwl", CAT_ALL)
+    spaced = tmp_path / "with space"
+    for i in range(5):
+        write(spaced / f"in {i}.txt", f"line {i}\n")
+    write(tmp_path / "d" / "entry.txt", "x")
+    quoted = urllib.parse.quote(str(spaced))
+    host = socket.gethostname()
+    locations = [
+        f"file:{quoted}/in%200.txt",
+        f"file://{quoted}/in%201.txt",
+        f"file://localhost{quoted}/in%202.txt",
+        f"file://{host}{quoted}/in%203.txt",
+    ]
+    job = {
+        "files": [{"class": "File", "location": loc} for loc in locations]
+        + [{"class": "File", "path": f"file:{quoted}/in%204.txt"}],
+        "dir": {"class": "Directory", "location": f"file://localhost{tmp_path}/d"},
+    }
+    write(tmp_path / "job.json", json.dumps(job))
+    result = run_cwl("--outdir", "out", "tool.cwl", f"file:{tmp_path}/job.json")
+    assert result.code == 0, result.stderr
+    expected = "".join(f"line {i}\n" for i in range(5)) + "entry.txt\n"
+    assert (tmp_path / "out" / "all.txt").read_text() == expected
+
+
+REFERENCES = """\
+cwlVersion: v1.2
+class: Workflow
+requirements: {SubworkflowFeatureRequirement: {}}
+inputs:
+  f: {type: File, default: {class: File, location: "file:BASE/plain.txt"}}
+outputs:
+  one: {type: File, outputSource: by_run/out}
+  two: {type: File, outputSource: by_import/out}
+steps:
+  by_run: {run: "file:BASE/cat.cwl", in: {f: f}, out: [out]}
+  by_import:
+    run: {$import: "file://localhostBASE/cat.cwl"}
+    in: {f: {default: {class: File, location: "file://localhostBASE/sp%20ace.txt"}}}
+    out: [out]
+"""
+
+CAT = """\
+cwlVersion: v1.2
+class: CommandLineTool
+baseCommand: cat
+stdout: $(inputs.f.basename).out
+inputs: {f: {type: File, inputBinding: {position: 1}}}
+outputs: {out: stdout}
+"""
+
+
+def test_file_uris_in_run_import_and_defaults(run_cwl: RunCwl, tmp_path: Path) -> None:
+    write(tmp_path / "cat.cwl", CAT)
+    write(tmp_path / "plain.txt", "plain\n")
+    write(tmp_path / "sp ace.txt", "spaced\n")
+    write(tmp_path / "wf.cwl", REFERENCES.replace("BASE", str(tmp_path)))
+    result = run_cwl("--outdir", "out", f"file:{tmp_path}/wf.cwl")
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "out" / "plain.txt.out").read_text() == "plain\n"
+    assert (tmp_path / "out" / "sp ace.txt.out").read_text() == "spaced\n"
+
+
+def test_a_file_uri_of_another_host_is_refused(run_cwl: RunCwl, tmp_path: Path) -> None:
+    write(tmp_path / "cat.cwl", CAT)
+    write(tmp_path / "plain.txt", "plain\n")
+    job = {"f": {"class": "File", "location": f"file://elsewhere.example{tmp_path}/plain.txt"}}
+    write(tmp_path / "job.json", json.dumps(job))
+    as_input = run_cwl("--outdir", "out", "cat.cwl", "job.json")
+    assert as_input.code == 1
+    assert "names a file on host 'elsewhere.example', not on this one" in as_input.stderr
+    assert "Traceback" not in as_input.stderr
+
+    text = REFERENCES.replace("BASE", str(tmp_path)).replace(
+        f'"file:{tmp_path}/cat.cwl"', f'"file://elsewhere.example{tmp_path}/cat.cwl"'
+    )
+    write(tmp_path / "wf.cwl", text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "elsewhere" in t)
+    as_run = run_cwl("--outdir", "out", "wf.cwl")
+    assert as_run.code == 2
+    assert f"wf.cwl:{line}:" in as_run.stderr
+    assert "names a file on host 'elsewhere.example'" in as_run.stderr
+
+
+def test_canonical_file_uri_forms() -> None:
+    from languages.cwl.uris import RemoteFileURI, canonical_file_uri, file_uri_path
+
+    host = socket.gethostname()
+    for uri in (
+        "file:/a/b%20c#x",
+        "file:///a/b%20c#x",
+        "file://localhost/a/b%20c#x",
+        f"FILE://{host.upper()}/a/b%20c#x",
+    ):
+        assert canonical_file_uri(uri) == "file:///a/b%20c#x", uri
+        assert file_uri_path(uri) == "/a/b c", uri
+    assert canonical_file_uri("https://example.org/x") == "https://example.org/x"
+    assert file_uri_path("relative/x") is None
+    for remote in ("file://other/a", "file:////server/share/a"):
+        with pytest.raises(RemoteFileURI):
+            canonical_file_uri(remote)
