@@ -191,8 +191,11 @@ def load_document(path_or_uri: str, options: LoadOptions) -> tuple[ProcRef, Proc
     if cached is not None:
         return ProcRef(uri, options), cached
     process = _load(uri, options)
+    from languages.cwl.hints import check_literal_hints
+
     for each in walk_processes(process):
         _canonical_defaults(each)
+        check_literal_hints(each)
     _ROOTS[key] = process
     return ProcRef(uri, options), process
 

@@ -3,7 +3,8 @@
 cores = ``coresMin`` (else ``coresMax``), memory = ``ramMin`` MiB, disk = ``tmpdirMin`` +
 ``outdirMin`` MiB; expressions are evaluated on the step's inputs. Without a requirement the
 run's defaults (``--defaultCores`` ...) apply. Requests beyond what this run may use are
-lowered to that limit with a warning, as cwltool runs them anyway.
+lowered to that limit with a warning, as cwltool runs them anyway. ``arv:UsePreemptible``
+(``usePreemptible: true``) marks the job preemptible, as Toil does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import shutil
 from typing import Any
 
 from languages.cwl.expressions import ExpressionFailed, local_files
+from languages.cwl.hints import preemptible
 from languages.cwl.runtime import runtime_context
 from runner.graph import ResourceSpec
 from runner.tempdirs import work_dir
@@ -28,7 +30,7 @@ def resource_spec(process: Any, job: dict[str, Any], ctx: Any) -> ResourceSpec:
     """The resources a run of ``process`` on ``job`` asks for."""
     req, _ = process.get_requirement("ResourceRequirement")
     if not req:
-        return ResourceSpec()
+        return ResourceSpec(preemptible=preemptible(process))
     keys = [f"{n}{m}" for n in ("cores", "ram", "tmpdir", "outdir") for m in ("Min", "Max")]
     if any(isinstance(req.get(k), str) for k in keys):
         values = _evaluated(process, job, ctx)
@@ -49,6 +51,7 @@ def resource_spec(process: Any, job: dict[str, Any], ctx: Any) -> ResourceSpec:
         cores=None if cores is None else _clamp("cores", float(cores), limits[0]),
         memory=None if ram is None else int(_clamp("ram", math.ceil(ram) * MIB, limits[1])),
         disk=None if disk is None else int(_clamp("disk", math.ceil(disk) * MIB, limits[2])),
+        preemptible=preemptible(process),
     )
 
 

@@ -329,3 +329,58 @@ def test_canonical_file_uri_forms() -> None:
     for remote in ("file://other/a", "file:////server/share/a"):
         with pytest.raises(RemoteFileURI):
             canonical_file_uri(remote)
+
+
+PREEMPTIBLE = """\
+cwlVersion: v1.2
+class: CommandLineTool
+$namespaces: {arv: "http://arvados.org/cwl#", cwltool: "http://commonwl.org/cwltool#"}
+requirements: {InlineJavascriptRequirement: {}}
+hints:
+  arv:UsePreemptible:
+    usePreemptible: VALUE
+inputs: {cheap: boolean}
+baseCommand: [echo, hello]
+stdout: hello.txt
+outputs: {out: stdout}
+"""
+
+
+def test_literal_only_hints_refuse_expressions(run_cwl: RunCwl, tmp_path: Path) -> None:
+    write(tmp_path / "ok.cwl", PREEMPTIBLE.replace("VALUE", "true"))
+    ok = run_cwl("--outdir", "out", "ok.cwl", "--cheap")
+    assert ok.code == 0, ok.stderr
+    assert (tmp_path / "out" / "hello.txt").read_text() == "hello\n"
+    line = PREEMPTIBLE.splitlines().index("    usePreemptible: VALUE") + 1
+    for value, what in (
+        ("$(inputs.cheap)", "expressions are not allowed"),
+        ('"yes"', "the value has another type"),
+    ):
+        write(tmp_path / "bad.cwl", PREEMPTIBLE.replace("VALUE", value))
+        bad = run_cwl("--outdir", "out", "bad.cwl", "--cheap")
+        assert bad.code == 2, bad.stderr
+        assert f"bad.cwl:{line}:5: UsePreemptible.usePreemptible takes a literal boolean" in (
+            bad.stderr
+        )
+        assert what in bad.stderr
+        assert bad.stdout == ""
+    # a string field of cwltool's own extensions is literal too (cwltool would take
+    # "$(inputs.cheap)" as the size itself)
+    shm = PREEMPTIBLE.replace(
+        "  arv:UsePreemptible:\n    usePreemptible: VALUE",
+        "  cwltool:ShmSize:\n    shmSize: $(inputs.cheap)",
+    )
+    write(tmp_path / "shm.cwl", shm)
+    refused = run_cwl("--enable-ext", "--outdir", "out", "shm.cwl", "--cheap")
+    assert refused.code == 2, refused.stderr
+    assert "ShmSize.shmSize takes a literal string: expressions are not allowed" in (refused.stderr)
+
+
+def test_use_preemptible_marks_the_job_preemptible(tmp_path: Path, ctx: Any) -> None:
+    from languages.cwl.load import LoadOptions, load_document
+    from languages.cwl.resources import resource_spec
+
+    for value in ("true", "false"):
+        path = write(tmp_path / f"{value}.cwl", PREEMPTIBLE.replace("VALUE", value))
+        _, process = load_document(str(path), LoadOptions())
+        assert resource_spec(process, {"cheap": True}, ctx).preemptible is (value == "true")
