@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from backends.jobstore.base import JobStore
-from languages.cwl.uris import file_uri_path, is_file_uri
 from runner.execute import PermanentJobError
+from runner.fileuri import file_uri_path, is_file_uri
 
 FILE_SCHEME = "moilfile:"
 DIR_SCHEME = "moildir:"

@@ -17,8 +17,9 @@ import tempfile
 from typing import Any
 
 from languages.cwl.load import ProcRef
-from languages.cwl.uris import RemoteFileURI, canonical_locations, file_uri_path, is_file_uri
+from languages.cwl.uris import InvalidFileUri, canonical_locations
 from runner.errors import MoilError, UsageError
+from runner.fileuri import file_uri_path, is_file_uri
 
 REQUIREMENTS_KEY = "https://w3id.org/cwl/cwl#requirements"
 
@@ -46,8 +47,8 @@ def load_job_order(argv: list[str], ref: ProcRef, process: Any) -> tuple[dict[st
     elif argv and not argv[0].startswith("-"):
         if is_file_uri(argv[0]):  # the job file as a file: URI: read it as the local file
             try:
-                argv = [file_uri_path(argv[0]) or argv[0], *argv[1:]]
-            except RemoteFileURI as exc:
+                argv = [file_uri_path(argv[0]), *argv[1:]]
+            except InvalidFileUri as exc:
                 raise InvalidInputs(str(exc)) from None
         try:
             if os.path.isfile(argv[0]):
@@ -176,7 +177,7 @@ def complete_job_order(job: dict[str, Any], process: Any, basedir: str) -> dict[
     visit_files_directories(job, path_to_loc)
     try:
         canonical_locations(job)
-    except RemoteFileURI as exc:
+    except InvalidFileUri as exc:
         raise InvalidInputs(f"the input object is not valid: {exc}") from None
     visit_files(job, functools.partial(_add_size, StdFsAccess(basedir), add_sizes))
 

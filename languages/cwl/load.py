@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from languages.cwl.uris import RemoteFileURI, canonical_file_uri, canonical_locations
+from languages.cwl.uris import InvalidFileUri, canonical_file_uri, canonical_locations
 from runner.errors import UnsupportedRequirement, UsageError
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ def document_uri(path_or_uri: str) -> str:
     if split.scheme == "file":
         try:
             return canonical_file_uri(path_or_uri)
-        except RemoteFileURI as exc:
+        except InvalidFileUri as exc:
             raise InvalidDocument(str(exc)) from None
     path = os.path.abspath(path_or_uri.split("#", 1)[0])
     if not os.path.exists(path):
@@ -210,7 +210,7 @@ def _canonical_defaults(process: Process) -> None:
         if "default" in param:
             try:
                 canonical_locations(param["default"])
-            except RemoteFileURI as exc:
+            except InvalidFileUri as exc:
                 raise InvalidDocument(f"the default of {param.get('id')}: {exc}") from None
 
 
@@ -226,7 +226,7 @@ def _load(uri: str, options: LoadOptions) -> Process:
         raise UnsupportedRequirement(str(exc)) from None
     except (ValidationException, WorkflowException) as exc:
         raise InvalidDocument(f"invalid CWL document {uri}:\n{exc}") from None
-    except (OSError, RuntimeError, ValueError, RemoteFileURI) as exc:
+    except (OSError, RuntimeError, ValueError) as exc:  # InvalidFileUri too
         raise InvalidDocument(f"cannot load {uri}: {exc}") from None
     except TypeError as exc:  # cwltool fails so on a cwltool:Loop under hints
         raise InvalidDocument(_loop_hint(uri) or f"cannot load {uri}: {exc}") from None

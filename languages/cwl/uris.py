@@ -1,79 +1,40 @@
-"""``file:`` URIs in every form RFC 8089 allows, as CWL documents and inputs write them.
+"""``file:`` URIs in every form RFC 8089 allows, where CWL documents and inputs use them.
 
-RFC 8089 lets a local file be named ``file:/abs/path`` (no authority), ``file:///abs/path``
-(an empty one), ``file://localhost/abs/path``, or ``file://HOST/abs/path`` with this host's
-own name, each with percent-encoded characters. cwltool and schema-salad only understand
-``file:///``: ``file:/abs`` was taken as a relative path, ``file://localhost/`` worked by
-chance, and ``file://otherhost/abs`` named a file of *this* host. Here every local form
-becomes the one form the rest of the code reads (``file:///abs/path``, percent-encoding
-kept as given), and a file of another host is an error. Where: the locations of the input
-object (``inputs.py``) and of the documents' defaults (``load.py``), the document and job
-file named on the command line, and ``run``/``$import``/``$include``/``location`` in the
-text of every document schema-salad fetches (``fetcher_constructor``).
-
-``canonical_file_uri`` and ``file_uri_path`` are pure functions that any front end could
-share (the WDL one has its own for now).
+RFC 8089 lets a local file be named ``file:/abs/path``, ``file:///abs/path``,
+``file://localhost/abs/path`` or ``file://HOST/abs/path`` with this host's own name, each
+percent-encoded; ``runner.fileuri`` (shared with the WDL side) reads them as paths. cwltool
+and schema-salad only understand ``file:///``: ``file:/abs`` was taken as a relative path,
+as ``run:`` or ``$import`` it failed ("not in the index"), and ``file://otherhost/abs``
+read this host's ``/abs``. Here every local form becomes ``file:///abs/path`` (the
+percent-encoding and a ``#fragment`` kept as given) before cwltool sees it, and a file of
+another host is refused (``InvalidFileUri``, a ValueError): in the input object
+(``inputs.py``), the documents' defaults (``load.py``), the document and job file named on
+the command line, and ``run``/``$import``/``$include``/``$mixin``/``location`` in the text
+of every document schema-salad fetches (``fetcher_constructor``).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import re
-import socket
-import urllib.parse
-import urllib.request
 from typing import Any
 
-from runner.errors import MoilError
+from runner.fileuri import InvalidFileUri, file_uri_path, is_file_uri
 
-
-class RemoteFileURI(MoilError):
-    """A ``file://HOST/...`` URI names a file of another host (exit 1)."""
-
-
-@functools.cache
-def _local_names() -> frozenset[str]:
-    names = {"", "localhost", "127.0.0.1", "::1"}
-    for name in (socket.gethostname(), socket.getfqdn()):
-        names.add(name.lower())
-    return frozenset(names)
-
-
-def is_file_uri(text: str) -> bool:
-    """Whether ``text`` is a ``file:`` URI (any form)."""
-    return text[:5].lower() == "file:"
+__all__ = ["InvalidFileUri", "canonical_file_uri", "canonical_locations", "file_uri_path"]
 
 
 def canonical_file_uri(uri: str) -> str:
     """``uri`` as ``file:///abs/path[#fragment]`` if it is a local ``file:`` URI of any
-    RFC 8089 form; any other string comes back unchanged. Raises RemoteFileURI for a
-    ``file:`` URI with another host's name."""
+    RFC 8089 form; other text comes back unchanged. Raises InvalidFileUri for one that
+    names another host's file (``runner.fileuri``'s rules)."""
     if not is_file_uri(uri):
         return uri
-    split = urllib.parse.urlsplit(uri)
-    if split.netloc.lower() not in _local_names():
-        raise RemoteFileURI(
-            f"{uri} names a file on host {split.netloc!r}, not on this one: give a local "
-            "path, file:///path or file://localhost/path"
-        )
-    if split.path.startswith("//"):  # file:////host/share: a UNC name (RFC 8089 E.3.2)
-        raise RemoteFileURI(f"{uri} is a UNC name of a shared file on another host")
-    if not split.path.startswith("/"):
-        return uri  # "file:relative" is no RFC 8089 form: leave it to the caller's checks
-    path = split.path
-    query = f"?{split.query}" if split.query else ""
-    fragment = f"#{split.fragment}" if split.fragment else ""
-    return f"file://{path}{query}{fragment}"
-
-
-def file_uri_path(uri: str) -> str | None:
-    """The local path a ``file:`` URI names (percent-decoded), or None if ``uri`` is no
-    ``file:`` URI. Raises RemoteFileURI for another host's file."""
-    if not is_file_uri(uri):
-        return None
-    split = urllib.parse.urlsplit(canonical_file_uri(uri))
-    return urllib.request.url2pathname(split.path)
+    base, hash_mark, fragment = uri.partition("#")  # a document's #main, kept
+    file_uri_path(base)  # the checks: this host, an absolute path, no query
+    rest = base[5:]
+    path = "/" + rest[2:].partition("/")[2] if rest.startswith("//") else rest
+    return f"file://{path}{hash_mark}{fragment}"
 
 
 def canonical_locations(value: Any) -> None:
@@ -106,7 +67,7 @@ def canonical_references(text: str, name: str = "") -> str:
     reference key (``run``, ``$import``, ``$include``, ``$mixin``, ``location``) in the
     canonical form, each edited where it stands (line numbers stay; nothing else, block
     scalars included, is touched). Text that does not parse comes back as it is. Raises
-    RemoteFileURI (``name:line:col: ...``) for a reference to another host's file."""
+    InvalidFileUri (``name:line:col: ...``) for a reference to another host's file."""
     if not _NOT_CANONICAL.search(text):  # the common case: no parse
         return text
     from schema_salad.utils import yaml_no_ts
@@ -139,8 +100,8 @@ def _reference_edits(doc: Any, name: str) -> list[tuple[int, int, str, str]]:
                 line, col = lc.value(key)
                 try:
                     new = canonical_file_uri(value)
-                except RemoteFileURI as exc:
-                    raise RemoteFileURI(f"{name}:{line + 1}:{col + 1}: {exc}") from None
+                except InvalidFileUri as exc:
+                    raise InvalidFileUri(f"{name}:{line + 1}:{col + 1}: {exc}") from None
                 if new != value:
                     edits.append((line, col, value, new))
             elif isinstance(value, (dict, list)):
@@ -150,8 +111,10 @@ def _reference_edits(doc: Any, name: str) -> list[tuple[int, int, str, str]]:
 
 def _shown(url: str) -> str:
     """A document's name as salad's messages show it (relative to the current directory)."""
-    path = file_uri_path(url)
-    return os.path.relpath(path) if path else url
+    try:
+        return os.path.relpath(file_uri_path(url.partition("#")[0]))
+    except InvalidFileUri:  # http(s), or no local file: the URL itself
+        return url
 
 
 _fetchers: list[type] = []
