@@ -2,7 +2,14 @@
 
 from tests.services.fixtures import (  # noqa: F401 - fixtures, used by name
     docker_engine,
+    ftp_server,
+    gcs_server,
     host_server,
+    moto_s3,
+    other_host,
     podman_engine,
+    s3_server,
+    s3_server_factory,
+    s3rver_s3,
     slurm_cluster,
 )

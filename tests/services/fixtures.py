@@ -3,8 +3,10 @@
 from tests.services.fixtures import slurm_cluster  # noqa: F401
 
 Also ``docker_engine`` and ``podman_engine`` (container engines with the CWL suite's
-stand-in images; see tests/services/docker.py) and ``host_server`` (a TCP listener on
-127.0.0.1).
+stand-in images; see tests/services/docker.py), ``host_server`` (a TCP listener on
+127.0.0.1); S3 servers (``s3_server`` over moto and s3rver, ``moto_s3``, ``s3rver_s3``,
+``s3_server_factory`` for servers a test stops and restarts), ``ftp_server``, ``gcs_server``,
+and ``other_host`` (a network and mount namespace: see tests/services/netns.py).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.services import ftp, gcs, netns
 from tests.services.docker import DockerDaemon, DockerUnavailable
 from tests.services.docker import ensure_installed as ensure_docker_installed
 from tests.services.docker import start as start_docker
@@ -28,7 +32,12 @@ from tests.services.podman import PodmanSetup, PodmanUnavailable
 from tests.services.podman import configure as configure_podman
 from tests.services.podman import ensure_installed as ensure_podman_installed
 from tests.services.podman import stop_dir as stop_podman_dir
+from tests.services.s3 import KINDS as S3_KINDS
+from tests.services.s3 import S3Server
+from tests.services.s3 import ensure_installed as ensure_s3_installed
+from tests.services.s3 import start as start_s3
 from tests.services.slurm import SlurmCluster, SlurmUnavailable, ensure_installed, start
+from tests.services.toolcache import ToolUnavailable, cache_root
 
 log = logging.getLogger(__name__)
 
@@ -148,3 +157,108 @@ def host_server() -> Iterator[tuple[int, list[bytes]]]:
     stop.set()
     thread.join()
     server.close()
+
+
+def _how_to_enable_tools(what: str) -> str:
+    return (
+        f"to enable, let the tests reach PyPI and the npm registry (they install {what} into "
+        f"{cache_root()}, or $MOIL_SERVICES_CACHE), or fill that cache beforehand on a "
+        "machine that can: python -m tests.services.s3 with -- true"
+    )
+
+
+def _start_s3_or_skip(kind: str, base: Path, host: str = "127.0.0.1") -> S3Server:
+    try:
+        ensure_s3_installed(kind)
+    except ToolUnavailable as exc:
+        pytest.skip(
+            f"the {kind} S3 server cannot be installed: {exc}; {_how_to_enable_tools(kind)}"
+        )
+    started = time.monotonic()
+    server = start_s3(kind, base, host)
+    log.info("%s started in %.2fs on %s", kind, time.monotonic() - started, server.endpoint_url)
+    return server
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto in server mode on 127.0.0.1 for the whole session (tests take their own bucket:
+    ``new_bucket()``; a test that stops a server uses ``s3_server_factory``). Skips only if
+    moto cannot be installed; one that is installed but does not start is an error."""
+    server = _start_s3_or_skip("moto", tmp_path_factory.mktemp("s3-moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3rver_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """s3rver on 127.0.0.1 for the whole session; as ``moto_s3``."""
+    server = _start_s3_or_skip("s3rver", tmp_path_factory.mktemp("s3-s3rver"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=S3_KINDS)
+def s3_server(request: pytest.FixtureRequest) -> S3Server:
+    """Each S3 server in turn (``moto``, ``s3rver``): a contract suite that takes this
+    fixture runs once per server. ``.capabilities`` says where the two differ."""
+    return request.getfixturevalue(f"{request.param}_s3")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def s3_server_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., S3Server]]:
+    """``make(kind, host="127.0.0.1")`` starts a server of the test's own (to stop, restart,
+    pause, or bind to an ``other_host`` address); every one is stopped after the test."""
+    started: list[S3Server] = []
+
+    def make(kind: str, host: str = "127.0.0.1") -> S3Server:
+        server = _start_s3_or_skip(kind, tmp_path_factory.mktemp(f"s3-{kind}"), host)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def ftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ftp.FtpServer]:
+    """pyftpdlib on 127.0.0.1 for the session, serving ``.root`` (anonymous read; the user
+    ``.user``/``.password`` may write). Skips only if pyftpdlib cannot be installed."""
+    try:
+        ftp.ensure_installed()
+    except ToolUnavailable as exc:
+        pytest.skip(f"pyftpdlib cannot be installed: {exc}; {_how_to_enable_tools('pyftpdlib')}")
+    server = ftp.start(tmp_path_factory.mktemp("ftp"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[gcs.GcsServer]:
+    """The GCS emulator on 127.0.0.1 for the session (``.env()`` for clients). Skips only if
+    it cannot be installed."""
+    try:
+        gcs.ensure_installed()
+    except ToolUnavailable as exc:
+        how = _how_to_enable_tools("gcp-storage-emulator")
+        pytest.skip(f"the GCS emulator cannot be installed: {exc}; {how}")
+    server = gcs.start(tmp_path_factory.mktemp("gcs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def other_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[netns.Host]:
+    """Another host for the test (tests/services/netns.py): its own network namespace
+    joined by a veth pair (``.address`` is this side's end: bind servers there), and
+    ``/tmp``, ``/var/tmp``, ``$TMPDIR`` and pytest's temporary directories hidden. Skips
+    only where namespaces cannot be made (not root, no iproute2)."""
+    reason = netns.unavailable_reason()
+    if reason:
+        pytest.skip(f"no other host: {reason}; to enable, run the tests as root with iproute2")
+    hidden = [*netns.default_hidden(), tmp_path_factory.getbasetemp()]
+    with netns.other_host(hidden) as host:
+        yield host
