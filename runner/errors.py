@@ -10,6 +10,9 @@ Tree::
      +-- UnsupportedRequirement a document needs something moil cannot do here (exit 33)
      +-- JobError              raised inside a job to fail it with a message
 
+    KeyboardInterrupt
+     +-- Terminated            SIGTERM outside the leader's loop (exit 143)
+
 ``retryable``: whether running the job again can help (``--retryCount``). A document that
 needs what moil cannot provide, or bad usage, gives the same failure every time.
 """
@@ -58,3 +61,11 @@ class UnsupportedRequirement(MoilError):
 
 class JobError(MoilError):
     """A job failed; the message is shown to the user as the reason."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while no leader loop was there to stop the run in order (exit 143).
+
+    A KeyboardInterrupt, so that whatever cleans up after Ctrl-C cleans up after it."""
+
+    exit_code = 143

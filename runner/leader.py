@@ -38,9 +38,15 @@ LOG_TAIL_LINES = 30
 
 
 class Interrupted(MoilError):
-    """The run was stopped by a signal or ``toil kill``; the store is kept for --restart."""
+    """The run was stopped by a signal or ``toil kill``; the store is kept for --restart.
+
+    Exit code: 128 + the signal's number (SIGINT 130, SIGTERM 143), 130 for ``toil kill``."""
 
     exit_code = 130
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class Leader:
@@ -62,6 +68,7 @@ class Leader:
             disk=int(options.defaultDisk),
         )
         self.stop_reason: str | None = None
+        self.stop_code = 130
         self.progress = Progress(options)
         self.last_kill_check = 0.0
         self.errors: list[str] = []
@@ -80,7 +87,9 @@ class Leader:
             self.progress.stop()
             self.snapshot.write_final(self.state, self.stop_reason)
         if self.stop_reason is not None:
-            raise Interrupted(f"run stopped ({self.stop_reason}); resume it with --restart")
+            raise Interrupted(
+                f"run stopped ({self.stop_reason}); resume it with --restart", self.stop_code
+            )
         if self.state.succeeded():
             return self.state.root_value()
         if not self.state.failed:
@@ -128,6 +137,7 @@ class Leader:
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stop_reason = signal.Signals(signum).name
+        self.stop_code = 128 + signum
 
     def _check_kill_flag(self) -> None:
         now = time.monotonic()

@@ -2,15 +2,22 @@
 
 Option names are Toil's (a user interface); attributes keep Toil's names too so that scripts
 written for Toil (``options.logLevel = "INFO"``, ``options.clean = "always"``) work.
+
+``validate_options`` is the one place option values are checked, before a run creates
+anything; ``parse_options_among`` reads runner options given after a command's positional
+arguments.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, NoReturn
 
+from runner.errors import UsageError
 from runner.units import parse_size
 
 CLEAN_CHOICES = ("always", "onError", "never", "onSuccess")
@@ -114,3 +121,161 @@ def log_level(options: Any) -> int:
     return {"WARN": logging.WARNING, "CRIT": logging.CRITICAL}.get(
         name, getattr(logging, name, logging.INFO)
     )
+
+
+# -- checks before anything is created ------------------------------------------------------
+#: (attribute, option, the smallest allowed value, whether it may equal it); None is allowed
+_BOUNDS: tuple[tuple[str, str, float, bool], ...] = (
+    ("retryCount", "--retryCount", 0, True),
+    ("maxCores", "--maxCores", 0, False),
+    ("maxMemory", "--maxMemory", 0, False),
+    ("maxDisk", "--maxDisk", 0, False),
+    ("defaultCores", "--defaultCores", 0, True),
+    ("defaultMemory", "--defaultMemory", 0, True),
+    ("defaultDisk", "--defaultDisk", 0, True),
+    ("maxJobDuration", "--maxJobDuration", 0, False),
+    ("statePollingWait", "--statePollingWait", 0, False),
+    ("badWorkerFailInterval", "--badWorkerFailInterval", 0, True),
+    ("maxLogFileSize", "--maxLogFileSize", 0, True),
+)
+
+#: options naming a directory the run writes into (made if missing)
+_DIRECTORIES = (
+    ("writeLogs", "--writeLogs"),
+    ("writeLogsGzip", "--writeLogsGzip"),
+    ("batchLogsDir", "--batchLogsDir"),
+)
+
+
+def validate_options(
+    options: Any,
+    *,
+    directories: Mapping[str, str | None] | None = None,
+    files: Mapping[str, str | None] | None = None,
+) -> None:
+    """Check the run's option values before anything is created (job store, directories).
+
+    ``directories`` and ``files`` map a front end's option names (``--outdir``) to the
+    output directories (made if missing) and files the run will write. Raises UsageError
+    (exit 2) with one line naming the option, the value and what to do. Does no writes."""
+    for attr, flag, low, inclusive in _BOUNDS:
+        value = getattr(options, attr, None)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            _refuse(f"{flag} {value!r}: not a number")
+        if value < low or (value == low and not inclusive):
+            least = "0 or more" if inclusive else "more than 0"
+            _refuse(f"{flag} {value:g}: must be {least}")
+    _check_batch_system(getattr(options, "batchSystem", None))
+    work = getattr(options, "workDir", None)
+    if work:
+        _check_work_dir(str(work))
+    log_file = getattr(options, "logFile", None)
+    if log_file:
+        check_output_file("--logFile", str(log_file))
+    for attr, flag in _DIRECTORIES:
+        path = getattr(options, attr, None)
+        if path:
+            check_output_dir(flag, str(path))
+    for flag, path in (directories or {}).items():
+        if path:
+            check_output_dir(flag, path)
+    for flag, path in (files or {}).items():
+        if path:
+            check_output_file(flag, path)
+
+
+def _refuse(message: str) -> NoReturn:
+    raise UsageError(message)
+
+
+def _check_batch_system(name: str | None) -> None:
+    from backends.errors import UnknownBackendError
+    from backends.registry import BATCH_SYSTEM_GROUP, load
+
+    try:
+        load(BATCH_SYSTEM_GROUP, str(name or "single_machine"))
+    except UnknownBackendError as exc:
+        _refuse(f"--batchSystem: {exc}")
+
+
+def _check_work_dir(path: str) -> None:
+    """``--workDir`` must be a directory that exists (Toil's rule) and that we may write."""
+    if not os.path.exists(path):
+        _refuse(f"--workDir {path}: no such directory; create it, or leave --workDir out")
+    if not os.path.isdir(path):
+        _refuse(f"--workDir {path}: not a directory; name a directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+        _refuse(f"--workDir {path}: permission denied; name a directory you can write")
+
+
+def check_output_dir(flag: str, path: str) -> None:
+    """``path`` is a directory the run may write into, or can be made (UsageError if not)."""
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            _refuse(f"{flag} {path}: not a directory; name a directory (made if missing)")
+        if not os.access(path, os.W_OK | os.X_OK):
+            _refuse(f"{flag} {path}: permission denied; name a directory you can write")
+        return
+    _check_creatable(flag, path)
+
+
+def check_output_file(flag: str, path: str) -> None:
+    """``path`` is a file the run may write (made or replaced): UsageError if not."""
+    if os.path.isdir(path):
+        _refuse(f"{flag} {path}: is a directory; name a file")
+    if os.path.exists(path):
+        if not os.access(path, os.W_OK):
+            _refuse(f"{flag} {path}: permission denied; name a file you can write")
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        _refuse(f"{flag} {path}: no such directory {parent}; create it first")
+    _check_creatable(flag, path)
+
+
+def _check_creatable(flag: str, path: str) -> None:
+    """The nearest existing ancestor of ``path`` is a directory we may write."""
+    ancestor = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        _refuse(f"{flag} {path}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        _refuse(f"{flag} {path}: cannot be made: permission denied in {ancestor}")
+
+
+# -- runner options after the positional arguments ------------------------------------------
+def parse_options_among(
+    parser: argparse.ArgumentParser,
+    tokens: Iterable[str],
+    namespace: argparse.Namespace,
+    *,
+    keep: Iterable[str] = (),
+) -> list[str]:
+    """Parse the options of ``parser`` found anywhere in ``tokens`` into ``namespace``
+    (over what it holds); return every other token, in order.
+
+    ``parser`` has no positional arguments and should not abbreviate (``allow_abbrev``
+    False, so that an input ``--out`` is not taken for ``--outdir``). Options named in
+    ``keep`` (``--outdir``) are not parsed but returned with their values, for a command
+    whose own inputs share names with runner options. Bad values exit as argparse does."""
+    known = {s for a in parser._actions for s in a.option_strings}
+    held = {name for name in keep if name in known}
+    hidden: dict[str, str] = {}
+    staged: list[str] = []
+    for token in tokens:
+        flag, sep, value = token.partition("=")
+        if flag in held:
+            alias = hidden.setdefault(flag, f"--moil-kept-{len(hidden)}")
+            staged.append(alias + sep + value)
+        else:
+            staged.append(token)
+    _, rest = parser.parse_known_args(staged, namespace)
+    back = {alias: flag for flag, alias in hidden.items()}
+    out = []
+    for token in rest:
+        alias, sep, value = token.partition("=")
+        out.append(back.get(alias, alias) + sep + value if alias in back else token)
+    return out

@@ -7,6 +7,7 @@ default: never with ``--stats``, otherwise only after success).
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -83,10 +84,27 @@ class Run:
                 self.store.create()
             except JobStoreError as exc:
                 raise UsageError(f"--jobStore {where}: {exc}") from None
-        self._write_config()
+            except OSError as exc:
+                self.store.destroy()
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise  # not the user's choice of place: a full disk (exit 1)
+                raise UsageError(
+                    f"--jobStore {where}: cannot create it: {exc.strerror}"
+                    + (f": {exc.filename}" if exc.filename else "")
+                    + "; name a place you can write"
+                ) from None
+        try:
+            self._write_config()
+        except BaseException:
+            if not self.options.restart:
+                self.store.destroy()
+            raise
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if not self.options.restart and not self.started:
+            self.store.destroy()  # the run never started: nothing in it to resume
+            return
         clean = self.options.clean or ("never" if self.options.stats else "onSuccess")
         ok = exc_type is None and self.succeeded
         if clean == "always" or (clean == "onSuccess" and ok) or (clean == "onError" and not ok):
@@ -115,7 +133,11 @@ class Run:
         """Resume the run kept in the store; finished jobs do not run again."""
         state = replay(self.store, self.options.retryCount)
         if state.root is None:
-            raise UsageError(f"the job store {self.store.locator} holds no workflow to resume")
+            where = self.store.locator
+            raise UsageError(
+                f"the job store {where} holds no workflow to resume (its run never started); "
+                f"delete it with `toil clean {where}` and start the run without --restart"
+            )
         if state.succeeded():
             self.succeeded = True
             return state.root_value()
@@ -135,8 +157,11 @@ class Run:
                 adopt_orphan_results(self.store, leader)
             value = leader.run()
         except BaseException:
-            self.store.write_shared(STATUS_NAME, pickle.dumps(
-                {"state": "failed", "time": time.time()}))
+            try:
+                self.store.write_shared(STATUS_NAME, pickle.dumps(
+                    {"state": "failed", "time": time.time()}))
+            except OSError as exc:  # e.g. the disk that failed the run: report that instead
+                log.warning("could not record the run's failure in the store: %s", exc)
             raise
         finally:
             batch.shutdown()

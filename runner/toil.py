@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 from backends.jobstore.base import FileID
+from runner.cli.console import catch_sigterm
 from runner.errors import UsageError
 from runner.filestore import export_url, import_url
 from runner.job import Job
+from runner.leader import Interrupted
 from runner.logs import setup_logging
+from runner.options import validate_options
 from runner.run import Run, make_batch_system
 
 
@@ -19,26 +23,42 @@ class Toil:
     def __init__(self, options: Any) -> None:
         self.options = options
         self._run: Run | None = None
+        self._sigterm: Any = signal.SIG_DFL
 
     def __enter__(self) -> Self:
-        """Create (or with ``--restart`` open) the job store.
+        """Check the options, then create (or with ``--restart`` open) the job store.
 
-        Bad usage (an existing store without ``--restart``, ``--restart`` on a missing store,
-        a malformed locator, an unknown batch system) prints one line and exits with status 2,
-        as argparse does for bad arguments; ``runner.run.Run`` raises UsageError instead."""
+        Bad usage (a bad option value, an existing store without ``--restart``,
+        ``--restart`` on a missing store, a malformed locator, an unknown batch system)
+        prints one line and exits with status 2, as argparse does for bad arguments;
+        ``runner.run.Run`` raises UsageError instead."""
         setup_logging(self.options)
+        self._sigterm = signal.getsignal(signal.SIGTERM)
+        catch_sigterm()  # SIGTERM outside the leader's loop: Terminated, cleaned up as Ctrl-C
         try:
+            validate_options(self.options)
             self._run = Run(self.options)
             self._run.__enter__()
-            make_batch_system(self.options)  # fail now on an unknown --batchSystem
         except UsageError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from exc
+            _exit_with(exc, exc.exit_code)
+        try:
+            make_batch_system(self.options)  # fail now on a batch system that cannot start
+        except UsageError as exc:
+            self._run.__exit__(type(exc), exc, None)
+            _exit_with(exc, exc.exit_code)
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        """Apply ``--clean``. A run stopped by SIGINT or SIGTERM (or ``toil kill``) and a
+        usage error end the script with one line and their exit code (130, 143; 2), not a
+        traceback; other errors (a failed workflow) reach the caller as raised."""
+        signal.signal(signal.SIGTERM, self._sigterm)
         if self._run is not None:
             self._run.__exit__(exc_type, exc, tb)
+        if isinstance(exc, Interrupted | UsageError):
+            _exit_with(exc, exc.exit_code)
+        if isinstance(exc, KeyboardInterrupt):
+            _exit_with(exc, int(getattr(exc, "exit_code", 130)))
 
     @property
     def _active(self) -> Run:
@@ -65,3 +85,10 @@ class Toil:
 
     import_file = importFile
     export_file = exportFile
+
+
+def _exit_with(exc: BaseException, code: int) -> NoReturn:
+    """End the script with one line for ``exc`` and exit status ``code``."""
+    text = str(exc) or "interrupted"
+    print(f"error: {text}", file=sys.stderr)
+    raise SystemExit(code) from None

@@ -1,8 +1,15 @@
-"""``toil-cwl-runner [options] DOCUMENT [JOB_ORDER | --input value ...]``.
+"""``toil-cwl-runner [options] DOCUMENT [JOB_ORDER] [--input value ...] [options]``.
+
+Runner options go before the document or anywhere after it, as Toil takes them. After the
+document, an option that is also the name of one of the workflow's inputs is that input
+when no job file follows the document directly (``wf.cwl --outdir x`` gives the input
+``outdir``), and a runner option otherwise (``wf.cwl job.yml --outdir x``); everything
+after ``--`` is the workflow's.
 
 Prints the output object as JSON on stdout, logs on stderr. Exit codes: 0 success,
 1 the workflow failed (or its inputs are invalid), 2 bad usage or an invalid document,
-33 the document needs a feature moil cannot provide here.
+33 the document needs a feature moil cannot provide here, 130 interrupted (SIGINT),
+143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -11,34 +18,68 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from typing import Any, NoReturn
 
 from runner.cli import console
-from runner.errors import MoilError, UnsupportedRequirement, WorkflowFailed
+from runner.errors import MoilError, UnsupportedRequirement, UsageError, WorkflowFailed
 
 log = logging.getLogger("languages.cwl")
 
 EXIT_UNSUPPORTED = 33
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command's parser: Toil's core options and the cwltool options users rely on."""
+USAGE = "%(prog)s [options] DOCUMENT [JOB_ORDER] [--input value ...] [options]"
+
+
+def build_parser(*, positionals: bool = True) -> argparse.ArgumentParser:
+    """The command's parser: Toil's core options and the cwltool options users rely on.
+
+    ``positionals=False``: the same options alone, unabbreviated, for what follows the
+    document (see the module docstring)."""
     from runner.options import add_toil_options
 
     parser = argparse.ArgumentParser(
         prog="toil-cwl-runner",
+        usage=USAGE,
         description="Run a CWL workflow or tool (CWL v1.0, v1.1, v1.2) with moil.",
+        add_help=positionals,
+        allow_abbrev=positionals,
     )
     add_toil_options(parser, job_store_positional=False)
     _add_cwl_options(parser.add_argument_group("CWL options (as cwltool's)"))
-    parser.add_argument("cwltool", nargs="?", metavar="DOCUMENT", help="CWL document")
-    parser.add_argument(
-        "cwljob",
-        nargs=argparse.REMAINDER,
-        metavar="JOB_ORDER",
-        help="input object file (YAML/JSON), or --input value arguments",
-    )
+    if positionals:
+        parser.add_argument("cwltool", nargs="?", metavar="DOCUMENT", help="CWL document")
+        parser.add_argument(
+            "cwljob",
+            nargs=argparse.REMAINDER,
+            metavar="JOB_ORDER",
+            help="input object file (YAML/JSON), or --input value arguments, then options",
+        )
     return parser
+
+
+def parse_arguments(argv: list[str], input_names: Iterable[str] = ()) -> argparse.Namespace:
+    """The command line read as the module docstring says; ``cwljob`` holds the job file
+    and the workflow's ``--input value`` arguments. ``input_names``: the document's
+    inputs, which matter only when no job file follows the document."""
+    from runner.options import parse_options_among
+
+    args = build_parser().parse_args(argv)
+    tail = list(args.cwljob)
+    explicit: list[str] = []
+    if "--" in tail:
+        cut = tail.index("--")
+        tail, explicit = tail[:cut], tail[cut + 1 :]
+    head = tail[:1] if _job_file_first(tail) else []
+    keep = () if head else [f"--{name}" for name in input_names]
+    rest = parse_options_among(build_parser(positionals=False), tail[len(head) :], args, keep=keep)
+    args.cwljob = head + rest + explicit
+    return args
+
+
+def _job_file_first(tail: list[str]) -> bool:
+    return bool(tail) and (tail[0] == "-" or not tail[0].startswith("-"))
 
 
 def _add_cwl_options(cwl: Any) -> None:
@@ -173,8 +214,8 @@ def console_main() -> NoReturn:
 
 def main(argv: list[str] | None = None) -> int:
     """The command; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_arguments(argv)
     if args.version:
         from importlib.metadata import PackageNotFoundError, version
 
@@ -183,13 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         except PackageNotFoundError:
             print("toil-cwl-runner (moil) development version")
         return 0
-    _setup_logging(args)
-    if not args.cwltool:
-        parser.print_usage(sys.stderr)
-        log.error("a CWL document is required")
-        return 2
     try:
-        return _run(args)
+        _setup_logging(args)
+        if not args.cwltool:
+            build_parser().print_usage(sys.stderr)
+            raise UsageError("a CWL document is required")
+        return _run(argv, args)
     except UnsupportedRequirement as exc:
         log.error("%s", exc)
         return EXIT_UNSUPPORTED
@@ -202,9 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     except MoilError as exc:
         log.error("%s", exc)
         return exc.exit_code
-    except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130
+    except OSError as exc:
+        log.error("%s", console.os_error_message(exc, args))
+        return 1
+    except KeyboardInterrupt as exc:
+        log.error("%s", console.interrupted_message(exc))
+        return console.interrupted_code(exc)
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -219,6 +262,9 @@ def _setup_logging(args: argparse.Namespace) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     if args.logFile:
+        from runner.options import check_output_file
+
+        check_output_file("--logFile", args.logFile)
         file_handler = logging.FileHandler(args.logFile)
         file_handler.setFormatter(handler.formatter)
         root.addHandler(file_handler)
@@ -236,22 +282,22 @@ def _setup_logging(args: argparse.Namespace) -> None:
         logging.getLogger("cwl_utils").setLevel(logging.CRITICAL)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(argv: list[str], args: argparse.Namespace) -> int:
     from languages.cwl import secrets
     from languages.cwl.containers import check_run
-    from languages.cwl.load import LoadOptions, load_document, walk_processes
+    from languages.cwl.load import walk_processes
 
-    options = LoadOptions(enable_dev=args.enable_dev, enable_ext=args.enable_ext)
-    ref, process = load_document(args.cwltool, options)
+    args, ref, process = _load(argv, args)
     if args.validate:
         print(f"{args.cwltool} is valid CWL.")
         return 0
     if args.print_dot:
         _print_dot(process)
         return 0
+    args.outdir = os.path.abspath(args.outdir)
+    _check_options(args)
     check_run(walk_processes(process), args)
     console.freeze_heap()  # the loaded documents and schemas live as long as the run
-    args.outdir = os.path.abspath(args.outdir)
     if args.leave_tmpdir:  # cwltool's "do not delete intermediate temporary directories"
         args.cleanWorkDir = "never"
     names = secrets.secret_inputs(process)
@@ -265,7 +311,65 @@ def _run(args: argparse.Namespace) -> int:
     elif names:
         given = secrets.given_values(list(args.cwljob), ref, process, names)
     args.cwljob = secrets.scrub_arguments(list(args.cwljob), given)  # the config keeps them
+    _make_prefix_parents(args)
     return _execute(args, ref, job, placeholders, given)
+
+
+def _load(argv: list[str], args: argparse.Namespace) -> tuple[argparse.Namespace, Any, Any]:
+    """The final arguments and the loaded document. Without a job file after the
+    document, which options there are the workflow's depends on its inputs: the command
+    line is read again once they are known (and the document loaded again in the rare
+    case that changes how it loads)."""
+    from cwltool.process import shortname
+
+    from languages.cwl.load import LoadOptions, load_document
+
+    def load_options(a: argparse.Namespace) -> LoadOptions:
+        return LoadOptions(enable_dev=a.enable_dev, enable_ext=a.enable_ext)
+
+    ref, process = load_document(args.cwltool, load_options(args))
+    if args.cwljob and _job_file_first(args.cwljob):
+        return args, ref, process
+    names = [shortname(p["id"]) for p in process.tool["inputs"]]
+    final = parse_arguments(argv, names)
+    if vars(final) == vars(args):
+        return args, ref, process
+    _setup_logging(final)
+    if load_options(final) != load_options(args):
+        ref, process = load_document(final.cwltool, load_options(final))
+    return final, ref, process
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Every option value, before anything is created (UsageError: exit 2)."""
+    from runner.options import check_output_dir, validate_options
+
+    validate_options(args, directories={"--outdir": args.outdir})
+    for flag, parent in _prefix_parents(args).items():
+        check_output_dir(flag, parent)
+
+
+def _prefix_parents(args: argparse.Namespace) -> dict[str, str]:
+    """The directories ``--tmpdir-prefix`` and ``--tmp-outdir-prefix`` make theirs in,
+    when jobs run on this host (a cluster's workers make them where they run)."""
+    from backends.registry import BATCH_SYSTEM_GROUP, load
+
+    if not load(BATCH_SYSTEM_GROUP, args.batchSystem).capabilities.in_process:
+        return {}
+    prefixes = {
+        "--tmpdir-prefix": args.tmpdir_prefix,
+        "--tmp-outdir-prefix": args.tmp_outdir_prefix,
+    }
+    return {flag: os.path.dirname(os.path.abspath(p)) for flag, p in prefixes.items() if p}
+
+
+def _make_prefix_parents(args: argparse.Namespace) -> None:
+    """Make the parents of the temporary-directory prefixes, as Toil does."""
+    for flag, parent in _prefix_parents(args).items():
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{flag}: cannot make {parent}: {exc.strerror}") from None
 
 
 def _execute(
@@ -314,4 +418,4 @@ def _print_dot(process: Any) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

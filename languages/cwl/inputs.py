@@ -14,12 +14,13 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Any
+from typing import Any, NoReturn
 
 from languages.cwl.load import ProcRef
 from languages.cwl.uris import InvalidFileUri, canonical_locations
 from runner.errors import MoilError, UsageError
 from runner.fileuri import file_uri_path, is_file_uri
+from runner.userdata import not_text, shape_problem
 
 REQUIREMENTS_KEY = "https://w3id.org/cwl/cwl#requirements"
 
@@ -30,45 +31,71 @@ class InvalidInputs(MoilError):
 
 def load_job_order(argv: list[str], ref: ProcRef, process: Any) -> tuple[dict[str, Any], str]:
     """The raw input object and the directory its relative paths are relative to."""
-    from cwltool import CWL_CONTENT_TYPES
     from cwltool.load_tool import jobloaderctx
-    from schema_salad.ref_resolver import Loader, file_uri
+    from schema_salad.ref_resolver import Loader
 
     loader = Loader(copy.deepcopy(jobloaderctx))
-    cwd = os.getcwd()
-    job: Any = None
-    basedir = cwd
-    rest = argv
-    if argv and argv[0] == "-":
-        from schema_salad.utils import yaml_no_ts
-
-        job, _ = loader.resolve_all(yaml_no_ts().load(sys.stdin), file_uri(cwd) + "/")
-        rest = argv[1:]
-    elif argv and not argv[0].startswith("-"):
-        if is_file_uri(argv[0]):  # the job file as a file: URI: read it as the local file
-            try:
-                argv = [file_uri_path(argv[0]), *argv[1:]]
-            except InvalidFileUri as exc:
-                raise InvalidInputs(str(exc)) from None
-        try:
-            if os.path.isfile(argv[0]):
-                job = _read_local_job(argv[0], loader)
-            else:
-                job, _ = loader.resolve_ref(
-                    argv[0], checklinks=False, content_types=CWL_CONTENT_TYPES
-                )
-        except StopIteration:
-            raise InvalidInputs(f"the input object {argv[0]} is empty; use {{}}") from None
-        except Exception as exc:  # noqa: BLE001 (salad raises many kinds)
-            raise InvalidInputs(f"cannot read the input object {argv[0]}: {exc}") from None
-        basedir = os.path.dirname(os.path.abspath(argv[0]))
-        rest = argv[1:]
-    if job is not None and not isinstance(job, dict):
-        raise InvalidInputs(f"the input object must be a mapping, not {type(job).__name__}")
-    job = plain(job or {})
+    basedir = os.getcwd()
+    first = argv[0] if argv and (argv[0] == "-" or not argv[0].startswith("-")) else None
+    if first:
+        first = _local_job_path(first)
+    job = plain(_read_job(first, loader) or {}) if first else {}
+    if first and first != "-":
+        basedir = os.path.dirname(os.path.abspath(first))
+    rest = argv[1:] if first else argv
     if rest:
-        job.update(_tool_arguments(rest, ref, process, loader))
+        arguments, job_file = _tool_arguments(rest, ref, process, loader)
+        if job_file is not None:  # cwltool's ``wf.cwl --x 1 job.yml``
+            if first:
+                raise UsageError(f"two input objects given: {first} and {job_file}")
+            job_file = _local_job_path(job_file)
+            job = plain(_read_job(job_file, loader) or {})
+            basedir = os.path.dirname(os.path.abspath(job_file))
+        job.update(arguments)
     return job, basedir
+
+
+def _local_job_path(source: str) -> str:
+    """A job file given as a ``file:`` URI, as the local path it names (read as a local
+    file is); anything else unchanged."""
+    if not is_file_uri(source):
+        return source
+    try:
+        return file_uri_path(source)
+    except InvalidFileUri as exc:
+        raise InvalidInputs(str(exc)) from None
+
+
+def _read_job(source: str, loader: Any) -> Any:
+    """The input object in ``source`` (a path, a URL, or ``-`` for stdin), resolved as
+    cwltool resolves it; None if it is empty. Raises InvalidInputs naming ``source``."""
+    from cwltool import CWL_CONTENT_TYPES
+    from schema_salad.ref_resolver import file_uri
+
+    name = "from stdin" if source == "-" else source
+    try:
+        if source == "-":
+            job = _resolve(_parse(sys.stdin.read(), name), file_uri(os.getcwd()) + "/", loader)
+        elif os.path.isfile(source):
+            job = _read_local_job(source, loader)
+        elif os.path.isdir(source):
+            raise InvalidInputs(f"the input object {source} is a directory; name a YAML/JSON file")
+        else:
+            job, _ = loader.resolve_ref(source, checklinks=False, content_types=CWL_CONTENT_TYPES)
+    except StopIteration:
+        raise InvalidInputs(f"the input object {name} is empty; use {{}}") from None
+    except InvalidInputs:
+        raise
+    except UnicodeDecodeError as exc:
+        raise InvalidInputs(f"the input object {name}: {not_text(exc)}") from None
+    except RecursionError:
+        raise InvalidInputs(f"the input object {name} is nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 (salad raises many kinds)
+        raise InvalidInputs(f"cannot read the input object {name}: {exc}") from None
+    if job is not None and not isinstance(job, dict):
+        kind = "a list" if isinstance(job, list) else f"a {type(job).__name__}"
+        raise InvalidInputs(f"the input object {name} must be a mapping of input names, not {kind}")
+    return job
 
 
 def _read_local_job(path: str, loader: Any) -> Any:
@@ -78,6 +105,12 @@ def _read_local_job(path: str, loader: Any) -> Any:
 
     with open(path, encoding="utf-8") as stream:
         text = stream.read()
+    return _resolve(_parse(text, path), file_uri(os.path.abspath(path)), loader)
+
+
+def _parse(text: str, name: str) -> Any:
+    """JSON or YAML text as plain values (StopIteration if there are none); InvalidInputs
+    if it is too deep or too big to take (``runner.userdata``)."""
     if not text.strip():
         raise StopIteration
     try:
@@ -86,9 +119,18 @@ def _read_local_job(path: str, loader: Any) -> Any:
         data = _safe_yaml().load(text)
     if data is None:
         raise StopIteration
+    problem = shape_problem(data)
+    if problem:
+        raise InvalidInputs(f"the input object {name} {problem}")
+    return data
+
+
+def _resolve(data: Any, base_uri: str, loader: Any) -> Any:
+    if not isinstance(data, dict):
+        return data
     from schema_salad.sourceline import cmap
 
-    return loader.resolve_all(cmap(data), file_uri(os.path.abspath(path)), checklinks=False)[0]
+    return loader.resolve_all(cmap(data), base_uri, checklinks=False)[0]
 
 
 def _safe_yaml() -> Any:
@@ -114,36 +156,43 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _tool_arguments(argv: list[str], ref: ProcRef, process: Any, loader: Any) -> dict[str, Any]:
-    """Inputs given as ``--name value`` after the document (cwltool's tool parser)."""
+class _ToolParser(argparse.ArgumentParser):
+    """cwltool's parser of a tool's inputs, whose errors are ours to print (one line)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (inputs given after the document)")
+
+
+def _tool_arguments(
+    argv: list[str], ref: ProcRef, process: Any, loader: Any
+) -> tuple[dict[str, Any], str | None]:
+    """Inputs given as ``--name value`` after the document (cwltool's tool parser), and
+    the job file named after them, if any."""
     from cwltool.argparser import generate_parser
     from schema_salad.ref_resolver import file_uri
 
     namemap: dict[str, str] = {}
     records: list[str] = []
     parser = generate_parser(
-        argparse.ArgumentParser(prog=ref.label),
+        _ToolParser(prog=ref.label),
         process,
         namemap,
         records,
-        True,
+        False,  # a missing input is named by the validation after (with file:line:col)
         loader.fetcher.urljoin,
         file_uri(os.getcwd()) + "/",
     )
-    try:
-        parsed = vars(parser.parse_args(argv))
-    except SystemExit as exc:
-        raise UsageError(f"bad input arguments {' '.join(argv)}") from exc
+    parsed = vars(parser.parse_args(argv))
     for record in records:
         fields = {k: v for k, v in parsed.items() if k.startswith(record + "_")}
         for key in fields:
             del parsed[key]
         parsed[record] = {k[len(record) + 1 :]: v for k, v in fields.items()}
-    parsed.pop("job_order", None)
+    job_file = parsed.pop("job_order", None)
     result: dict[str, Any] = plain(
         {namemap.get(k, k): v for k, v in parsed.items() if v is not None}
     )
-    return result
+    return result, job_file if isinstance(job_file, str) else None
 
 
 def complete_job_order(job: dict[str, Any], process: Any, basedir: str) -> dict[str, Any]:
@@ -191,7 +240,18 @@ def complete_job_order(job: dict[str, Any], process: Any, basedir: str) -> dict[
     try:
         return _validate(job, process, basedir)
     except (ValidationException, WorkflowException) as exc:
-        raise InvalidInputs(f"the input object is not valid:\n{exc}") from None
+        raise InvalidInputs(f"the input object is not valid: {_one_line(str(exc))}") from None
+
+
+def _one_line(text: str, width: int = 400) -> str:
+    """cwltool's indented, many-line validation message as one line (what is past
+    ``width`` characters stays, on the lines after it)."""
+    lines = [line.strip() for line in text.splitlines()]
+    words = " ".join(line for line in lines if line and line != "Invalid job input record:")
+    if len(words) <= width:
+        return words
+    cut = words.rfind(" ", 0, width)
+    return words[:cut] + "\n" + words[cut + 1 :]
 
 
 def _add_size(fs_access: Any, add_sizes: Any, obj: dict[str, Any]) -> None:

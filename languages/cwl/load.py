@@ -177,6 +177,8 @@ def document_uri(path_or_uri: str) -> str:
     path = os.path.abspath(path_or_uri.split("#", 1)[0])
     if not os.path.exists(path):
         raise InvalidDocument(f"{path_or_uri}: no such file")
+    if os.path.isdir(path):
+        raise InvalidDocument(f"{path_or_uri}: is a directory; name a CWL document")
     from schema_salad.ref_resolver import file_uri
 
     frag = path_or_uri.split("#", 1)[1] if "#" in path_or_uri else ""
@@ -226,6 +228,17 @@ def _load(uri: str, options: LoadOptions) -> Process:
         raise UnsupportedRequirement(str(exc)) from None
     except (ValidationException, WorkflowException) as exc:
         raise InvalidDocument(f"invalid CWL document {uri}:\n{exc}") from None
+    except StopIteration:  # schema-salad's answer to a document with nothing in it
+        raise InvalidDocument(
+            f"{uri}: the document is empty; a CWL document is a YAML mapping with "
+            "cwlVersion and class"
+        ) from None
+    except RecursionError:
+        raise InvalidDocument(f"{uri}: the document is nested too deeply to load") from None
+    except UnicodeDecodeError as exc:
+        from runner.userdata import not_text
+
+        raise InvalidDocument(f"{uri}: {not_text(exc)}; is it a CWL document?") from None
     except (OSError, RuntimeError, ValueError) as exc:  # InvalidFileUri too
         raise InvalidDocument(f"cannot load {uri}: {exc}") from None
     except TypeError as exc:  # cwltool fails so on a cwltool:Loop under hints

@@ -7,7 +7,10 @@ Exit codes:
   2  bad usage, an invalid document (message with file:line:col) or invalid inputs
      (message naming the key)
   33 ``--container docker|podman`` names an engine that does not work here
-  130 the run was interrupted; resume it with ``--restart``
+  130 the run was interrupted (SIGINT); resume it with ``--restart``
+  143 the run was terminated (SIGTERM); resume it with ``--restart``
+
+Options go anywhere: before, between or after DOCUMENT and INPUTS_JSON (as Toil takes them).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from runner.cli import console
 from runner.errors import MoilError, UsageError, WorkflowFailed
 from runner.graph import JobNode
 from runner.logs import setup_logging
-from runner.options import add_toil_options, log_level
+from runner.options import add_toil_options, check_output_file, log_level, validate_options
 from runner.run import Run
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,7 @@ CONTAINER_CHOICES = ("auto", "none", "docker", "podman")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="toil-wdl-runner",
+        usage="%(prog)s [options] DOCUMENT [INPUTS_JSON] [options]",
         description="Run a WDL 1.0/1.1 (or draft-2) workflow with moil.",
         epilog="Exit codes: 0 success, 1 workflow failed, 2 invalid usage, document or inputs.",
     )
@@ -143,9 +147,11 @@ def console_main() -> NoReturn:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``toil-wdl-runner`` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    setup_logging(args)
+    args = build_parser().parse_intermixed_args(argv)
     try:
+        if args.logFile:
+            check_output_file("--logFile", args.logFile)
+        setup_logging(args)
         return _run(args)
     except WorkflowFailed as exc:
         # the leader has logged each failure in full; repeat it only if the log hides errors
@@ -155,14 +161,21 @@ def main(argv: list[str] | None = None) -> int:
     except MoilError as exc:
         print(f"toil-wdl-runner: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("toil-wdl-runner: interrupted", file=sys.stderr)
-        return 130
+    except OSError as exc:
+        print(f"toil-wdl-runner: {console.os_error_message(exc, args)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        print(f"toil-wdl-runner: {console.interrupted_message(exc)}", file=sys.stderr)
+        return console.interrupted_code(exc)
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.input and args.inputs_file:
         raise UsageError("give the inputs either as INPUTS_JSON or with --input, not both")
+    out_dir = args.outputDirectory or f"wdl-out-{uuid.uuid4().hex[:8]}"
+    validate_options(
+        args, directories={"--outputDirectory": out_dir}, files={"--outputFile": args.outputFile}
+    )
     doc = load_document(args.wdl, check_quant=args.quantCheck)
     target = find_target(doc, args.task)
     data, base = read_inputs_json(args.input or args.inputs_file)
@@ -181,7 +194,6 @@ def _run(args: argparse.Namespace) -> int:
         display_name=target.name,
         local=True,
     )
-    out_dir = args.outputDirectory or f"wdl-out-{uuid.uuid4().hex[:8]}"
     with Run(args) as run:
         outputs = run.restart() if args.restart else run.start(root)
         exported = export_outputs(run.store, outputs, out_dir)
@@ -220,4 +232,4 @@ def _all_tasks(doc: Tree.Document) -> list[Tree.Task]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

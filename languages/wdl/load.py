@@ -26,6 +26,7 @@ from WDL import Error, Tree, Type, Value
 from languages.wdl import objects, serialize
 from runner.errors import UsageError
 from runner.fileuri import InvalidFileUri, file_uri_path, is_file_uri, local_path
+from runner.userdata import not_text, shape_problem
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ def load_document(uri: str, *, check_quant: bool = True) -> Tree.Document:
             return doc
         objects.install()
         serialize.install()
+        if os.path.isdir(key[0]):
+            raise InvalidDocument(f"{uri}: is a directory; name a WDL document")
         try:
             doc = asyncio.run(
                 WDL.load_async(key[0], check_quant=check_quant, read_source=_read_source)
@@ -134,6 +137,10 @@ def load_document(uri: str, *, check_quant: bool = True) -> Tree.Document:
             raise InvalidDocument(format_error(exc)) from None
         except (OSError, urllib.error.URLError) as exc:
             raise InvalidDocument(f"cannot read WDL document {uri}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise InvalidDocument(f"{uri}: {not_text(exc)}; is it a WDL document?") from None
+        except RecursionError:
+            raise InvalidDocument(f"{uri}: the document is nested too deeply to load") from None
         check_version_rules(doc)
         _cache[key] = doc
         return doc
@@ -273,8 +280,10 @@ def read_inputs_json(text_or_path: str | None) -> tuple[dict[str, Any], str | No
             else:
                 with open(text, encoding="utf-8") as f:
                     text = f.read()
-        except OSError as exc:
+        except (OSError, urllib.error.URLError) as exc:
             raise InvalidInputs(f"cannot read inputs file {text_or_path}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise InvalidInputs(f"inputs file {text_or_path}: {not_text(exc)}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
@@ -282,10 +291,17 @@ def read_inputs_json(text_or_path: str | None) -> tuple[dict[str, Any], str | No
 
         try:
             data = YAML(typ="safe", pure=True).load(text)
+        except RecursionError:
+            raise InvalidInputs("the inputs are nested too deeply") from None
         except Exception as exc:  # noqa: BLE001 (any parse error is the user's input)
             raise InvalidInputs(f"inputs are not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInputs("the inputs are nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidInputs('inputs must be a JSON object of "workflow.input": value')
+    problem = shape_problem(data)
+    if problem:
+        raise InvalidInputs(f"the inputs {problem}")
     return data, base
 
 

@@ -15,18 +15,28 @@ cut that:
   objects the process is about to drop anyway is skipped.
 
 ``main`` functions stay plain functions returning an exit code, so tests call them in-process.
+
+``run`` also makes SIGTERM raise ``Terminated`` (exit 143) as SIGINT raises
+KeyboardInterrupt (exit 130), so that a run stopped before or after its leader's loop cleans
+up and says so in one line, as one stopped inside it does. The helpers below give the one
+line a command prints for an interruption or an OSError (a full disk, a permission).
 """
 
 from __future__ import annotations
 
 import atexit
+import errno
 import gc
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
+from types import FrameType
 from typing import NoReturn
+
+from runner.errors import Terminated
 
 
 def freeze_heap() -> None:
@@ -47,13 +57,67 @@ def run(main: Callable[[], int | None], *, defer_gc: bool = False) -> NoReturn:
     triggers find nothing to free while costing ~10% of the import time."""
     if defer_gc:
         gc.disable()
+    catch_sigterm()
     try:
         code = _code(main())
     except SystemExit as exc:
         code = _code(exc.code)
-    except KeyboardInterrupt:
-        code = 130
+    except KeyboardInterrupt as exc:
+        code = interrupted_code(exc)
     _exit(code)
+
+
+def catch_sigterm() -> None:
+    """Make SIGTERM raise ``Terminated`` where it would otherwise end the process at once
+    (a handler someone else installed is left alone)."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> NoReturn:
+    raise Terminated("terminated (SIGTERM)")
+
+
+def interrupted_code(exc: BaseException) -> int:
+    """The exit code of an interruption: 143 for SIGTERM, 130 for SIGINT."""
+    return int(getattr(exc, "exit_code", 130))
+
+
+def interrupted_message(exc: BaseException) -> str:
+    """The line a command prints when it is interrupted outside the leader's loop."""
+    what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (SIGINT)"
+    return f"{what} before the run finished"
+
+
+_HINTS = {
+    errno.ENOSPC: "free some space there, or put it elsewhere",
+    errno.EDQUOT: "free some space there (disk quota), or put it elsewhere",
+    errno.EACCES: "check its permissions, or put it elsewhere",
+    errno.EPERM: "check its permissions, or put it elsewhere",
+    errno.EROFS: "the file system is read-only: put it elsewhere",
+    errno.EMFILE: "raise the limit on open files (ulimit -n)",
+}
+
+
+def os_error_message(exc: OSError, options: object = None) -> str:
+    """One line for an OSError that reached a command: what failed, on which path, and
+    what to do ("No space left on device: /tmp/x; free some space there, ..."). An error
+    that names no path (a write to an open file) names the run's job store and work
+    directory, from ``options``, as where it happened."""
+    text = exc.strerror or str(exc)
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    if paths:
+        text += ": " + " -> ".join(paths)
+    elif options is not None:
+        from runner.tempdirs import work_dir
+
+        store = getattr(options, "jobStore", None)
+        places = ([f"the job store {store}"] if store else []) + [
+            f"the work directory {work_dir(options)}"
+        ]
+        text += " in " + " or ".join(places)
+    hint = _HINTS.get(exc.errno or 0)
+    return f"{text}; {hint}" if hint else text
 
 
 def _code(value: object) -> int:
