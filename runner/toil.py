@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from typing import Any, NoReturn, Self
 
 from backends.jobstore.base import FileID
@@ -52,7 +53,8 @@ class Toil:
         """Apply ``--clean``. A run stopped by SIGINT or SIGTERM (or ``toil kill``) and a
         usage error end the script with one line and their exit code (130, 143; 2), not a
         traceback; other errors (a failed workflow) reach the caller as raised."""
-        signal.signal(signal.SIGTERM, self._sigterm)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._sigterm)
         if self._run is not None:
             self._run.__exit__(exc_type, exc, tb)
         if isinstance(exc, Interrupted | UsageError):

@@ -10,6 +10,7 @@ import argparse
 import copy
 import functools
 import json
+import logging
 import os
 import shutil
 import sys
@@ -21,6 +22,8 @@ from languages.cwl.uris import InvalidFileUri, canonical_locations
 from runner.errors import MoilError, UsageError
 from runner.fileuri import file_uri_path, is_file_uri
 from runner.userdata import not_text, shape_problem
+
+log = logging.getLogger(__name__)
 
 REQUIREMENTS_KEY = "https://w3id.org/cwl/cwl#requirements"
 
@@ -217,6 +220,7 @@ def complete_job_order(job: dict[str, Any], process: Any, basedir: str) -> dict[
         process.requirements.extend(extra)
     for key in ("cwl:tool", jobloader_id_name, "id"):
         job.pop(key, None)
+    _warn_unknown(job, [shortname(p["id"]) for p in process.tool["inputs"]])
     for param in process.tool["inputs"]:
         if "default" in param and shortname(param["id"]) not in job:
             job[shortname(param["id"])] = copy.deepcopy(param["default"])
@@ -241,6 +245,18 @@ def complete_job_order(job: dict[str, Any], process: Any, basedir: str) -> dict[
         return _validate(job, process, basedir)
     except (ValidationException, WorkflowException) as exc:
         raise InvalidInputs(f"the input object is not valid: {_one_line(str(exc))}") from None
+
+
+def _warn_unknown(job: dict[str, Any], names: list[str]) -> None:
+    """Say once which keys of the input object name no input (cwltool ignores them
+    silently; a misspelt input name then looks like a missing one)."""
+    unknown = sorted(k for k in job if k not in names and not k.startswith("$") and ":" not in k)
+    if unknown:
+        log.warning(
+            "the input object names %s, which the process does not take (its inputs: %s)",
+            ", ".join(repr(k) for k in unknown),
+            ", ".join(names) or "none",
+        )
 
 
 def _one_line(text: str, width: int = 400) -> str:

@@ -69,7 +69,9 @@ def run(main: Callable[[], int | None], *, defer_gc: bool = False) -> NoReturn:
 
 def catch_sigterm() -> None:
     """Make SIGTERM raise ``Terminated`` where it would otherwise end the process at once
-    (a handler someone else installed is left alone)."""
+    (a handler someone else installed is left alone; only the main thread may set one)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _raise_terminated)
 

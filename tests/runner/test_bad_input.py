@@ -1,156 +1,26 @@
 """Bad input, as users (and careless scripts) give it, to the real commands: each case
 must end with no Python traceback, exactly one error line that names the thing, the
 documented exit code, and no job store or temporary directory left behind by a run that
-never started (issue 12 item 8).
-
-The cases run ``toil-cwl-runner``, ``toil-wdl-runner`` and a Toil-style Python script
-(``api``) as processes, in a fresh directory holding the files ``_workspace`` makes, with
-``TMPDIR`` pointed at a directory of their own so that a temporary store left behind shows.
+never started (issue 12 item 8). How a case runs: ``tests/runner/badinput.py``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import random
-import shutil
-import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from backends.jobstore.file import FileJobStore
-from tests.runner.commands import ECHO_CWL, HELLO_WDL, command_env, error_lines
-
-CAT_CWL = """\
-cwlVersion: v1.2
-class: CommandLineTool
-baseCommand: cat
-inputs:
-  f: {type: File, inputBinding: {position: 1}}
-outputs: {out: stdout}
-"""
-
-CAT_WDL = """\
-version 1.0
-task cat {
-  input { File f }
-  command <<< cat ~{f} >>>
-  output { String out = read_string(stdout()) }
-}
-"""
-
-#: a Toil script: ``api.py STORE [restart] [OPTION=VALUE ...]``
-API_SCRIPT = """\
-import sys
-from runner import Job, Toil
-
-def hello(name):
-    return "hello " + name
-
-def value(text):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-if __name__ == "__main__":
-    options = Job.Runner.getDefaultOptions(sys.argv[1])
-    options.restart = "restart" in sys.argv[2:]
-    for arg in sys.argv[2:]:
-        if "=" in arg:
-            key, text = arg.split("=", 1)
-            setattr(options, key, value(text))
-    with Toil(options) as toil:
-        if options.restart:
-            print(toil.restart())
-        else:
-            print(toil.start(Job.wrapFn(hello, "you")))
-"""
-
-
-def _nested(depth: int) -> object:
-    value: object = "x"
-    for _ in range(depth):
-        value = [value]
-    return value
-
-
-def _workspace(root: Path) -> None:
-    """The files the cases name (one set for all: each case reads what it needs)."""
-    files = {
-        "echo.cwl": ECHO_CWL,
-        "cat.cwl": CAT_CWL,
-        "hello.wdl": HELLO_WDL,
-        "cat.wdl": CAT_WDL,
-        "api.py": API_SCRIPT,
-        "job.yml": "message: hi\n",
-        "inputs.json": json.dumps({"hello.name": "you"}),
-        "empty.cwl": "",
-        "empty.wdl": "",
-        "scalar.cwl": "just a string\n",
-        "a-file": "",
-        "list.yml": "[1, 2]\n",
-        "list.json": "[1, 2]\n",
-        "wrong-type.yml": "message: {a: 1}\n",
-        "wrong-type.json": json.dumps({"hello.name": {"a": 1}}),
-        "unknown.json": json.dumps({"hello.name": "x", "hello.nosuch": 1}),
-        "missing-file.yml": "f: {class: File, path: nowhere.txt}\n",
-        "missing-file.json": json.dumps({"cat.f": "nowhere.txt"}),
-        "deep.json": json.dumps({"message": _nested(500)}),
-        "deep-wdl.json": json.dumps({"hello.name": _nested(500)}),
-        "deep.yml": "message: " + "[" * 500 + "x" + "]" * 500 + "\n",
-        "self.yml": "message: hi\nloop: &a [*a]\n",
-        "bomb.yml": "\n".join(
-            [f"a0: &a0 [{', '.join(['lol'] * 10)}]"]
-            + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
-            + ["message: hi", ""]
-        ),
-    }
-    for name, text in files.items():
-        (root / name).write_text(text)
-    noise = random.Random(12).randbytes(400)
-    for name in ("binary.bin", "binary.json"):
-        (root / name).write_bytes(b"\x89\xd2" + noise)
-    (root / "bad-utf8.yml").write_bytes(b'message: "caf\xe9"\n')
-    (root / "bad-utf8.json").write_bytes(b'{"hello.name": "caf\xe9"}')
-    (root / "bomb.json").write_text((root / "bomb.yml").read_text())  # YAML in a .json name
-    (root / "a-dir").mkdir()
-
-
-@dataclass(frozen=True)
-class Case:
-    """One bad input: the command (``cwl``, ``wdl``, ``api``), its arguments, the exit
-    code, and a text the error line must hold (the thing it names)."""
-
-    name: str
-    command: str
-    args: tuple[str, ...]
-    code: int
-    names: str
-    #: paths (relative to the workspace) that must not exist afterwards
-    absent: tuple[str, ...] = field(default=())
-    #: a job store made at ``store`` before the command, with no run in it
-    empty_store: bool = False
-
-
-def cwl(name: str, code: int, names: str, *args: str, absent: tuple[str, ...] = ()) -> Case:
-    return Case(name, "cwl", args, code, names, absent)
-
-
-def wdl(name: str, code: int, names: str, *args: str, absent: tuple[str, ...] = ()) -> Case:
-    return Case(name, "wdl", args, code, names, absent)
-
-
-def api(name: str, code: int, names: str, *args: str, absent: tuple[str, ...] = ()) -> Case:
-    return Case(name, "api", args, code, names, absent)
-
+from tests.runner.badinput import (
+    Case,
+    api,
+    assert_nothing_left,
+    assert_one_clear_error,
+    cwl,
+    run_command,
+    wdl,
+    workspace,
+)
 
 STORE = ("--jobStore", "store")
 CASES = [
@@ -422,56 +292,10 @@ CASES = [
 ]
 
 
-def run_command(
-    case: Case, cwd: Path, prefix: list[str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``case`` as a user would (after ``prefix``: another user), in ``cwd``, with
-    TMPDIR of its own."""
-    tmp = cwd / "tmp"
-    tmp.mkdir(exist_ok=True)
-    if os.geteuid() == 0 and prefix:
-        os.chown(tmp, NOBODY, NOBODY)
-    env = command_env(tmp)
-    command = {
-        "cwl": [sys.executable, "-m", "languages.cwl.cli"],
-        "wdl": [sys.executable, "-m", "languages.wdl.cli"],
-        "api": [sys.executable, "api.py"],
-    }[case.command]
-    return subprocess.run(
-        [*(prefix or []), *command, *case.args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def assert_one_clear_error(result: subprocess.CompletedProcess[str], case: Case) -> None:
-    """No traceback, one error line that names the thing, the exit code."""
-    stderr = result.stderr
-    assert "Traceback" not in stderr, stderr
-    errors = error_lines(stderr)
-    assert len(errors) == 1, stderr
-    assert case.names in errors[0], stderr
-    assert result.returncode == case.code, stderr
-
-
-def assert_nothing_left(cwd: Path, case: Case) -> None:
-    """No temporary store or job directory, nor any path the case names as absent."""
-    for kind in ("stores", "work"):
-        left = cwd / "tmp" / f"moil-{kind}-{os.geteuid()}"
-        assert not left.exists() or os.listdir(left) == [], f"left in {left}: {os.listdir(left)}"
-    for name in case.absent:
-        assert not (cwd / name).exists(), f"{name} was left behind"
-    assert not (cwd / "output.txt").exists()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input_gives_one_clear_error(case: Case, tmp_path: Path) -> None:
-    _workspace(tmp_path)
+    workspace(tmp_path)
     if case.empty_store:
         FileJobStore(f"file:{tmp_path / 'store'}", str(tmp_path / "store")).create()
     result = run_command(case, tmp_path)
@@ -485,121 +309,13 @@ def test_the_table_covers_each_command() -> None:
     assert {c.command for c in CASES} == {"cwl", "wdl", "api"}
 
 
-# -- as a user whom permission bits stop --------------------------------------------------
-#: as root (CI), the cases run as ``nobody``: permission bits do not stop root
-NOBODY = 65534
-
-PERMISSION_CASES = [
-    cwl(
-        "cwl-jobstore-in-unwritable-directory",
-        2,
-        "--jobStore",
-        "--jobStore",
-        "{locked}/store",
-        "echo.cwl",
-        "job.yml",
-    ),
-    cwl(
-        "cwl-outdir-in-unwritable-directory",
-        2,
-        "--outdir",
-        "--outdir",
-        "{locked}/out",
-        "echo.cwl",
-        "job.yml",
-    ),
-    cwl("cwl-workdir-unwritable", 2, "--workDir", "--workDir", "{locked}", "echo.cwl", "job.yml"),
-    cwl(
-        "cwl-log-file-in-unwritable-directory",
-        2,
-        "--logFile",
-        "--logFile",
-        "{locked}/x.log",
-        "echo.cwl",
-        "job.yml",
-    ),
-    cwl("cwl-unreadable-document", 2, "secret.cwl", "{secret}.cwl", "job.yml"),
-    cwl("cwl-unreadable-job-file", 1, "secret.yml", "echo.cwl", "{secret}.yml"),
-    cwl("cwl-unreadable-input-file", 1, "secret.txt", "cat.cwl", "unreadable-file.yml"),
-    wdl("wdl-unreadable-document", 2, "secret.wdl", "{secret}.wdl"),
-    wdl("wdl-unreadable-inputs", 2, "secret.json", "hello.wdl", "{secret}.json"),
-    wdl(
-        "wdl-output-directory-in-unwritable-directory",
-        2,
-        "--outputDirectory",
-        "hello.wdl",
-        "inputs.json",
-        "-o",
-        "{locked}/out",
-    ),
-    api("api-jobstore-in-unwritable-directory", 2, "--jobStore", "{locked}/store"),
-]
-
-
-@pytest.fixture
-def shared_workspace(tmp_path: Path) -> Iterator[Path]:
-    """A workspace the other user can enter (pytest's own temp root is 0700 to root), with
-    ``locked/`` (not writable to that user) and ``secret.*`` files (not readable)."""
-    base = Path(tempfile.mkdtemp(prefix="moil-perms-", dir=tempfile.gettempdir()))
-    try:
-        base.chmod(0o755)
-        home = base / "home"
-        home.mkdir()
-        _workspace(home)
-        (home / "unreadable-file.yml").write_text(
-            f"f: {{class: File, path: {base / 'secret.txt'}}}\n"
-        )
-        (base / "locked").mkdir(mode=0o555)
-        for name, source in (
-            ("cwl", "echo.cwl"),
-            ("yml", "job.yml"),
-            ("wdl", "hello.wdl"),
-            ("json", "inputs.json"),
-            ("txt", "job.yml"),
-        ):
-            secret = base / f"secret.{name}"
-            secret.write_text((home / source).read_text())
-            secret.chmod(0o000)
-        if os.geteuid() == 0:
-            for path in [home, *home.rglob("*")]:
-                os.chown(path, NOBODY, NOBODY)
-        yield home
-    finally:
-        (base / "locked").chmod(0o755)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _as_other_user() -> list[str]:
-    """The prefix that runs a command as a user permission bits stop."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("as root, these cases need setpriv (util-linux) to run as nobody")
-    prefix = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-    probe = subprocess.run(
-        [*prefix, sys.executable, "-c", "import cwltool"],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"nobody cannot run {sys.executable}: {probe.stderr.strip()[:200]}")
-    return prefix
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("case", PERMISSION_CASES, ids=[c.name for c in PERMISSION_CASES])
-def test_bad_input_without_permission_gives_one_clear_error(
-    case: Case, shared_workspace: Path
-) -> None:
-    base = shared_workspace.parent
-    args = tuple(a.format(locked=base / "locked", secret=base / "secret") for a in case.args)
-    result = run_command(
-        Case(case.name, case.command, args, case.code, case.names),
-        shared_workspace,
-        prefix=_as_other_user(),
-    )
+def test_a_misspelt_input_name_is_named(tmp_path: Path) -> None:
+    """cwltool ignores keys of the input object that name no input: a misspelt name then
+    reads as a missing input. The error says what is missing, a warning what was not used."""
+    workspace(tmp_path)
+    (tmp_path / "typo.yml").write_text("mesage: hi\n")
+    case = cwl("cwl-misspelt-input", 1, "'message'", "echo.cwl", "typo.yml")
+    result = run_command(case, tmp_path)
     assert_one_clear_error(result, case)
-    assert_nothing_left(shared_workspace, case)
-    assert os.listdir(base / "locked") == []
+    warnings = [line for line in result.stderr.splitlines() if " WARNING " in line]
+    assert any("'mesage'" in line and "message" in line for line in warnings), result.stderr
