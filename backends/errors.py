@@ -8,12 +8,20 @@ Tree::
      |    +-- JobStoreExistsError      create() on a store that already exists
      |    +-- NoSuchJobStoreError      open() on a store that does not exist
      |    +-- NoSuchFileError          a file ID or shared name that is not in the store
+     |    +-- StoredFileDamagedError   a stored file no longer matches its checksum
+     |    +-- JobStoreLeasedError      another live process holds the store's lease
+     |    +-- LeaseLostError           our lease lapsed and another process took it
      +-- BatchSystemError
      |    +-- InsufficientResourcesError   a job asks for more than the system can ever give
      +-- UnknownBackendError           a name that no entry point registers
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backends.jobstore.lease import LeaseHolder
 
 
 class BackendError(Exception):
@@ -38,6 +46,28 @@ class NoSuchJobStoreError(JobStoreError):
 
 class NoSuchFileError(JobStoreError):
     """A file ID or shared name is not in the job store."""
+
+
+class StoredFileDamagedError(JobStoreError):
+    """A stored file is not what was stored (truncated, changed in place): a reader must
+    not use it. ``file_id`` names it."""
+
+    def __init__(self, message: str, file_id: str) -> None:
+        super().__init__(message)
+        self.file_id = file_id
+
+
+class JobStoreLeasedError(JobStoreError):
+    """Another live process holds the store's lease (``holder``, None if it has not said
+    who it is yet)."""
+
+    def __init__(self, message: str, holder: LeaseHolder | None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+class LeaseLostError(JobStoreError):
+    """A lease could not be renewed: it lapsed and another process may hold it now."""
 
 
 class BatchSystemError(BackendError):

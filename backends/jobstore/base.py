@@ -13,6 +13,20 @@ cross-host locks):
 A store may be remote (S3), and a worker may run on another host than the leader: nothing
 in this contract assumes one process or one filesystem, except ``local_path``, which a
 store answers with ``None`` when it has no local file to offer.
+
+One leader at a time: a leader takes the store's lease (``create_leased`` for a new store,
+``acquire_lease`` before anything else on restart) and holds it for the whole run; see
+``backends.jobstore.lease`` for what a lease is on each kind of store.
+
+Integrity: every stored file carries the sha1 of its bytes, recorded when it entered the
+store; the read methods (``export_local``, ``local_path``, ``open_read``) raise
+StoredFileDamagedError for a file that no longer matches it, checking cheaply (a store may
+trust a file whose size and modification time are those it had when it was hashed).
+Nothing but the store itself may write to the stored bytes; a stored file changed in place
+on purpose (CWL's InplaceUpdateRequirement) must be declared with ``file_updated``.
+
+Privacy: a store's own directories, blobs, records, results and logs are readable by its
+owner only (0700 directories, 0600 files on ``file:``), whatever the umask.
 """
 
 from __future__ import annotations
@@ -25,6 +39,12 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import IO, Self
 
 from backends.errors import InvalidLocatorError
+from backends.jobstore.lease import Lease, LeaseHolder
+
+__all__ = [  # Lease and LeaseHolder are part of this contract
+    "FileID", "JobStore", "Lease", "LeaseHolder", "new_file_id", "open_job_store",
+    "parse_locator",
+]
 
 
 class FileID(str):
@@ -86,6 +106,26 @@ class JobStore(ABC):
     @abstractmethod
     def destroy(self) -> None:
         """Delete the store and everything in it. Destroying a missing store is not an error."""
+
+    # -- the lease: one leader at a time -----------------------------------------------------
+    @abstractmethod
+    def acquire_lease(self, owner: str) -> Lease:
+        """Take the store's exclusive lease for this process (``owner`` says what for, e.g.
+        ``toil-cwl-runner``, and shows in ``lease_holder``). Returns at once: raises
+        JobStoreLeasedError naming the holder if another live process has it, and
+        NoSuchJobStoreError if there is no store. A lease whose holder died is free (at
+        once for an OS lock, after its expiry for a lease object)."""
+
+    @abstractmethod
+    def lease_holder(self) -> LeaseHolder | None:
+        """Who holds the lease now, or None. Read-only: never blocks or disturbs a holder."""
+
+    def create_leased(self, owner: str) -> Lease:
+        """``create`` the store and take its lease, so that no other leader can take the
+        new store first. A store that can take the lease before the store is visible to
+        others overrides this; the default leaves a gap of a few system calls."""
+        self.create()
+        return self.acquire_lease(owner)
 
     def destroy_soon(self) -> None:
         """Like ``destroy``, but the bytes may be freed in the background: the store is gone
@@ -179,27 +219,42 @@ class JobStore(ABC):
     # -- files -------------------------------------------------------------------------------
     @abstractmethod
     def import_local(
-        self, path: str, *, move: bool = False, basename: str | None = None
+        self, path: str, *, move: bool = False, basename: str | None = None,
+        digest: str | None = None,
     ) -> FileID:
         """Put a local file into the store. On one filesystem this is a hard link (or a
-        rename if ``move``), never a copy of the bytes unless linking is impossible."""
+        rename if ``move``), never a copy of the bytes unless linking is impossible.
+        ``digest``: the file's ``sha1$HEX`` if the caller has just computed it (CWL's
+        ``checksum``), so that the store does not read the bytes again to hash them."""
 
     @abstractmethod
     def export_local(self, file_id: str, dest: str, *, symlink: bool = False) -> None:
         """Make the file available at ``dest``: a hard link when possible (a symlink if
-        asked and allowed), a copy otherwise. ``dest`` must not exist."""
+        asked and allowed), a copy otherwise. ``dest`` must not exist. Raises
+        NoSuchFileError, StoredFileDamagedError."""
 
     @abstractmethod
     def local_path(self, file_id: str) -> str | None:
-        """A local path of the stored file that must not be modified, or None."""
+        """A local path of the stored file that must not be modified, or None. Raises
+        NoSuchFileError, StoredFileDamagedError."""
 
     @abstractmethod
     def open_read(self, file_id: str) -> IO[bytes]:
-        """A binary stream of the file. Raises NoSuchFileError."""
+        """A binary stream of the file. Raises NoSuchFileError, StoredFileDamagedError."""
 
     @abstractmethod
     def write_stream(self, basename: str) -> tuple[FileID, IO[bytes]]:
         """A new file ID and a stream to write it; the file exists once the stream closes."""
+
+    @abstractmethod
+    def file_digest(self, file_id: str) -> str | None:
+        """The ``sha1$HEX`` recorded when the file entered the store (CWL's ``checksum``
+        form), or None for a file stored without one (by an older moil). Raises
+        NoSuchFileError."""
+
+    def file_updated(self, file_id: str) -> None:
+        """The file's bytes were changed in place on purpose (through ``local_path``):
+        record its new checksum. Only stores that hand out local paths need it."""
 
     @abstractmethod
     def file_exists(self, file_id: str) -> bool:

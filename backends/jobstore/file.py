@@ -3,13 +3,15 @@
 Layout under the store's directory (subdirectories are made when first needed)::
 
     moil-job-store.json        marker: tells a job store from any other directory
+    lease                      flock()ed by the store's leader (backends.jobstore.filelease)
     shared/NAME                small named blobs (config, stats), replaced by rename
     records/journal            the job record journal (framing: backends.jobstore.journal)
     jobs/ID.in                 a job's input, written by the leader; flock()ed while it runs
     jobs/ID.out                a job's result: its worker rewrites ID.in and renames it
     locks/ID                   flock()ed instead while a job without an input file runs
     logs/ID.log                a job's log, written there directly by its worker
-    files/UUID/BASENAME        a stored file; its ID is ``UUID/BASENAME``
+    files/UUID/BASENAME        a stored file; its ID is ``UUID/BASENAME``; its checksum is
+                               an xattr of files/UUID or files/UUID.sum (.filemeta)
 
 The job areas are flat: ``jobs/`` only holds the jobs in flight (the leader clears each
 job's files once it has journaled the outcome), and ext4 indexes large directories, while
@@ -24,6 +26,11 @@ copied only when the file systems differ or linking is refused. A hard link shar
 inode, so **nobody may modify a stored file, an imported original, or an exported link in
 place**: a consumer that needs a writable file copies it first (``FileStore.readGlobalFile``
 with ``mutable=True``), and a producer writes a new file instead of rewriting an imported one.
+
+Privacy: the store's directories are 0700 and the files it makes 0600 (0700 if executable),
+whatever the umask. Files linked or moved in keep their mode (a hard link is the user's
+input itself), behind the 0700 directories; a file the store made gets the mode a new file
+would get under the umask when it is exported (it leaves the store).
 
 Durability: every write is whole-or-absent after a SIGKILL (single ``os.write`` frames for
 the journal, temp file + rename elsewhere). Surviving a power loss needs fsync, which costs
@@ -48,13 +55,12 @@ import logging
 import os
 import re
 import shutil
+import stat
 import subprocess
 import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from functools import partial
-from typing import IO
 
 from backends.errors import (
     JobStoreError,
@@ -62,19 +68,18 @@ from backends.errors import (
     NoSuchFileError,
     NoSuchJobStoreError,
 )
-from backends.jobstore import journal
-from backends.jobstore.base import FileID, JobStore, new_file_id
+from backends.jobstore import filelease, filemeta, journal
+from backends.jobstore.base import JobStore
+from backends.jobstore.filefiles import StoredFiles
+from backends.jobstore.lease import Lease, LeaseHolder
 from backends.jobstore.localfs import (
     O_CLOEXEC,
-    AtomicWriter,
     fsync_dir,
     ignore_missing,
     is_flocked,
     is_linked_as,
     link_or_copy,
-    move_file,
     read_all,
-    rmdir_quietly,
     temp_name,
     unlink_missing_ok,
     write_all,
@@ -85,10 +90,11 @@ from backends.jobstore.localfs import (
 log = logging.getLogger(__name__)
 
 MARKER = "moil-job-store.json"
-FORMAT_VERSION = 1
+#: 2: journal frames start with a magic (resynchronisable), files carry checksums, a lease.
+FORMAT_VERSION = 2
+_READABLE_FORMATS = (1, 2)
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,179}")
 _MAX_NAME = 180  # leaves room for suffixes within the 255-byte limit of a file name
-_FILE_ID = re.compile(r"([0-9a-f]{32})/([^/\x00]+)")
 
 
 def _encode(name: str) -> str:
@@ -114,7 +120,7 @@ def _fsync_default() -> bool:
     return os.environ.get("MOIL_FSYNC", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-class FileJobStore(JobStore):
+class FileJobStore(StoredFiles, JobStore):
     """A job store in a directory (``file:PATH`` or a bare path). See the module docstring.
 
     The locator is rewritten as ``file:ABSOLUTE_PATH`` so that a worker started in another
@@ -133,6 +139,7 @@ class FileJobStore(JobStore):
         self._journal_fd: int | None = None
         self._journal_end: int | None = None  # end of the last whole frame, once known
         self._logs_made = False  # logs/ exists (a worker asks for a log path per job)
+        self._records = filemeta.Records(fsync=self.fsync)
 
     def __repr__(self) -> str:
         return f"FileJobStore({self.root!r})"
@@ -151,12 +158,6 @@ class FileJobStore(JobStore):
     def _job_path(self, area: str, job_id: str, suffix: str) -> str:
         return f"{self.root}/{area}/{_encode(job_id)}{suffix}"
 
-    def _file_path(self, file_id: str) -> str:
-        match = _FILE_ID.fullmatch(file_id)
-        if match is None or match.group(2) in (".", ".."):
-            raise NoSuchFileError(f"{file_id!r} is not a file ID of a file: job store")
-        return f"{self.root}/files/{file_id}"
-
     def _make_parents(self, path: str) -> None:
         """Create the missing directories above ``path``, up to but not including the root
         (a destroyed store is not silently recreated)."""
@@ -166,7 +167,7 @@ class FileJobStore(JobStore):
             if parent == self.root:
                 raise NoSuchJobStoreError(f"the job store {self.locator} does not exist")
             try:
-                os.mkdir(parent)
+                os.mkdir(parent, 0o700)
                 break
             except FileExistsError:
                 break
@@ -175,7 +176,7 @@ class FileJobStore(JobStore):
                 parent = os.path.dirname(parent)
         for directory in reversed(missing):
             try:
-                os.mkdir(directory)
+                os.mkdir(directory, 0o700)
             except FileExistsError:
                 pass
 
@@ -200,16 +201,38 @@ class FileJobStore(JobStore):
     def create(self) -> None:
         """Create the store. The directory may exist if it is empty; a directory holding a
         job store or anything else raises JobStoreExistsError."""
+        self._make_root()
+        self._write_layout()
+
+    def create_leased(self, owner: str) -> Lease:
+        """Create the store with its lease taken before the marker makes it a store: no
+        other leader can take it first."""
+        self._make_root()
+        lease = filelease.acquire(self.root, owner, lambda: True)
         try:
-            os.makedirs(self.root)
+            self._write_layout()
+        except BaseException:
+            lease.release()
+            raise
+        return lease
+
+    def _make_root(self) -> None:
+        try:
+            os.makedirs(self.root, 0o700)
         except FileExistsError:
             self._check_reusable_dir()
+            os.chmod(self.root, 0o700)  # an empty directory the user gave: the store's now
+        else:
+            if stat.S_IMODE(os.stat(self.root).st_mode) != 0o700:
+                os.chmod(self.root, 0o700)  # an umask that took the owner's bits
+
+    def _write_layout(self) -> None:
         marker = json.dumps({"kind": "moil file job store", "format": FORMAT_VERSION})
         try:
             write_new(f"{self.root}/{MARKER}", marker.encode() + b"\n", exclusive=True)
         except FileExistsError:
             raise JobStoreExistsError(self._exists_message()) from None
-        os.makedirs(f"{self.root}/records", exist_ok=True)
+        os.makedirs(f"{self.root}/records", 0o700, exist_ok=True)
         write_new(self._journal_path, b"", fsync=self.fsync)
         self._forget_journal()
         self._journal_end = 0
@@ -230,7 +253,8 @@ class FileJobStore(JobStore):
             )
         if self.exists():
             raise JobStoreExistsError(self._exists_message())
-        if os.listdir(self.root):
+        # a lease file alone is what a creation cut short left
+        if set(os.listdir(self.root)) - {filelease.LEASE_FILE}:
             raise JobStoreExistsError(
                 f"cannot create a job store in {self.root}: the directory is not empty and "
                 "holds no job store; give a new path or an empty directory"
@@ -246,12 +270,20 @@ class FileJobStore(JobStore):
             ) from None
         except (ValueError, OSError) as exc:
             raise JobStoreError(f"the job store at {self.root} is unreadable: {exc}") from exc
-        if marker.get("format") != FORMAT_VERSION:
+        if marker.get("format") not in _READABLE_FORMATS:
             raise JobStoreError(
                 f"the job store at {self.root} has format {marker.get('format')!r}; this moil "
-                f"reads format {FORMAT_VERSION}"
+                f"reads formats {', '.join(map(str, _READABLE_FORMATS))}"
             )
         self._forget_journal()
+
+    def acquire_lease(self, owner: str) -> Lease:
+        if not self.exists():
+            raise NoSuchJobStoreError(f"no job store at {self.locator}")
+        return filelease.acquire(self.root, owner, self.exists)
+
+    def lease_holder(self) -> LeaseHolder | None:
+        return filelease.holder_of(self.root)
 
     def destroy(self) -> None:
         """Delete the store. The directory is first renamed to a hidden sibling so that it
@@ -367,10 +399,17 @@ class FileJobStore(JobStore):
             return
         with stream:
             end = 0
-            for end, records in journal.scan(stream):
+            for end, records in journal.scan(stream, self._report_damage):
                 yield from records
             if self._journal_fd is None:
                 self._journal_end = end  # saves the first append a second scan
+
+    def _report_damage(self, offset: int, length: int) -> None:
+        log.warning(
+            "the journal %s is damaged at byte %d: %d bytes hold no whole record batch and "
+            "are skipped (the batches after them are kept); the jobs recorded there run again",
+            self._journal_path, offset, length,
+        )
 
     def replace_records(self, records: Sequence[bytes]) -> None:
         frames = journal.encode_many(records)
@@ -469,7 +508,7 @@ class FileJobStore(JobStore):
         flags = os.O_RDWR | O_CLOEXEC | (os.O_CREAT if create else 0)  # NFS: LOCK_EX needs RW
         while True:
             try:
-                fd = os.open(path, flags, 0o666)
+                fd = os.open(path, flags, 0o600)
             except FileNotFoundError:
                 if not create:
                     raise
@@ -505,12 +544,12 @@ class FileJobStore(JobStore):
             return
         temp = temp_name(target)
         try:
-            link_or_copy(local_path, temp, fsync=self.fsync)
+            link_or_copy(local_path, temp, fsync=self.fsync, private=True)
         except FileNotFoundError:
             if not os.path.exists(local_path):
                 raise
             self._make_parents(target)
-            link_or_copy(local_path, temp, fsync=self.fsync)
+            link_or_copy(local_path, temp, fsync=self.fsync, private=True)
         os.replace(temp, target)
 
     def read_job_log(self, job_id: str) -> bytes | None:
@@ -518,78 +557,3 @@ class FileJobStore(JobStore):
 
     def job_log_location(self, job_id: str) -> str:
         return self._job_path("logs", job_id, ".log")
-
-    # -- files ----------------------------------------------------------------------------
-    def _new_file_path(self, basename: str) -> tuple[str, str]:
-        """A fresh file ID and its path, with its directory created."""
-        file_id = new_file_id(basename)
-        path = self._file_path(file_id)
-        self._make_parents(path)
-        return file_id, path
-
-    def import_local(self, path: str, *, move: bool = False, basename: str | None = None) -> FileID:
-        file_id, dest = self._new_file_path(basename or os.path.basename(path))
-        try:
-            if move and not os.path.islink(path):
-                move_file(path, dest, fsync=self.fsync)
-            else:
-                link_or_copy(path, dest, fsync=self.fsync)
-                if move:
-                    os.unlink(path)
-            info = os.stat(dest)
-        except BaseException:
-            if not os.path.lexists(dest):
-                rmdir_quietly(os.path.dirname(dest))
-            raise
-        return FileID(file_id, info.st_size, bool(info.st_mode & 0o111))
-
-    def export_local(self, file_id: str, dest: str, *, symlink: bool = False) -> None:
-        src = self._file_path(file_id)
-        try:
-            if symlink:
-                os.stat(src)
-                os.symlink(src, dest)
-            else:
-                link_or_copy(src, dest)
-        except FileNotFoundError:
-            if not os.path.exists(src):
-                raise NoSuchFileError(f"no file {file_id!r} in {self.locator}") from None
-            raise
-
-    def local_path(self, file_id: str) -> str:
-        """The stored file itself: read it, link it, never write to it."""
-        path = self._file_path(file_id)
-        if not os.path.exists(path):
-            raise NoSuchFileError(f"no file {file_id!r} in {self.locator}")
-        return path
-
-    def open_read(self, file_id: str) -> IO[bytes]:
-        try:
-            return open(self._file_path(file_id), "rb")
-        except FileNotFoundError:
-            raise NoSuchFileError(f"no file {file_id!r} in {self.locator}") from None
-
-    def write_stream(self, basename: str) -> tuple[FileID, IO[bytes]]:
-        file_id, path = self._new_file_path(basename)
-        fid = FileID(file_id)
-        return fid, AtomicWriter(path, partial(setattr, fid, "size"), fsync=self.fsync)
-
-    def file_exists(self, file_id: str) -> bool:
-        try:
-            return os.path.exists(self._file_path(file_id))
-        except NoSuchFileError:
-            return False
-
-    def file_size(self, file_id: str) -> int:
-        try:
-            return os.stat(self._file_path(file_id)).st_size
-        except FileNotFoundError:
-            raise NoSuchFileError(f"no file {file_id!r} in {self.locator}") from None
-
-    def delete_file(self, file_id: str) -> None:
-        try:
-            path = self._file_path(file_id)
-        except NoSuchFileError:
-            return
-        unlink_missing_ok(path)
-        rmdir_quietly(os.path.dirname(path))

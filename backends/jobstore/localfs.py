@@ -1,12 +1,15 @@
 """Small file system helpers for stores that keep their state in local files.
 
-Each helper costs as few system calls as it can: they sit on the per-job hot path.
+Each helper costs as few system calls as it can: they sit on the per-job hot path. Files
+they create for a store are private to its owner (0600, 0700 if executable): a store holds
+a run's inputs and logs. The umask can only take bits away from that.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import io
 import itertools
 import os
@@ -61,7 +64,7 @@ def write_new(path: str, data: bytes, *, fsync: bool = False, exclusive: bool = 
     """Write ``data`` to ``path`` in place (create or truncate; fail if ``exclusive`` and it
     exists). Not atomic: a reader may see part of it."""
     flags = os.O_WRONLY | os.O_CREAT | O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
-    fd = os.open(path, flags, 0o666)
+    fd = os.open(path, flags, 0o600)
     try:
         write_all(fd, data)
         if fsync:
@@ -118,13 +121,18 @@ def _copy_fd(src: int, dst: int) -> None:
         write_all(dst, block)
 
 
-def copy_file(src: str, dest: str, *, fsync: bool = False) -> os.stat_result:
+def copy_file(
+    src: str, dest: str, *, fsync: bool = False, private: bool = False
+) -> os.stat_result:
     """Copy ``src`` to a new file ``dest`` (FileExistsError if it exists), keeping the
-    executable bits. Returns the stat of the copy."""
+    executable bits; ``private``: readable by the owner only (a copy into a store). Returns
+    the stat of the copy."""
     src_fd = os.open(src, os.O_RDONLY | O_CLOEXEC)
     try:
         mode = stat.S_IMODE(os.fstat(src_fd).st_mode)
         dest_mode = 0o777 if mode & 0o111 else 0o666  # the umask trims it as for any new file
+        if private:
+            dest_mode &= 0o700
         dest_fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_CLOEXEC, dest_mode)
         try:
             _copy_fd(src_fd, dest_fd)
@@ -140,16 +148,17 @@ def copy_file(src: str, dest: str, *, fsync: bool = False) -> os.stat_result:
         os.close(src_fd)
 
 
-def link_or_copy(src: str, dest: str, *, fsync: bool = False) -> bool:
-    """Make ``dest`` a hard link to ``src``, or a copy if the file system cannot link them.
-    Returns True for a link. FileExistsError if ``dest`` exists."""
+def link_or_copy(src: str, dest: str, *, fsync: bool = False, private: bool = False) -> bool:
+    """Make ``dest`` a hard link to ``src``, or a copy (``private``: see ``copy_file``) if
+    the file system cannot link them. Returns True for a link. FileExistsError if ``dest``
+    exists."""
     try:
         os.link(src, dest)
         return True
     except OSError as exc:
         if exc.errno not in LINK_FAILURES:
             raise
-    copy_file(src, dest, fsync=fsync)
+    copy_file(src, dest, fsync=fsync, private=private)
     return False
 
 
@@ -186,15 +195,18 @@ def is_flocked(path: str) -> bool:
     return False
 
 
-def move_file(src: str, dest: str, *, fsync: bool) -> None:
-    """Rename ``src`` to ``dest``; across file systems, copy then remove the original."""
+def move_file(src: str, dest: str, *, fsync: bool) -> bool:
+    """Rename ``src`` to ``dest``; across file systems, copy (private) then remove the
+    original. Returns True for a copy."""
     try:
         os.rename(src, dest)
+        return False
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        copy_file(src, dest, fsync=fsync)
+        copy_file(src, dest, fsync=fsync, private=True)
         os.unlink(src)
+        return True
 
 
 def ignore_missing(
@@ -204,16 +216,28 @@ def ignore_missing(
         raise exc_info[1]
 
 
-class AtomicWriter(io.BufferedWriter):
-    """Writes a new file under a temporary name; ``close`` publishes it by rename and calls
-    ``on_publish(size)``. Leaving a ``with`` block by an exception discards the file."""
+def _private_opener(path: str, flags: int) -> int:
+    return os.open(path, flags | O_CLOEXEC, 0o600)
 
-    def __init__(self, path: str, on_publish: Callable[[int], None], *, fsync: bool) -> None:
+
+class AtomicWriter(io.BufferedWriter):
+    """Writes a new private file under a temporary name, hashing what it writes; ``close``
+    publishes it by rename and calls ``on_publish(size, "sha1$HEX")``. Leaving a ``with``
+    block by an exception discards the file."""
+
+    def __init__(
+        self, path: str, on_publish: Callable[[int, str], None], *, fsync: bool
+    ) -> None:
         self._final = path
         self._temp = temp_name(path)
         self._on_publish = on_publish
         self._fsync = fsync
-        super().__init__(io.FileIO(self._temp, "xb"))
+        self._hash = hashlib.sha1()
+        super().__init__(io.FileIO(self._temp, "xb", opener=_private_opener))
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]  # any buffer, as io's
+        self._hash.update(data)
+        return super().write(data)
 
     def close(self) -> None:
         if self.closed:
@@ -228,7 +252,7 @@ class AtomicWriter(io.BufferedWriter):
             raise
         super().close()
         os.replace(self._temp, self._final)
-        self._on_publish(size)
+        self._on_publish(size, f"sha1${self._hash.hexdigest()}")
 
     def _discard(self) -> None:
         try:

@@ -5,30 +5,50 @@ built from the same locator (say the leader's and an in-process worker's) see on
 Nothing survives the process, and a worker in another process sees nothing: use it with an
 in-process batch system only. It keeps every promise of the contract that does not need a
 file system: atomic blobs and results, whole batches, files that keep their executable bit.
-``local_path`` answers None, so callers exercise their copy paths against it.
+``local_path`` answers None, so callers exercise their copy paths against it. Its lease
+is held in the registry: a second ``acquire_lease`` (say a second in-process leader) is
+refused until the first is released.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import socket
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import IO
 
-from backends.errors import JobStoreExistsError, NoSuchFileError, NoSuchJobStoreError
+from backends.errors import (
+    JobStoreExistsError,
+    JobStoreLeasedError,
+    NoSuchFileError,
+    NoSuchJobStoreError,
+    StoredFileDamagedError,
+)
 from backends.jobstore.base import FileID, JobStore, new_file_id
+from backends.jobstore.lease import Lease, LeaseHolder
+
+
+def _sha1(data: bytes) -> str:
+    return f"sha1${hashlib.sha1(data).hexdigest()}"
 
 
 @dataclass
 class _StoredFile:
     data: bytes
     executable: bool
+    digest: str = ""
+
+    def __post_init__(self) -> None:
+        self.digest = self.digest or _sha1(self.data)
 
 
 @dataclass
@@ -44,6 +64,7 @@ class _State:
     logs: dict[str, bytes] = field(default_factory=dict)
     log_targets: dict[str, str] = field(default_factory=dict)
     files: dict[str, _StoredFile] = field(default_factory=dict)
+    lease: _MemoryLease | None = None
 
 
 _REGISTRY: dict[str, _State] = {}
@@ -79,6 +100,24 @@ class MemoryJobStore(JobStore):
 
     def open(self) -> None:
         self._state  # noqa: B018 (raises NoSuchJobStoreError)
+
+    def acquire_lease(self, owner: str) -> Lease:
+        state = self._state
+        with state.lock:
+            if state.lease is not None:
+                holder = state.lease.holder
+                raise JobStoreLeasedError(
+                    f"the job store {self.locator} is in use by a running leader "
+                    f"({holder.describe()})", holder)
+            lease = _MemoryLease(state, LeaseHolder(owner, socket.gethostname(), os.getpid(),
+                                                    time.time()))
+            state.lease = lease
+        return lease
+
+    def lease_holder(self) -> LeaseHolder | None:
+        state = self._state
+        with state.lock:
+            return None if state.lease is None else state.lease.holder
 
     def destroy(self) -> None:
         with _REGISTRY_LOCK:
@@ -220,12 +259,18 @@ class MemoryJobStore(JobStore):
 
     # -- files ----------------------------------------------------------------------------
     def _get(self, file_id: str) -> _StoredFile:
+        """The stored file, checked against its digest (memory is cheap to hash)."""
         state = self._state
         with state.lock:
             try:
-                return state.files[file_id]
+                stored = state.files[file_id]
             except KeyError:
                 raise NoSuchFileError(f"no file {file_id!r} in {self.locator}") from None
+        if _sha1(stored.data) != stored.digest:
+            raise StoredFileDamagedError(
+                f"the stored file {file_id} is damaged: its bytes changed since it was "
+                "stored; rerun the workflow in a new job store", file_id)
+        return stored
 
     def _put(self, basename: str, data: bytes, executable: bool) -> FileID:
         file_id = new_file_id(basename)
@@ -234,7 +279,10 @@ class MemoryJobStore(JobStore):
             state.files[file_id] = _StoredFile(data, executable)
         return FileID(file_id, len(data), executable)
 
-    def import_local(self, path: str, *, move: bool = False, basename: str | None = None) -> FileID:
+    def import_local(
+        self, path: str, *, move: bool = False, basename: str | None = None,
+        digest: str | None = None,
+    ) -> FileID:
         with open(path, "rb") as stream:
             executable = bool(os.fstat(stream.fileno()).st_mode & 0o111)
             data = stream.read()
@@ -270,6 +318,9 @@ class MemoryJobStore(JobStore):
             state.files[str(file_id)] = _StoredFile(data, False)
         file_id.size = len(data)
 
+    def file_digest(self, file_id: str) -> str | None:
+        return self._get(file_id).digest
+
     def file_exists(self, file_id: str) -> bool:
         state = self._state
         with state.lock:
@@ -289,6 +340,22 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+class _MemoryLease(Lease):
+    """The lease of a memory store: its registry entry names the holder."""
+
+    def __init__(self, state: _State, holder: LeaseHolder) -> None:
+        super().__init__(holder)
+        self._state = state
+
+    def renew(self) -> None:
+        """Nothing to do: the lease lasts until released (or the process ends)."""
+
+    def release(self) -> None:
+        with self._state.lock:
+            if self._state.lease is self:
+                self._state.lease = None
 
 
 class _MemoryWriter(io.BytesIO):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import pickle
+import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,8 +24,10 @@ import pytest
 from backends.errors import (
     InvalidLocatorError,
     JobStoreExistsError,
+    JobStoreLeasedError,
     NoSuchFileError,
     NoSuchJobStoreError,
+    StoredFileDamagedError,
 )
 from backends.jobstore.base import FileID, JobStore, open_job_store, parse_locator
 from backends.jobstore.file import FileJobStore
@@ -94,6 +98,44 @@ def test_create_open_exists_destroy(locator: str) -> None:
     store.create()  # and the place can be used again
     with pytest.raises(NoSuchFileError):
         store.read_shared("config")
+
+
+# -- the lease -------------------------------------------------------------------------------
+def test_lease_is_exclusive_until_released(store: JobStore) -> None:
+    assert store.lease_holder() is None
+    lease = store.acquire_lease("leader-1")
+    holder = _other(store).lease_holder()
+    assert holder is not None and holder == lease.holder
+    assert (holder.owner, holder.pid, holder.host) == ("leader-1", os.getpid(),
+                                                       socket.gethostname())
+    assert abs(holder.since - time.time()) < 60 and f"pid {os.getpid()}" in holder.describe()
+    with pytest.raises(JobStoreLeasedError, match="in use by a running leader") as refused:
+        _other(store).acquire_lease("leader-2")
+    assert refused.value.holder == holder
+    lease.keep()  # a holder's loop calls this; it renews only when a renewal is due
+    lease.release()
+    lease.release()
+    assert _other(store).lease_holder() is None
+    with _other(store).acquire_lease("leader-2") as second:
+        assert store.lease_holder() == second.holder
+    assert store.lease_holder() is None
+
+
+def test_create_leased_holds_the_lease_from_the_start(locator: str) -> None:
+    store = open_job_store(locator)
+    lease = store.create_leased("leader-1")
+    assert store.exists() and store.lease_holder() == lease.holder
+    with pytest.raises(JobStoreExistsError):
+        open_job_store(locator).create_leased("leader-2")
+    with pytest.raises(JobStoreLeasedError):
+        _other(store).acquire_lease("leader-2")
+    lease.release()
+
+
+def test_lease_of_a_missing_store(locator: str) -> None:
+    store = open_job_store(locator)
+    with pytest.raises(NoSuchJobStoreError):
+        store.acquire_lease("leader")
 
 
 # -- shared blobs ----------------------------------------------------------------------------
@@ -612,3 +654,266 @@ def test_destroy_soon_removes_the_store_from_its_locator(store: JobStore) -> Non
     store.destroy_soon()
     assert not store.exists()
     assert not open_job_store(store.locator).exists()
+
+
+def _legacy_frame(records: list[bytes]) -> bytes:
+    """A frame as store format 1 wrote it (no magic)."""
+    import struct
+    import zlib
+
+    payload = b"".join(struct.pack("<I", len(r)) + r for r in records)
+    length = struct.pack("<I", len(payload))
+    return length + struct.pack("<I", zlib.crc32(payload, zlib.crc32(length))) + payload
+
+
+def _frame_offsets(path: Path) -> list[int]:
+    from backends.jobstore import journal
+
+    with open(path, "rb") as stream:
+        ends = [end for end, _ in journal.scan(stream)]
+    return [0, *ends[:-1]]
+
+
+@pytest.mark.parametrize("where", ["payload", "magic", "length"])
+def test_file_journal_damage_in_the_middle_keeps_the_frames_after_it(
+    file_store: FileJobStore, caplog: pytest.LogCaptureFixture, where: str
+) -> None:
+    batches = _append_batches(file_store, 6)
+    path = Path(file_store.root, "records", "journal")
+    start = _frame_offsets(path)[2]
+    data = bytearray(path.read_bytes())
+    index = {"payload": start + 14, "magic": start, "length": start + 5}[where]
+    data[index] ^= 0x5A
+    path.write_bytes(bytes(data))
+    restarted = FileJobStore(file_store.locator, file_store.root)
+    restarted.open()
+    with caplog.at_level("WARNING"):
+        got = list(restarted.read_records())
+    assert got == [r for i, b in enumerate(batches) if i != 2 for r in b]
+    damage = [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()]
+    assert len(damage) == 1 and f"at byte {start}:" in damage[0], damage
+    restarted.append_records([b"after"])  # appended after the last whole frame: none lost
+    assert list(_other(restarted).read_records()) == [*got, b"after"]
+
+
+def test_file_journal_reads_older_frames_and_appends_new_ones(
+    file_store: FileJobStore,
+) -> None:
+    path = Path(file_store.root, "records", "journal")
+    path.write_bytes(_legacy_frame([b"old-1", b"old-2"]) + _legacy_frame([b"old-3"]))
+    Path(file_store.root, "moil-job-store.json").write_text(
+        '{"kind": "moil file job store", "format": 1}\n')
+    older = FileJobStore(file_store.locator, file_store.root)
+    older.open()
+    assert list(older.read_records()) == [b"old-1", b"old-2", b"old-3"]
+    older.append_records([b"new-1"])
+    assert list(_other(older).read_records()) == [b"old-1", b"old-2", b"old-3", b"new-1"]
+    with older.acquire_lease("restart of an older store"):
+        pass
+
+
+def test_file_journal_garbage_tail_after_damage_stays_quiet(
+    file_store: FileJobStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    batches = _append_batches(file_store, 3)
+    path = Path(file_store.root, "records", "journal")
+    path.write_bytes(path.read_bytes() + b"\xd7MJ\xfe" + b"\x40\x00\x00\x00" + b"x" * 20)
+    with caplog.at_level("WARNING"):
+        assert list(file_store.read_records()) == [r for b in batches for r in b]
+    assert not [r for r in caplog.records if "damaged" in r.getMessage()]
+
+
+_LEASE_HOLDER = """
+import os, sys, time
+from backends.jobstore.file import FileJobStore
+store = FileJobStore(sys.argv[1], sys.argv[1])
+lease = store.acquire_lease("holder")
+if sys.argv[2] == "fork":
+    child = os.fork()
+    if child == 0:  # a pool worker of the leader: outlives it for a while
+        time.sleep(60)
+        os._exit(0)
+    print(child, flush=True)
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["alone", "with-forked-child"])
+def test_file_lease_dies_with_its_holder(file_store: FileJobStore, fork: bool) -> None:
+    """A SIGKILLed leader never blocks a restart, not even while a worker it forked lives."""
+    with _python(_LEASE_HOLDER, file_store.root, "fork" if fork else "alone") as proc:
+        assert proc.stdout is not None
+        child = int(proc.stdout.readline()) if fork else None
+        assert proc.stdout.readline() == "held\n"
+        try:
+            holder = file_store.lease_holder()
+            assert holder is not None and (holder.owner, holder.pid) == ("holder", proc.pid)
+            with pytest.raises(JobStoreLeasedError, match=f"pid {proc.pid} on "):
+                file_store.acquire_lease("second")
+            proc.kill()
+            proc.wait()
+            assert file_store.lease_holder() is None
+            file_store.acquire_lease("second").release()
+        finally:
+            if child is not None:
+                os.kill(child, 9)  # not ours to reap: its parent was the killed holder
+
+
+def test_file_lease_waits_out_a_status_probe(file_store: FileJobStore) -> None:
+    """``toil status`` probes the lock with LOCK_SH for a moment: a leader starting then is
+    not refused."""
+    import fcntl
+
+    fd = os.open(Path(file_store.root, "lease"), os.O_RDONLY | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    threading.Timer(0.2, os.close, [fd]).start()
+    file_store.acquire_lease("leader").release()
+
+
+# -- checksums of stored files ---------------------------------------------------------------
+def _sha1(data: bytes) -> str:
+    import hashlib
+
+    return f"sha1${hashlib.sha1(data).hexdigest()}"
+
+
+def _damage(store: JobStore, file_id: str, data: bytes) -> None:
+    """Replace the stored bytes of ``file_id`` behind the store's back, in place."""
+    if isinstance(store, FileJobStore):
+        with open(Path(store.root, "files", file_id), "r+b") as stream:
+            stream.truncate(0)
+            stream.write(data)
+        return
+    from backends.jobstore import memory
+
+    memory._REGISTRY[store.location].files[file_id].data = data
+
+
+def test_stored_files_carry_their_sha1(store: JobStore, tmp_path: Path) -> None:
+    file_id, stream = store.write_stream("s.txt")
+    with stream:
+        stream.write(b"streamed ")
+        stream.write(memoryview(b"bytes"))
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"imported")
+    imported = store.import_local(str(src))
+    given = store.import_local(str(src), digest=_sha1(b"imported"))
+    assert _other(store).file_digest(file_id) == _sha1(b"streamed bytes")
+    assert store.file_digest(imported) == store.file_digest(given) == _sha1(b"imported")
+    with pytest.raises(NoSuchFileError):
+        store.file_digest("0" * 32 + "/gone")
+
+
+@pytest.mark.parametrize("damage", [b"", b"IMPORTED"], ids=["truncated", "same-size"])
+def test_a_damaged_stored_file_is_refused(store: JobStore, tmp_path: Path,
+                                           damage: bytes) -> None:
+    src = tmp_path / "made" / "out.txt"
+    src.parent.mkdir()
+    src.write_bytes(b"imported")
+    file_id = store.import_local(str(src), move=True)
+    with store.open_read(file_id) as stream:  # read (and checked) once while intact
+        assert stream.read() == b"imported"
+    time.sleep(0.01)  # a later write has a later mtime even on a coarse clock
+    _damage(store, file_id, damage)
+    reader = _other(store)
+    for read in (lambda: reader.open_read(file_id), lambda: reader.local_path(file_id),
+                 lambda: reader.export_local(file_id, str(tmp_path / "exported"))):
+        with pytest.raises(StoredFileDamagedError, match="out.txt.*damaged") as caught:
+            read()
+        assert caught.value.file_id == file_id
+    assert not (tmp_path / "exported").exists()
+
+
+def test_file_touched_but_unchanged_is_intact(file_store: FileJobStore, tmp_path: Path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"same bytes")
+    file_id = file_store.import_local(str(src))
+    os.utime(src, ns=(1, 1))  # the same inode as the stored file: a touch, no new bytes
+    with _other(file_store).open_read(file_id) as stream:
+        assert stream.read() == b"same bytes"
+
+
+def test_file_damaged_input_is_put_back_from_its_source(
+    file_store: FileJobStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"input bytes")
+    file_id = file_store.import_local(str(src))  # a hard link: the same inode as src
+    restored = tmp_path / "restored"
+    restored.write_bytes(b"input bytes")
+    os.replace(restored, src)  # the user's input is a new file now, with the same bytes
+    _damage(file_store, file_id, b"")  # and the stored one (the old inode) is truncated
+    with caplog.at_level("WARNING"), _other(file_store).open_read(file_id) as stream:
+        assert stream.read() == b"input bytes"
+    assert any("put it back from" in r.getMessage() for r in caplog.records)
+    src.write_bytes(b"other")  # the source changed too now: nothing to put back
+    _damage(file_store, file_id, b"")
+    with pytest.raises(StoredFileDamagedError, match="holds 0 bytes where 11 were stored"):
+        _other(file_store).local_path(file_id)
+
+
+def test_file_updated_in_place_on_purpose(file_store: FileJobStore, tmp_path: Path) -> None:
+    file_id, stream = file_store.write_stream("listing.json")
+    with stream:
+        stream.write(b"{}")
+    time.sleep(0.01)
+    Path(file_store.local_path(file_id)).write_bytes(b'{"a": 1}')
+    file_store.file_updated(file_id)
+    assert file_store.file_digest(file_id) == _sha1(b'{"a": 1}')
+    with _other(file_store).open_read(file_id) as read:
+        assert read.read() == b'{"a": 1}'
+
+
+def test_file_checksums_without_xattrs(file_store: FileJobStore, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    def refuse(*args: object) -> None:
+        raise OSError(errno.ENOTSUP, "no xattrs here")
+
+    monkeypatch.setattr(os, "setxattr", refuse)
+    monkeypatch.setattr(os, "getxattr", refuse)
+    store = FileJobStore(file_store.locator, file_store.root)
+    file_id, stream = store.write_stream("a.txt")
+    with stream:
+        stream.write(b"abc")
+    uid = file_id.split("/")[0]
+    assert (Path(store.root) / "files" / f"{uid}.sum").is_file()
+    assert _other(store).file_digest(file_id) == _sha1(b"abc")
+    time.sleep(0.01)
+    _damage(store, file_id, b"")
+    with pytest.raises(StoredFileDamagedError):
+        _other(store).open_read(file_id)
+    store.delete_file(file_id)
+    assert not (Path(store.root) / "files" / f"{uid}.sum").exists()
+
+
+# -- file: private to its owner --------------------------------------------------------------
+@pytest.mark.parametrize("umask", [0o000, 0o022])
+def test_file_store_is_private_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        given = tmp_path / "given"
+        given.mkdir(0o777)  # an empty directory the user names as --jobStore
+        os.chmod(given, 0o777)
+        store = FileJobStore(str(given), str(given))
+        lease = store.create_leased("leader")
+        store.write_shared("config", b"secret options")
+        store.append_records([b"record"])
+        store.write_job_input("j", b"input")
+        store.write_job_result("j2", b"result")
+        store.job_log_target("j")  # the log's directory (a worker writes the log: 0600)
+        streamed, stream = store.write_stream("s.txt")
+        with stream:
+            stream.write(b"streamed")
+        with store.job_running_lock("j3"):
+            modes = {p: p.stat().st_mode & 0o777 for p in [given, *given.rglob("*")]}
+        lease.release()
+        out = tmp_path / "out.txt"
+        store.export_local(streamed, str(out))  # it leaves the store: the umask's mode now
+    finally:
+        os.umask(old)
+    assert {str(p.relative_to(tmp_path)): oct(m) for p, m in modes.items()
+            if m not in (0o700, 0o600)} == {}
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask

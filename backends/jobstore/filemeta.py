@@ -1,0 +1,221 @@
+"""Checksums of the files in a ``file:`` store, and their check on read.
+
+Each stored file ``files/UUID/NAME`` has a *record*: the sha1 of its bytes (``sha1$HEX``,
+CWL's ``checksum`` form), the size, modification time and inode it had when it was hashed,
+the path it was linked or copied in from (its *source*, if any), and whether the store made
+the file itself (a stream or a copy: then it is private, 0600, until it is exported). The
+record is an extended attribute of the file's own directory (``user.moil.stored``): no file
+is created for it, and the stored file itself, which may be the very inode of a user's
+input (a hard link), is never touched. Where the file system has no user xattrs (or the
+record is too big for one), it is the file ``files/UUID.sum``.
+
+The check on read: a file whose size, mtime and inode are those it had when it was hashed
+is intact (rsync's and git's quick check: a write changes the mtime, a truncation the size,
+a replacement the inode); one that differs is hashed again, and other bytes than those
+recorded are damage. A damaged file whose source still holds the recorded bytes is put
+back from there; otherwise StoredFileDamagedError. Each process remembers the files it found
+intact (by path, size, mtime and inode): a file is looked at once per process, and a
+2 GiB file passed through three steps is hashed once, when it enters the store.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+
+from backends.errors import StoredFileDamagedError
+from backends.jobstore.localfs import (
+    O_CLOEXEC,
+    link_or_copy,
+    read_all,
+    temp_name,
+    unlink_missing_ok,
+    write_atomic,
+)
+
+log = logging.getLogger(__name__)
+
+XATTR = "user.moil.stored"
+SIDECAR = ".sum"
+#: errors of setxattr/getxattr that mean "no user xattrs here (for this record)"
+_NO_XATTR = frozenset(
+    {errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM, errno.E2BIG, errno.ENOSPC, errno.ERANGE}
+)
+_CACHE_LIMIT = 100_000
+#: path -> (size, mtime_ns, inode) of the stored files this process found intact
+_intact: dict[str, tuple[int, int, int]] = {}
+
+
+def sha1_file(path: str) -> str:
+    """``sha1$HEX`` of a local file's bytes."""
+    with open(path, "rb", buffering=0) as stream:
+        digest = hashlib.file_digest(stream, "sha1")
+    return f"sha1${digest.hexdigest()}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a stored file was when it entered the store (see the module docstring)."""
+
+    digest: str
+    size: int
+    mtime_ns: int
+    ino: int
+    source: str | None = None
+    private: bool = False
+
+    @classmethod
+    def of(
+        cls, info: os.stat_result, digest: str, source: str | None = None, private: bool = False
+    ) -> Record:
+        return cls(digest, info.st_size, info.st_mtime_ns, info.st_ino, source, private)
+
+    def matches(self, info: os.stat_result) -> bool:
+        return (self.size, self.mtime_ns, self.ino) == (info.st_size, info.st_mtime_ns, info.st_ino)
+
+    def encode(self) -> bytes:
+        fields = [self.digest, self.size, self.mtime_ns, self.ino, self.source, self.private]
+        return json.dumps(fields, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Record | None:
+        try:
+            digest, size, mtime_ns, ino, source, private = json.loads(data)
+            return cls(
+                str(digest),
+                int(size),
+                int(mtime_ns),
+                int(ino),
+                None if source is None else str(source),
+                bool(private),
+            )
+        except (ValueError, TypeError):
+            return None  # a damaged record: the file is not checked (and says so)
+
+
+class Records:
+    """The records of one store's files. ``xattrs``: whether this file system takes them
+    (None until the first try)."""
+
+    def __init__(self, *, fsync: bool) -> None:
+        self.fsync = fsync
+        self.xattrs: bool | None = None
+
+    def write(self, path: str, record: Record) -> None:
+        """Record ``record`` for the stored file at ``path``."""
+        directory = os.path.dirname(path)
+        data = record.encode()
+        if self.xattrs is not False:
+            try:
+                os.setxattr(directory, XATTR, data)
+                self.xattrs = True
+                return
+            except OSError as exc:
+                if exc.errno not in _NO_XATTR:
+                    raise
+                if exc.errno not in (errno.E2BIG, errno.ENOSPC, errno.ERANGE):
+                    self.xattrs = False
+        write_atomic(directory + SIDECAR, data, fsync=self.fsync)
+
+    def read(self, path: str) -> Record | None:
+        """The record of the stored file at ``path``; None if it has none."""
+        directory = os.path.dirname(path)
+        if self.xattrs is not False:
+            try:
+                return Record.decode(os.getxattr(directory, XATTR))
+            except OSError as exc:
+                if exc.errno in _NO_XATTR:
+                    self.xattrs = False
+                elif exc.errno != errno.ENODATA:
+                    raise
+        try:
+            return Record.decode(read_all(directory + SIDECAR))
+        except FileNotFoundError:
+            return None
+
+    @staticmethod
+    def delete(path: str) -> None:
+        unlink_missing_ok(os.path.dirname(path) + SIDECAR)
+
+
+def check(records: Records, path: str, file_id: str) -> os.stat_result:
+    """Check the stored file at ``path`` (see the module docstring); its stat. Raises
+    FileNotFoundError, StoredFileDamagedError."""
+    info = os.stat(path)
+    key = (info.st_size, info.st_mtime_ns, info.st_ino)
+    if _intact.get(path) == key:
+        return info
+    record = records.read(path)
+    if (
+        record is not None
+        and not record.matches(info)
+        and (info.st_size != record.size or sha1_file(path) != record.digest)
+    ):
+        info = _repair(records, path, file_id, record, info)
+    if len(_intact) >= _CACHE_LIMIT:
+        _intact.clear()
+    _intact[path] = (info.st_size, info.st_mtime_ns, info.st_ino)
+    return info
+
+
+def forget(path: str) -> None:
+    """Drop what this process knows of a stored file (it is being replaced or deleted)."""
+    _intact.pop(path, None)
+
+
+def _repair(
+    records: Records, path: str, file_id: str, record: Record, info: os.stat_result
+) -> os.stat_result:
+    """Put the recorded bytes back from the file's source, or raise StoredFileDamagedError."""
+    source = record.source
+    if source and _holds(source, record):
+        temp = temp_name(path)
+        link_or_copy(source, temp, private=True)
+        os.replace(temp, path)
+        fresh = os.stat(path)
+        records.write(path, Record.of(fresh, record.digest, source, record.private))
+        log.warning("the stored file %s was damaged; put it back from %s", file_id, source)
+        return fresh
+    name = file_id.rsplit("/", 1)[-1]
+    if info.st_size != record.size:
+        what = f"it holds {info.st_size} bytes where {record.size} were stored"
+    else:
+        what = f"its bytes changed since it was stored (its sha1 was {record.digest[5:]})"
+    if source and os.path.exists(source):
+        todo = f"put the bytes back in {source}, which it came from, and retry"
+    else:
+        todo = "it cannot be re-created from a source: rerun the workflow in a new job store"
+    raise StoredFileDamagedError(
+        f"the stored file {name} ({path}) is damaged: {what}; {todo}", file_id
+    )
+
+
+def _holds(source: str, record: Record) -> bool:
+    """Whether ``source`` holds the recorded bytes."""
+    try:
+        fd = os.open(source, os.O_RDONLY | O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if os.fstat(fd).st_size != record.size:
+            return False
+    finally:
+        os.close(fd)
+    try:
+        return sha1_file(source) == record.digest
+    except OSError:
+        return False
+
+
+def exported_mode(info: os.stat_result) -> int:
+    """The mode a private stored file gets when it leaves the store: what a new file gets
+    under this process's umask, executable if the stored file is. (Reading the umask means
+    setting it: only private files, which few are, pay the two calls.)"""
+    umask = os.umask(0o077)
+    os.umask(umask)
+    mode = 0o777 if info.st_mode & 0o100 else 0o666
+    return mode & ~umask
