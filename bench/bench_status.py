@@ -4,7 +4,8 @@ Builds a ``file:`` store through the FileJobStore API the way a leader fills it:
 that scattered ``--jobs`` children over five job names and a follow-on that gathers them;
 60% of the children ran (with ``--stats`` events), two failed (with logs), the others are
 issued (8 of them held "running" by this process, as a worker holds its job) and the leader's
-snapshot (``runner.snapshot``) is written from the same state machine the records fed.
+snapshot (``runner.snapshot``) is written from the same state machine the records fed. This
+process holds the store's lease, as the run's leader would.
 Then it times:
 
 - ``toil status STORE`` as a user runs it (a new process: interpreter start and imports
@@ -29,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-from backends.jobstore.base import JobStore, open_job_store
+from backends.jobstore.base import JobStore, Lease, open_job_store
 from runner.promise import Promise, dumps
 from runner.records import JobRecord, encode
 from runner.runview import load_run_view
@@ -39,6 +40,7 @@ from runner.state import StateMachine
 NAMES = ("wf.cwl/align", "wf.cwl/sort", "wf.cwl/index", "wf.cwl/call", "wf.cwl/merge")
 BATCH = 100  # records per journal append, as a leader flushes them per loop
 STARTED = time.time()  # "when the run started": a leader writes its status after its start
+_leases: list[Lease] = []
 
 
 def _record(name: str, parent: str | None, relation: str, index: int,
@@ -56,7 +58,7 @@ def build_store(path: str, jobs: int) -> tuple[JobStore, StateMachine, list[str]
     """The synthetic store (see the module docstring) and the leader's state; returns the
     IDs of the issued jobs too."""
     store = open_job_store("file:" + path)
-    store.create()
+    _leases.append(store.create_leased("bench_status"))  # this process plays the leader
     root = _record("wf.cwl", None, "root", 0, local=True)
     state = StateMachine(1)
     store.append_records([encode(("new", root)), encode(("root", root.id))])

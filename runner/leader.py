@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from backends.batch.base import BatchJob, BatchSystem, ExitReason, Resources, UpdatedJob
-from backends.jobstore.base import JobStore
+from backends.jobstore.base import JobStore, Lease
 from runner import secrets
 from runner.errors import MoilError, WorkflowFailed
 from runner.execute import JobInput, JobResult, execute
@@ -73,6 +73,8 @@ class Leader:
         self.last_kill_check = 0.0
         self.errors: list[str] = []
         self.snapshot = SnapshotWriter(store)
+        #: the store's lease, kept alive from the loop (set by runner.run)
+        self.lease: Lease | None = None
 
     # -- main loop ------------------------------------------------------------------------
     def run(self) -> Any:
@@ -144,6 +146,8 @@ class Leader:
         if now - self.last_kill_check < 0.5:
             return
         self.last_kill_check = now
+        if self.lease is not None:
+            self.lease.keep()
         if self.store.shared_exists(KILL_FLAG):
             self.store.delete_shared(KILL_FLAG)
             self.stop_reason = "killed by toil kill"
@@ -190,7 +194,7 @@ class Leader:
         if job_id is None or job_id not in self.state.jobs:
             return
         self.services.discard(job_id)
-        result = read_result(self.store, job_id)
+        result = read_result(self.store, job_id, self.state.record(job_id).display_name)
         if result is None:
             reason = _exit_message(update)
             result = JobResult(ok=False, error=reason,

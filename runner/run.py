@@ -1,8 +1,10 @@
 """One run of a workflow: its job store, its batch system, start or restart, clean-up.
 
-``Run`` is a context manager: entering creates (or, with ``--restart``, opens) the job store;
-``start(root)`` or ``restart()`` drive the leader; leaving applies ``--clean`` (Toil's
-default: never with ``--stats``, otherwise only after success).
+``Run`` is a context manager: entering creates (or, with ``--restart``, opens) the job store
+and takes its lease, before anything in the store is read or written, so a second leader is
+refused at once; ``start(root)`` or ``restart()`` drive the leader; leaving applies
+``--clean`` (Toil's default: never with ``--stats``, otherwise only after success) and gives
+the lease up.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from backends.errors import (
     BackendError,
     InvalidLocatorError,
     JobStoreError,
+    JobStoreLeasedError,
+    LeaseLostError,
     UnknownBackendError,
 )
-from backends.jobstore.base import JobStore, open_job_store
+from backends.jobstore.base import JobStore, Lease, open_job_store
 from backends.registry import BATCH_SYSTEM_GROUP, load
-from runner.errors import JobStoreInUseError, UsageError
+from runner.errors import JobStoreInUseError, UsageError, WorkflowFailed
 from runner.filestore import remove_spares
 from runner.graph import JobNode
 from runner.leader import KILL_FLAG, Leader
@@ -63,54 +67,78 @@ class Run:
         options.jobStore = self.store.locator
         self.succeeded = False
         self.started = False
+        self.lease: Lease | None = None
 
     # -- life cycle -----------------------------------------------------------------------
     def __enter__(self) -> Self:
         where = self.store.locator
-        if self.options.restart:
-            if not self.store.exists():
-                raise JobStoreInUseError(
-                    f"--restart: there is no job store at {where}; start a new run without "
-                    "--restart"
-                )
-            self.store.open()
-        else:
-            if self.store.exists():
-                raise JobStoreInUseError(
-                    f"the job store {where} already exists; resume its run with --restart, "
-                    f"or delete it with `toil clean {where}`"
-                )
-            try:
-                self.store.create()
-            except JobStoreError as exc:
-                raise UsageError(f"--jobStore {where}: {exc}") from None
-            except OSError as exc:
-                self.store.destroy()
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    raise  # not the user's choice of place: a full disk (exit 1)
-                raise UsageError(
-                    f"--jobStore {where}: cannot create it: {exc.strerror}"
-                    + (f": {exc.filename}" if exc.filename else "")
-                    + "; name a place you can write"
-                ) from None
+        owner = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
         try:
+            if self.options.restart:
+                if not self.store.exists():
+                    raise JobStoreInUseError(
+                        f"--restart: there is no job store at {where}; start a new run "
+                        "without --restart"
+                    )
+                self.lease = self.store.acquire_lease(owner)
+                self.store.open()
+            else:
+                if self.store.exists():
+                    raise JobStoreInUseError(
+                        f"the job store {where} already exists; resume its run with "
+                        f"--restart, or delete it with `toil clean {where}`"
+                    )
+                self.lease = self._create(where, owner)
+            self.store.delete_shared(KILL_FLAG)  # meant for a leader that is gone: not us
             self._write_config()
+        except JobStoreLeasedError as exc:
+            raise JobStoreInUseError(in_use_message(where, exc)) from None
         except BaseException:
-            if not self.options.restart:
-                self.store.destroy()
+            if not self.options.restart and self.lease is not None:
+                self.store.destroy()  # ours, made a moment ago, with nothing in it
+            self._release()
             raise
         return self
 
+    def _create(self, where: str, owner: str) -> Lease:
+        """Create the store, holding its lease; a place that cannot be used is a UsageError
+        (a full disk is not: exit 1)."""
+        try:
+            return self.store.create_leased(owner)
+        except JobStoreLeasedError:
+            raise
+        except JobStoreError as exc:
+            raise UsageError(f"--jobStore {where}: {exc}") from None
+        except OSError as exc:
+            self.store.destroy()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise  # not the user's choice of place: a full disk (exit 1)
+            raise UsageError(
+                f"--jobStore {where}: cannot create it: {exc.strerror}"
+                + (f": {exc.filename}" if exc.filename else "")
+                + "; name a place you can write"
+            ) from None
+
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if not self.options.restart and not self.started:
-            self.store.destroy()  # the run never started: nothing in it to resume
-            return
-        clean = self.options.clean or ("never" if self.options.stats else "onSuccess")
-        ok = exc_type is None and self.succeeded
-        if clean == "always" or (clean == "onSuccess" and ok) or (clean == "onError" and not ok):
-            self.store.destroy_soon()
-        elif not ok and self.started:
-            log.info("the job store %s is kept; resume with --restart", self.store.locator)
+        try:
+            if not self.options.restart and not self.started:
+                self.store.destroy()  # the run never started: nothing in it to resume
+                return
+            clean = self.options.clean or ("never" if self.options.stats else "onSuccess")
+            ok = exc_type is None and self.succeeded
+            if clean == "always" or (clean == "onSuccess" and ok) or (
+                clean == "onError" and not ok
+            ):
+                self.store.destroy_soon()  # still ours: no leader may start on it meanwhile
+            elif not ok and self.started:
+                log.info("the job store %s is kept; resume with --restart", self.store.locator)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            lease.release()
 
     def _write_config(self) -> None:
         main_file = getattr(sys.modules.get("__main__"), "__file__", None)
@@ -147,7 +175,7 @@ class Run:
         self.started = True
         batch = make_batch_system(self.options)
         leader = Leader(self.store, batch, state, self.options)
-        self.store.delete_shared(KILL_FLAG)  # meant for a leader that is gone: not for us
+        leader.lease = self.lease
         self.store.write_shared(STATUS_NAME, pickle.dumps(
             {"state": "running", "pid": os.getpid(), "host": socket.gethostname(),
              "time": time.time()}))
@@ -156,6 +184,8 @@ class Run:
             if resumed:
                 adopt_orphan_results(self.store, leader)
             value = leader.run()
+        except LeaseLostError as exc:  # another leader has the store: write nothing more
+            raise WorkflowFailed(f"{exc}; this leader stops") from None
         except BaseException:
             try:
                 self.store.write_shared(STATUS_NAME, pickle.dumps(
@@ -174,26 +204,45 @@ class Run:
         return value
 
 
+def in_use_message(where: str, exc: JobStoreLeasedError) -> str:
+    """One line for a second leader: who runs the store, and what to do."""
+    holder = exc.holder
+    who = holder.describe() if holder is not None and holder.pid else "another process"
+    return (
+        f"the job store {where} is in use by a running leader ({who}); wait for it to "
+        f"finish, or stop it with `toil kill {where}` and then resume with --restart"
+    )
+
+
 def replay(
     store: JobStore, retry_count: int,
     observe: Callable[[tuple[Any, ...]], None] | None = None,
 ) -> StateMachine:
     """Rebuild the state machine from the store's journal (read-only). ``observe``, if
-    given, sees every event first (``toil status`` collects failure messages with it)."""
+    given, sees every event first (``toil status`` collects failure messages with it).
+
+    A damaged journal (the store skips batches it cannot read) may hold events of jobs whose
+    ``new`` event was lost, or a second ``ran`` of a job: those are ignored, so the lost
+    jobs, and the jobs they made, simply run again. A record that is not an event is
+    skipped with a warning."""
     state = StateMachine(retry_count)
     buffered = []
     for data in store.read_records():
-        event = decode(data)
+        try:
+            event = decode(data)
+            kind = event[0]
+        except Exception as exc:  # noqa: BLE001 (any unpickling error: damage)
+            log.warning("skipping a journal record that cannot be read (%s)", exc)
+            continue
         if observe is not None:
             observe(event)
-        kind = event[0]
         if kind == "new":
             buffered.append(event[1])
         elif kind == "root":
             state.add(buffered)
             buffered = []
         elif kind == "ran":
-            if event[1] in state.jobs:
+            if _may_run(state, event[1]):
                 state.ran(event[1], event[2], event[3], buffered)
             buffered = []
         elif kind == "attempt" and event[1] in state.jobs:
@@ -207,6 +256,11 @@ def replay(
     return state
 
 
+def _may_run(state: StateMachine, job_id: str) -> bool:
+    job = state.jobs.get(job_id)
+    return job is not None and job.status in (Status.WAITING, Status.READY)
+
+
 def adopt_orphan_results(store: JobStore, leader: Leader) -> None:
     """Take results that workers of a dead leader wrote, waiting for ones still running."""
     state = leader.state
@@ -218,12 +272,12 @@ def adopt_orphan_results(store: JobStore, leader: Leader) -> None:
         waiting = [j for j in waiting if store.job_is_running(j)]
     for job_id in store.list_job_results():
         if job_id in state.jobs and state.status(job_id) is Status.READY:
-            result = read_result(store, job_id)
+            result = read_result(store, job_id, state.record(job_id).display_name)
             if result is not None:
                 state.jobs[job_id].status = Status.ISSUED
                 leader._handle(state.record(job_id), result)
-        else:
-            store.clear_job_io(job_id)
+                continue
+        store.clear_job_io(job_id)
     leader._flush()
 
 

@@ -6,9 +6,9 @@ leader killed with SIGKILL, or a store from before snapshots) it replays the jou
 is exact but costs time in proportion to the run. Either way it only reads: the shared
 blobs, the journal, the job logs, and a non-blocking probe of which jobs a worker runs now.
 
-Whether the leader is alive: the store's ``status`` blob says ``running`` with the leader's
-pid and host; on the same host a pid that is gone (or now belongs to a younger process)
-means the leader died. On another host that cannot be checked (``leader_alive`` None).
+Whether the leader is alive: a live leader holds the store's lease (``lease_holder``: pid,
+host, since when), which dies with it, on any host. The store's ``status`` blob says how the
+last leader left (``running``: it never said, so it was killed).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Self
 import psutil
 
 from backends.errors import BackendError
-from backends.jobstore.base import JobStore
+from backends.jobstore.base import JobStore, LeaseHolder
 from runner import promise
 from runner.snapshot import STATES, build_snapshot, read_snapshot
 from runner.state import Status
@@ -99,9 +99,18 @@ def read_config(store: JobStore) -> Any:
     return pickle.loads(store.read_shared(CONFIG_NAME))
 
 
+def live_leader(store: JobStore) -> LeaseHolder | None:
+    """The holder of the store's lease (its live leader, or ``toil clean``), or None."""
+    try:
+        return store.lease_holder()
+    except (BackendError, OSError):
+        return None
+
+
 def leader_alive(status: dict[str, Any] | None) -> bool | None:
-    """True/False for a leader recorded as running on this host; None if it runs on
-    another host (cannot be checked); False if the status is not ``running``."""
+    """For a store without a lease holder: True/False for a leader recorded as running on
+    this host (an older moil's leader, which held no lease); None if it runs on another host
+    (cannot be checked); False if the status is not ``running``."""
     if not status or status.get("state") != "running":
         return False
     if status.get("host") != socket.gethostname():
@@ -125,13 +134,17 @@ def load_run_view(store: JobStore, *, exact: bool = False, probe: bool = True,
         return RunView(store.locator, "missing", f"there is no job store at {store.locator}")
     store.open()
     status = read_status(store)
-    alive = leader_alive(status)
+    holder = live_leader(store)
+    alive = True if holder is not None else leader_alive(status)
     snapshot = None if exact else read_snapshot(store)
     if snapshot is not None and not (snapshot.get("final") or alive is not False):
         snapshot = None  # the leader died without a final word: count from the journal
-    view = RunView(store.locator, *_run_state(status, alive, snapshot))
+    view = RunView(store.locator, *_run_state(status, alive, snapshot, holder))
     if status:
         view.leader = {k: status.get(k) for k in ("pid", "host", "time")} | {"alive": alive}
+    if holder is not None:
+        view.leader = {"pid": holder.pid, "host": holder.host, "time": holder.since,
+                       "alive": True, "lease": holder.to_json()}
     if snapshot is None:
         if view.state == "not started" and not _has_records(store):
             return view
@@ -144,7 +157,10 @@ def load_run_view(store: JobStore, *, exact: bool = False, probe: bool = True,
 
 
 def _run_state(status: dict[str, Any] | None, alive: bool | None,
-               snapshot: dict[str, Any] | None) -> tuple[str, str]:
+               snapshot: dict[str, Any] | None,
+               holder: LeaseHolder | None) -> tuple[str, str]:
+    if holder is not None:
+        return "running", f"the leader is running ({holder.describe()})"
     if status is None:
         return "not started", "the workflow has not started running"
     where = f"pid {status.get('pid')} on {status.get('host')}"

@@ -23,6 +23,7 @@ from runner import promise
 from runner.execute import JobInput, JobResult, execute
 from runner.filestore import remove_spares
 
+log = logging.getLogger(__name__)
 _stores: dict[str, tuple[JobStore, Any]] = {}
 
 CONFIG_NAME = "config"
@@ -91,7 +92,7 @@ class _captured_output:  # noqa: N801 (used as a context manager)
     def __enter__(self) -> logging.Logger:
         sys.stdout.flush()
         sys.stderr.flush()
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.saved = (os.dup(1), os.dup(2))
         os.dup2(self.fd, 1)
         os.dup2(self.fd, 2)
@@ -113,10 +114,24 @@ class _captured_output:  # noqa: N801 (used as a context manager)
             os.close(fd)
 
 
-def read_result(store: JobStore, job_id: str) -> JobResult | None:
-    """The result a worker stored for ``job_id``, if any."""
+def read_result(store: JobStore, job_id: str, name: str = "") -> JobResult | None:
+    """The result a worker stored for ``job_id``, if any. A result that cannot be read
+    (truncated, garbage, not a result) counts as none, with a warning: the job runs again."""
     data = store.read_job_result(job_id)
-    return None if data is None else pickle.loads(data)
+    if data is None:
+        return None
+    try:
+        result = pickle.loads(data)
+    except Exception as exc:  # noqa: BLE001 (any unpickling error means a damaged result)
+        problem = f"{type(exc).__name__}: {exc}"
+    else:
+        if isinstance(result, JobResult):
+            return result
+        problem = f"it holds a {type(result).__name__}"
+    label = f"{name} ({job_id})" if name else job_id
+    log.warning("the stored result of job %s cannot be read (%s, %d bytes); the job runs "
+                "again", label, problem, len(data))
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ def debug_job(
     from backends.jobstore.base import open_job_store
     from runner.debugjob import find_job, load_run, rerun_job
     from runner.promise import loads
-    from runner.runview import leader_alive, read_config, read_status
+    from runner.runview import live_leader, read_config
 
     try:
         store = open_job_store(job_store)
@@ -40,7 +40,7 @@ def debug_job(
         typer.echo(f"toil debug-job: there is no job store at {job_store}", err=True)
         raise typer.Exit(2)
     store.open()
-    if leader_alive(read_status(store)):
+    if live_leader(store) is not None:
         typer.echo("toil debug-job: warning: the run's leader is still running", err=True)
     options = read_config(store)
     options.stats = False

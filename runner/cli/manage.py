@@ -2,11 +2,15 @@
 
 clean: deletes the store and what the run left in its ``--workDir`` (the jobs' temporary
 directories ``moil-<first 8 characters of the job ID>-*``, kept with ``--cleanWorkDir
-never`` or by a worker killed mid-job). A store that does not exist is not an error.
+never`` or by a worker killed mid-job). A store that does not exist is not an error. A
+store whose leader runs (it holds the store's lease) is not deleted: exit 2, with what to
+do; clean holds the lease itself while it deletes, so no leader starts on a half-deleted
+store.
 
 kill: asks the run's leader to stop by putting the kill flag in the store; the leader polls
 it (every 0.5 s), kills the jobs it issued and exits, keeping the store for ``--restart``.
-A leader known to be gone gets no flag (a stale flag would stop the next ``--restart``).
+A store without a live leader (nobody holds its lease) gets no flag (a stale flag would
+stop the next ``--restart``).
 """
 
 from __future__ import annotations
@@ -26,18 +30,26 @@ log = logging.getLogger(__name__)
 
 def clean(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
     """Delete a job store and what its run left in --workDir (a missing store is fine)."""
-    from runner.runview import leader_alive, read_status
+    from backends.errors import JobStoreLeasedError, NoSuchJobStoreError
 
     store = _open(job_store, "clean")
     if not store.exists():
         return
     store.open()
-    if leader_alive(read_status(store)):
-        typer.echo(f"toil clean: warning: the leader of {job_store} is still running; "
-                   "stop it first with `toil kill`", err=True)
-    root = _work_dir(store)
-    leftovers = work_dir_leftovers(store, root)
-    store.destroy()
+    try:
+        lease = store.acquire_lease("toil clean")
+    except NoSuchJobStoreError:
+        return  # deleted meanwhile
+    except JobStoreLeasedError as exc:
+        who = exc.holder.describe() if exc.holder is not None and exc.holder.pid else "?"
+        typer.echo(f"toil clean: the job store {job_store} is in use by a running leader "
+                   f"({who}); stop it first with `toil kill {job_store}`, then clean",
+                   err=True)
+        raise typer.Exit(2) from None
+    with lease:
+        root = _work_dir(store)
+        leftovers = work_dir_leftovers(store, root)
+        store.destroy()
     for path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
     if root is not None:  # and the emptied job directories that ended processes kept
@@ -79,7 +91,7 @@ def _work_dir(store: JobStore) -> str | None:
 def kill(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
     """Ask the leader of a running workflow to stop; the store stays restartable."""
     from runner.leader import KILL_FLAG
-    from runner.runview import leader_alive, read_status
+    from runner.runview import leader_alive, live_leader, read_status
 
     store = _open(job_store, "kill")
     if not store.exists():
@@ -87,7 +99,7 @@ def kill(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
         raise typer.Exit(2)
     store.open()
     status = read_status(store)
-    alive = leader_alive(status)
+    alive = True if live_leader(store) is not None else leader_alive(status)
     if alive is False:
         state = (status or {}).get("state", "not started")
         what = "is gone" if state == "running" else f"is not running (the run {state})"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,18 @@ def journal(store: Path) -> list[bytes]:
     return list(job_store.read_records())
 
 
+def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
+    """Poll ``predicate`` until it returns something true (returned); fail after
+    ``timeout`` seconds saying what was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 class Helpers:
     """The helpers above, handed to tests by the ``cli`` fixture (test modules cannot
     import conftest under --import-mode=importlib)."""
@@ -75,6 +89,7 @@ class Helpers:
     start = staticmethod(start_workflow)
     executions = staticmethod(executions)
     journal = staticmethod(journal)
+    wait_for = staticmethod(wait_for)
 
 
 @pytest.fixture(scope="session")

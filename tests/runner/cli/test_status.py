@@ -5,19 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
-
-
-def _wait_for(predicate: Any, timeout: float = 90.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_status_of_a_running_run_shows_its_running_jobs(tmp_path: Path, cli: Any) -> None:
@@ -32,7 +21,7 @@ def test_status_of_a_running_run_shows_its_running_jobs(tmp_path: Path, cli: Any
             data: dict[str, Any] = cli.status_json(store)
             return data if data["counts"]["running"] == 3 else None
 
-        data = _wait_for(three_running, what="three running hold jobs")
+        data = cli.wait_for(three_running, what="three running hold jobs")
         assert data["state"] == "running"
         assert data["leader"]["alive"] is True
         assert data["by_name"]["hold"]["running"] == 3
@@ -96,7 +85,7 @@ def test_status_counts_from_the_journal_when_the_leader_was_killed(tmp_path: Pat
         counts = cli.status_json(store)["by_name"]
         return counts.get("quick", {}).get("done") == 2 and counts["hold"]["running"] == 3
 
-    _wait_for(quick_done, what="the quick jobs done, the hold jobs running")
+    cli.wait_for(quick_done, what="the quick jobs done, the hold jobs running")
     os.kill(leader.pid, signal.SIGKILL)
     leader.wait()
     (work / "release").touch()  # orphaned workers finish their jobs and exit
