@@ -177,6 +177,7 @@ def rewrite_manifest(store: JobStore, manifest_id: str, sub: str, tree: dict[str
     with os.fdopen(fd, "w") as stream:
         json.dump(whole, stream, sort_keys=True)
     os.replace(temp, path)
+    store.file_updated(manifest_id)
     return True
 
 
@@ -208,6 +209,13 @@ class Localizer:
 
     def localize(self, value: Any) -> Any:
         return map_values(value, self._localize_obj)
+
+    def record_in_place_changes(self) -> None:
+        """A tool that updates its inputs in place (InplaceUpdateRequirement) may have
+        changed the stored files it was given: the store records their new checksums."""
+        for location in set(self.back.values()):
+            if location.startswith(FILE_SCHEME):
+                self.store.file_updated(file_id_of(location))
 
     def _localize_obj(self, obj: dict[str, Any]) -> dict[str, Any]:
         check_name(obj)
@@ -388,8 +396,12 @@ class Globalizer:
             raise MissingInput(f"file not found: {path}")
         self._check_link(path, real)
         move = self._owned(path) and not os.path.islink(path) and self._owned(real)
-        digest = (checksum or sha1_of(real)) if self.checksum else None
-        file_id = self.store.import_local(real, move=move, basename=basename or None)
+        # the store takes only a digest computed here from the bytes (one given with the
+        # value may be anyone's claim): then it need not hash the file a second time
+        computed = sha1_of(real) if self.checksum and not checksum else None
+        digest = (checksum or computed) if self.checksum else None
+        file_id = self.store.import_local(real, move=move, basename=basename or None,
+                                          digest=computed)
         loc = file_location(file_id)
         self.back[real] = loc
         if digest:

@@ -123,6 +123,9 @@ class _Exporter:
         if obj["class"] == "File":
             if not there:
                 self._put_file(obj, loc, target)
+            if self.checksum and "checksum" not in out and loc.startswith(FILE_SCHEME):
+                digest = self.store.file_digest(file_id_of(loc))  # hashed as it was stored
+                out.update({"checksum": digest} if digest else {})
             self._describe_file(out, target)
             if obj.get("secondaryFiles"):
                 out["secondaryFiles"] = [self._place(s, parent) for s in obj["secondaryFiles"]]

@@ -110,6 +110,7 @@ def _store_outputs(
         checksum=_checksums_wanted(ctx.options),
     )
     if in_place:
+        localizer.record_in_place_changes()
         try:
             globalizer.sync_in_place(localizer.materialized)
         except MissingInput as exc:
