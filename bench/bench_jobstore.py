@@ -2,8 +2,10 @@
 
 A hand-off is what the engine does per job: the leader writes the input, the worker reads
 it and writes its result, the leader reads the result and clears both. Also timed: the
-running lock a worker holds, a journal append of one record, and a file import by hard
-link. Prints microseconds per job.
+running lock a worker holds, a journal append of one record, and the file steps of a job:
+an import by hard link, a job's small output moved in, a stream written, and the reads of
+stored files (each checked against its checksum record: the first read in a process, then
+again). Prints microseconds per job.
 
     PYTHONPATH=. .venv/bin/python bench/bench_jobstore.py [--jobs 10000] [--kind file|memory]
 """
@@ -57,6 +59,23 @@ def run(store: JobStore, jobs: int, scratch: str) -> None:
     with open(source, "wb") as stream:
         stream.write(b"y" * 4096)
     _timed("import_local (hard link)", jobs, lambda i: store.import_local(source))
+    outputs = os.path.join(scratch, "outputs")
+    os.mkdir(outputs)
+    for index in range(jobs):
+        with open(os.path.join(outputs, f"o{index}.txt"), "wb") as stream:
+            stream.write(b"z" * 100)
+    moved = []
+    _timed("import_local (move, 100 B)", jobs, lambda i: moved.append(
+        store.import_local(os.path.join(outputs, f"o{i}.txt"), move=True)))
+
+    def write(index: int) -> None:
+        _, stream = store.write_stream("s.txt")
+        with stream:
+            stream.write(b"w" * 100)
+
+    _timed("write_stream (100 B)", jobs, write)
+    _timed("local_path (first read)", jobs, lambda i: store.local_path(moved[i]))
+    _timed("local_path (again)", jobs, lambda i: store.local_path(moved[i]))
 
 
 def main() -> None:

@@ -44,10 +44,10 @@ class LeaseHolder:
     expires: float | None = None
 
     def describe(self) -> str:
-        """``pid 123 on host (toil-cwl-runner), since 2026-11-28 10:00:03``."""
+        """``toil-cwl-runner, pid 123 on host1, since 2026-11-28 10:00:03``."""
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.since))
-        owner = f" ({self.owner})" if self.owner else ""
-        return f"pid {self.pid} on {self.host}{owner}, since {when}"
+        owner = f"{self.owner}, " if self.owner else ""
+        return f"{owner}pid {self.pid} on {self.host}, since {when}"
 
     def to_json(self) -> dict[str, Any]:
         return {

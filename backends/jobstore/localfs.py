@@ -233,11 +233,27 @@ class AtomicWriter(io.BufferedWriter):
         self._on_publish = on_publish
         self._fsync = fsync
         self._hash = hashlib.sha1()
+        self._hashed = 0  # bytes hashed as they were written, in order
+        self._in_order = True
         super().__init__(io.FileIO(self._temp, "xb", opener=_private_opener))
 
     def write(self, data: bytes) -> int:  # type: ignore[override]  # any buffer, as io's
         self._hash.update(data)
+        self._hashed += memoryview(data).nbytes
         return super().write(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._in_order = False  # what is hashed may not be what the file holds: rehash
+        return super().seek(offset, whence)
+
+    def _digest(self, size: int) -> str:
+        if self._in_order and size == self._hashed:
+            return f"sha1${self._hash.hexdigest()}"
+        digest = hashlib.sha1()
+        with open(self._temp, "rb") as stream:  # written around write(): read it back
+            while block := stream.read(1 << 20):
+                digest.update(block)
+        return f"sha1${digest.hexdigest()}"
 
     def close(self) -> None:
         if self.closed:
@@ -251,8 +267,9 @@ class AtomicWriter(io.BufferedWriter):
             self._discard()
             raise
         super().close()
+        digest = self._digest(size)
         os.replace(self._temp, self._final)
-        self._on_publish(size, f"sha1${self._hash.hexdigest()}")
+        self._on_publish(size, digest)
 
     def _discard(self) -> None:
         try:

@@ -825,6 +825,17 @@ def test_a_damaged_stored_file_is_refused(store: JobStore, tmp_path: Path,
     assert not (tmp_path / "exported").exists()
 
 
+def test_file_stream_written_around_write_is_hashed_as_stored(file_store: FileJobStore) -> None:
+    file_id, stream = file_store.write_stream("a.bin")
+    with stream:
+        stream.write(b"start ")
+        stream.flush()
+        os.write(stream.fileno(), b"direct ")  # past the buffered writer: not hashed by it
+        stream.seek(0)
+        stream.write(b"START ")
+    assert file_store.file_digest(file_id) == _sha1(b"START direct ")
+
+
 def test_file_touched_but_unchanged_is_intact(file_store: FileJobStore, tmp_path: Path) -> None:
     src = tmp_path / "in.txt"
     src.write_bytes(b"same bytes")
