@@ -268,6 +268,8 @@ def adopt_orphan_results(store: JobStore, leader: Leader) -> None:
     deadline = time.monotonic() + 600
     while waiting and time.monotonic() < deadline:
         log.info("waiting for %d job(s) still running from the previous leader", len(waiting))
+        if leader.lease is not None:
+            leader.lease.keep()  # a lease that must be renewed lapses during a long wait
         time.sleep(0.2)
         waiting = [j for j in waiting if store.job_is_running(j)]
     for job_id in store.list_job_results():

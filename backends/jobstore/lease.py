@@ -18,8 +18,8 @@ SIGKILL never blocks a restart:
   renewal that finds another version (the lease lapsed and was taken over) raises
   LeaseLostError, after which the old holder must stop without writing to the store.
 
-A holder calls ``keep()`` from its main loop (cheap: it renews only when due), and
-``release()`` when done; ``with`` releases too.
+A holder calls ``keep()`` from its main loop, and while it waits for anything long (cheap:
+it renews only when due), and ``release()`` when done; ``with`` releases too.
 """
 
 from __future__ import annotations
