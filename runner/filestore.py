@@ -73,8 +73,11 @@ class FileStore:
 
     # -- snake_case API for front ends ---------------------------------------------------
     def write_file(self, path: str, *, move: bool = False, basename: str | None = None) -> FileID:
-        """Put a local file into the job store (hard link, or rename with ``move``)."""
-        return self.store.import_local(path, move=move, basename=basename)
+        """Put a local file into the job store (hard link, or rename with ``move``). A file
+        of the jobs' scratch directories is not kept as the stored file's source."""
+        scratch = os.path.abspath(path).startswith(os.path.join(self._temp_root, ""))
+        return self.store.import_local(path, move=move, basename=basename,
+                                       keep_source=not scratch)
 
     def read_file(self, file_id: str, dest: str, *, symlink: bool = False) -> str:
         """Make ``file_id`` available at ``dest`` (hard link or symlink when possible)."""

@@ -220,12 +220,15 @@ class JobStore(ABC):
     @abstractmethod
     def import_local(
         self, path: str, *, move: bool = False, basename: str | None = None,
-        digest: str | None = None,
+        digest: str | None = None, keep_source: bool = True,
     ) -> FileID:
         """Put a local file into the store. On one filesystem this is a hard link (or a
         rename if ``move``), never a copy of the bytes unless linking is impossible.
         ``digest``: the file's ``sha1$HEX`` if the caller has just computed it (CWL's
-        ``checksum``), so that the store does not read the bytes again to hash them."""
+        ``checksum``), so that the store does not read the bytes again to hash them.
+        ``keep_source``: a file not moved is remembered as where the bytes came from, to
+        put them back from there if the stored file is damaged; False for a job's scratch
+        file, which is gone once the job ends."""
 
     @abstractmethod
     def export_local(self, file_id: str, dest: str, *, symlink: bool = False) -> None:

@@ -59,6 +59,7 @@ class StoredFiles:
         move: bool = False,
         basename: str | None = None,
         digest: str | None = None,
+        keep_source: bool = True,
     ) -> FileID:
         file_id, dest = self._new_file_path(basename or os.path.basename(path))
         try:
@@ -69,7 +70,7 @@ class StoredFiles:
                 if move:
                     os.unlink(path)
             info = os.stat(dest)
-            source = None if move else os.path.abspath(path)
+            source = os.path.abspath(path) if keep_source and not move else None
             record = filemeta.Record.of(
                 info, digest or filemeta.sha1_file(dest), source, private=copied
             )

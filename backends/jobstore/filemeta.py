@@ -1,13 +1,15 @@
 """Checksums of the files in a ``file:`` store, and their check on read.
 
-Each stored file ``files/UUID/NAME`` has a *record*: the sha1 of its bytes (``sha1$HEX``,
-CWL's ``checksum`` form), the size, modification time and inode it had when it was hashed,
-the path it was linked or copied in from (its *source*, if any), and whether the store made
-the file itself (a stream or a copy: then it is private, 0600, until it is exported). The
-record is an extended attribute of the file's own directory (``user.moil.stored``): no file
-is created for it, and the stored file itself, which may be the very inode of a user's
-input (a hard link), is never touched. Where the file system has no user xattrs (or the
-record is too big for one), it is the file ``files/UUID.sum``.
+Each stored file ``files/UUID/NAME`` has a *record*: the sha1 of its bytes (``sha1$HEX``
+outside, CWL's ``checksum`` form), the size, modification time and inode it had when it was
+hashed, and whether the store made the file itself (a stream or a copy: then it is private,
+0600, until it is exported); and, for a file linked or copied in from a user's file, that
+file's path (its *source*). The record is an extended attribute of the file's own directory
+(``user.moil``, 45 bytes: small enough to live in the directory's inode, so it costs no disk
+block), the source another one (``user.moil.src``, which does); no file is created for
+them, and the stored file itself, which may be the very inode of a user's input (a hard
+link), is never touched. Where the file system has no user xattrs, both are the file
+``files/UUID.sum``.
 
 The check on read: a file whose size, mtime and inode are those it had when it was hashed
 is intact (rsync's and git's quick check: a write changes the mtime, a truncation the size,
@@ -22,9 +24,9 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import logging
 import os
+import struct
 from dataclasses import dataclass
 
 from backends.errors import StoredFileDamagedError
@@ -39,12 +41,17 @@ from backends.jobstore.localfs import (
 
 log = logging.getLogger(__name__)
 
-XATTR = "user.moil.stored"
+XATTR = "user.moil"
+SOURCE_XATTR = "user.moil.src"
 SIDECAR = ".sum"
+#: flags, sha1, size, mtime_ns, inode
+_CORE = struct.Struct("<B20sQqQ")
+_PRIVATE, _HAS_SOURCE = 1, 2
 #: errors of setxattr/getxattr that mean "no user xattrs here (for this record)"
 _NO_XATTR = frozenset(
     {errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM, errno.E2BIG, errno.ENOSPC, errno.ERANGE}
 )
+_TOO_BIG = frozenset({errno.E2BIG, errno.ENOSPC, errno.ERANGE})
 _CACHE_LIMIT = 100_000
 #: path -> (size, mtime_ns, inode) of the stored files this process found intact
 _intact: dict[str, tuple[int, int, int]] = {}
@@ -59,42 +66,48 @@ def sha1_file(path: str) -> str:
 
 @dataclass(frozen=True)
 class Record:
-    """What a stored file was when it entered the store (see the module docstring)."""
+    """What a stored file was when it entered the store (see the module docstring).
+    ``source`` is only known to the writer; a reader asks ``Records.source``."""
 
     digest: str
     size: int
     mtime_ns: int
     ino: int
-    source: str | None = None
     private: bool = False
+    has_source: bool = False
+    source: str | None = None
 
     @classmethod
     def of(
         cls, info: os.stat_result, digest: str, source: str | None = None, private: bool = False
     ) -> Record:
-        return cls(digest, info.st_size, info.st_mtime_ns, info.st_ino, source, private)
+        return cls(
+            digest, info.st_size, info.st_mtime_ns, info.st_ino, private, source is not None, source
+        )
 
     def matches(self, info: os.stat_result) -> bool:
         return (self.size, self.mtime_ns, self.ino) == (info.st_size, info.st_mtime_ns, info.st_ino)
 
     def encode(self) -> bytes:
-        fields = [self.digest, self.size, self.mtime_ns, self.ino, self.source, self.private]
-        return json.dumps(fields, separators=(",", ":")).encode()
+        """The 45 bytes of the record, without the source."""
+        flags = (_PRIVATE if self.private else 0) | (_HAS_SOURCE if self.has_source else 0)
+        raw = bytes.fromhex(self.digest.removeprefix("sha1$"))
+        return _CORE.pack(flags, raw, self.size, self.mtime_ns, self.ino)
 
     @classmethod
     def decode(cls, data: bytes) -> Record | None:
-        try:
-            digest, size, mtime_ns, ino, source, private = json.loads(data)
-            return cls(
-                str(digest),
-                int(size),
-                int(mtime_ns),
-                int(ino),
-                None if source is None else str(source),
-                bool(private),
-            )
-        except (ValueError, TypeError):
-            return None  # a damaged record: the file is not checked (and says so)
+        """The record of ``encode`` (more bytes after it are ignored); None if damaged."""
+        if len(data) < _CORE.size:
+            return None  # a damaged record: the file cannot be checked
+        flags, raw, size, mtime_ns, ino = _CORE.unpack_from(data)
+        return cls(
+            f"sha1${raw.hex()}",
+            size,
+            mtime_ns,
+            ino,
+            bool(flags & _PRIVATE),
+            bool(flags & _HAS_SOURCE),
+        )
 
 
 class Records:
@@ -106,36 +119,51 @@ class Records:
         self.xattrs: bool | None = None
 
     def write(self, path: str, record: Record) -> None:
-        """Record ``record`` for the stored file at ``path``."""
+        """Record ``record`` (and its source, if any) for the stored file at ``path``."""
         directory = os.path.dirname(path)
-        data = record.encode()
+        core = record.encode()
+        source = os.fsencode(record.source) if record.source is not None else b""
         if self.xattrs is not False:
             try:
-                os.setxattr(directory, XATTR, data)
+                if source:
+                    os.setxattr(directory, SOURCE_XATTR, source)
+                os.setxattr(directory, XATTR, core)
                 self.xattrs = True
                 return
             except OSError as exc:
                 if exc.errno not in _NO_XATTR:
                     raise
-                if exc.errno not in (errno.E2BIG, errno.ENOSPC, errno.ERANGE):
+                if exc.errno not in _TOO_BIG:  # else only this record goes to the side
                     self.xattrs = False
-        write_atomic(directory + SIDECAR, data, fsync=self.fsync)
+        write_atomic(directory + SIDECAR, core + source, fsync=self.fsync)
 
     def read(self, path: str) -> Record | None:
         """The record of the stored file at ``path``; None if it has none."""
+        data, _ = self._read(path, XATTR)
+        return None if data is None else Record.decode(data)
+
+    def source(self, path: str) -> str | None:
+        """Where the stored file at ``path`` came from, if that was recorded."""
+        data, in_sidecar = self._read(path, SOURCE_XATTR)
+        if data is not None and in_sidecar:
+            data = data[_CORE.size :]
+        return os.fsdecode(data) if data else None
+
+    def _read(self, path: str, name: str) -> tuple[bytes | None, bool]:
+        """The xattr ``name`` of the file's directory, else the sidecar (then True)."""
         directory = os.path.dirname(path)
         if self.xattrs is not False:
             try:
-                return Record.decode(os.getxattr(directory, XATTR))
+                return os.getxattr(directory, name), False
             except OSError as exc:
                 if exc.errno in _NO_XATTR:
                     self.xattrs = False
                 elif exc.errno != errno.ENODATA:
                     raise
         try:
-            return Record.decode(read_all(directory + SIDECAR))
+            return read_all(directory + SIDECAR), True
         except FileNotFoundError:
-            return None
+            return None, False
 
     @staticmethod
     def delete(path: str) -> None:
@@ -171,7 +199,7 @@ def _repair(
     records: Records, path: str, file_id: str, record: Record, info: os.stat_result
 ) -> os.stat_result:
     """Put the recorded bytes back from the file's source, or raise StoredFileDamagedError."""
-    source = record.source
+    source = records.source(path) if record.has_source else None
     if source and _holds(source, record):
         temp = temp_name(path)
         link_or_copy(source, temp, private=True)

@@ -281,7 +281,7 @@ class MemoryJobStore(JobStore):
 
     def import_local(
         self, path: str, *, move: bool = False, basename: str | None = None,
-        digest: str | None = None,
+        digest: str | None = None, keep_source: bool = True,
     ) -> FileID:
         with open(path, "rb") as stream:
             executable = bool(os.fstat(stream.fileno()).st_mode & 0o111)

@@ -103,3 +103,23 @@ def test_a_forked_child_does_not_take_its_parents_spare(tmp_path: Path) -> None:
     _, second = job_dir(tmp_path)  # the parent's spare is still there for the parent
     assert child_dir and os.path.isdir(child_dir) and os.path.isdir(second)
     assert os.stat(second).st_ino == inode != os.stat(child_dir).st_ino
+
+
+def test_a_jobs_scratch_file_is_not_kept_as_a_source(tmp_path: Path) -> None:
+    """The source of a stored file (to put its bytes back after damage) costs a disk block
+    for its xattr: only a user's file, which outlives the job, is worth it."""
+    from backends.jobstore.file import FileJobStore
+
+    store = FileJobStore(str(tmp_path / "store"), str(tmp_path / "store"))
+    store.create()
+    fs = FileStore(store, str(tmp_path / "work"))
+    os.makedirs(tmp_path / "work")
+    scratch = Path(fs.getLocalTempFile())
+    scratch.write_text("made by the job")
+    users = tmp_path / "input.txt"
+    users.write_text("the user's")
+    for path, kept in ((scratch, False), (users, True)):
+        file_id = fs.writeGlobalFile(str(path))
+        names = os.listxattr(os.path.dirname(store.local_path(file_id)))
+        assert ("user.moil.src" in names) is kept, (path, names)
+    fs.cleanup()
