@@ -75,6 +75,8 @@ def run_tool(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     rc = runtime_context(ctx.options, temp, process)
     rc.secret_store = secret_store()  # cwltool puts the values back where the tool uses them
     run = run_process(process, job_order, rc)
+    if _updates_in_place(process):  # what it changed stays changed, even if it failed
+        localizer.record_in_place_changes()
     if getattr(ctx.options, "leave_tmpdir", False):
         kept = sorted({temp, *run.outdirs})
         ctx.file_store.logToMaster(f"{ref.label}: --leave-tmpdir kept {', '.join(kept)}")
@@ -110,7 +112,6 @@ def _store_outputs(
         checksum=_checksums_wanted(ctx.options),
     )
     if in_place:
-        localizer.record_in_place_changes()
         try:
             globalizer.sync_in_place(localizer.materialized)
         except MissingInput as exc:
