@@ -6,7 +6,8 @@ Also ``docker_engine`` and ``podman_engine`` (container engines with the CWL sui
 stand-in images; see tests/services/docker.py), ``host_server`` (a TCP listener on
 127.0.0.1); S3 servers (``s3_server`` over moto and s3rver, ``moto_s3``, ``s3rver_s3``,
 ``s3_server_factory`` for servers a test stops and restarts), ``ftp_server``, ``gcs_server``,
-and ``other_host`` (a network and mount namespace: see tests/services/netns.py).
+and ``other_host`` (a network and mount namespace: see tests/services/netns.py). Schedulers:
+``gridengine_cluster`` (a real Grid Engine cell, tests/services/gridengine.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from tests.services import ftp, gcs, netns
 from tests.services.docker import DockerDaemon, DockerUnavailable
 from tests.services.docker import ensure_installed as ensure_docker_installed
 from tests.services.docker import start as start_docker
+from tests.services.gridengine import GridEngineCluster, GridEngineUnavailable
+from tests.services.gridengine import ensure_installed as ensure_gridengine_installed
+from tests.services.gridengine import start as start_gridengine
 from tests.services.podman import PACKAGES as PODMAN_PACKAGES
 from tests.services.podman import PodmanSetup, PodmanUnavailable
 from tests.services.podman import configure as configure_podman
@@ -72,6 +76,32 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
             os.environ.pop("SLURM_CONF", None)
         else:
             os.environ["SLURM_CONF"] = previous
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def gridengine_cluster() -> Iterator[GridEngineCluster]:
+    """A private Grid Engine cell for the whole session (8 slots, root may not submit:
+    jobs go in as ``cluster.user`` with ``cluster.run_as_user``). ``os.environ`` is left
+    alone: ``cluster.env`` reaches the cell (a test sets it with monkeypatch where a
+    command must see it). Skips only if Grid Engine cannot be installed; a cell that is
+    installed but does not start is an error."""
+    try:
+        ensure_gridengine_installed()
+    except GridEngineUnavailable as exc:
+        pytest.skip(
+            f"Grid Engine is not available: {exc}; to enable, run the tests as root on a "
+            "Debian-like host where apt-get can install gridengine-master gridengine-exec "
+            "gridengine-client"
+        )
+    base = tempfile.mkdtemp(prefix="moil-sge-", dir="/tmp")
+    started = time.monotonic()
+    cluster = start_gridengine(base, slots=8)
+    log.info("Grid Engine started in %.2fs under %s", time.monotonic() - started, base)
+    try:
+        yield cluster
+    finally:
         cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
 

@@ -1,13 +1,14 @@
-"""Small host helpers shared by the service fixtures (Slurm, Docker, Podman): apt-get,
-processes, mounts."""
+"""Small host helpers shared by the service fixtures (Slurm, Grid Engine, Docker, Podman...):
+apt-get, ports, memory, processes, mounts."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -94,3 +95,52 @@ def remove_empty_cgroups(name: str) -> None:
                 path.rmdir()
             except OSError:
                 pass
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (a daemon started next may take it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def schedulable_memory_mib() -> int:
+    """This host's memory minus 2 GiB for everything else: what a scheduler may hand out
+    (advertising more than the host has would drain Slurm's node)."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return max(512, int(line.split()[1]) // 1024 - 2048)
+    return 1024
+
+
+def pid_from_file(path: Path, name: str | None = None) -> int | None:
+    """The pid in a daemon's pid file, if that process still runs under ``name`` (default:
+    the file's stem); a stale file's pid may belong to an unrelated process by now."""
+    try:
+        pid = int(path.read_text().split()[0])
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if comm == (name or path.stem) else None
+
+
+def processes_with(
+    variable: str, value: str, *, daemon: Callable[[str], bool], job_marker: str
+) -> list[int]:
+    """Processes (not this one) whose environment has ``variable=value`` and that are
+    either a scheduler's daemon (``daemon(comm)``) or a job (``job_marker`` is set): how a
+    scheduler's stragglers are found once its daemons are gone."""
+    wanted = f"{variable}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        names = {e.split(b"=", 1)[0] for e in environ}
+        if wanted in environ and (daemon(comm) or job_marker.encode() in names):
+            found.append(int(entry.name))
+    return found

@@ -33,7 +33,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.services.host import apt_install, kill_and_wait
+from tests.services.host import (
+    apt_install,
+    free_port,
+    kill_and_wait,
+    pid_from_file,
+    processes_with,
+    schedulable_memory_mib,
+)
 
 PACKAGES = ("slurm-wlm", "slurmctld", "slurmd", "slurm-client", "munge")
 _MUNGED = "/usr/sbin/munged"
@@ -121,11 +128,11 @@ def start(
     for sub in ("state", "spool", "log"):
         (base / sub).mkdir(exist_ok=True)
     host = socket.gethostname().split(".")[0]
-    ports = (_free_port(), _free_port())
+    ports = (free_port(), free_port())
     # A node name of its own: clusters side by side (xdist workers, other sessions) get
     # separate cgroup trees (slurm_<node>) and never mix up their jobs.
     node = f"moil{ports[1]}"
-    memory = _real_memory_mib()
+    memory = schedulable_memory_mib()
     if cgroup is None:
         cgroup = _cgroup_v1_memory_usable() and os.environ.get("MOIL_SLURM_CGROUP", "1") != "0"
     env = {**os.environ, "SLURM_CONF": str(base / "slurm.conf")}
@@ -158,23 +165,9 @@ def _check_searchable(path: Path) -> None:
             )
 
 
-def _real_memory_mib() -> int:
-    # Advertising more than slurmd detects would drain the node.
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return max(512, int(line.split()[1]) // 1024 - 2048)
-    return 1024
-
-
 def _cgroup_v1_memory_usable() -> bool:
     limit = Path("/sys/fs/cgroup/memory/memory.limit_in_bytes")
     return limit.exists() and os.access("/sys/fs/cgroup/memory", os.W_OK)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start_munged(base: Path) -> subprocess.Popen[bytes]:
@@ -309,42 +302,12 @@ def _wait_for(ready: object, timeout: float, base: Path, what: str) -> None:
     )
 
 
-def _read_pid(path: Path) -> int | None:
-    """The pid in a daemon's pid file, if that process still runs under the expected name
-    (a stale file's pid may belong to an unrelated process by now)."""
-    try:
-        pid = int(path.read_text().split()[0])
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid if comm == path.stem else None
-
-
-def _processes_of(conf: str) -> list[int]:
-    """slurmstepd and job processes started by this cluster: their environment names its
-    slurm.conf (slurmd passes its own environment on; jobs get the submitter's)."""
-    wanted = f"SLURM_CONF={conf}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            comm = (entry / "comm").read_text().strip()
-        except OSError:
-            continue
-        names = {e.split(b"=", 1)[0] for e in environ}
-        if wanted in environ and (comm == "slurmstepd" or b"SLURM_JOB_ID" in names):
-            found.append(int(entry.name))
-    return found
-
-
 def _stop(
     base: Path, env: dict[str, str], daemons: list[subprocess.Popen[bytes]], cgroup_node: str | None
 ) -> None:
     """Stop what runs under ``base``; remove ``cgroup_node``'s cgroups if it has some."""
     conf = env.get("SLURM_CONF", str(base / "slurm.conf"))
-    if _read_pid(base / "slurmctld.pid") is not None:
+    if pid_from_file(base / "slurmctld.pid") is not None:
         # A running job's slurmstepd outlives the daemons and ignores SIGTERM: cancel first.
         queued = subprocess.run(
             ["squeue", "-h", "-o", "%i"],
@@ -363,11 +326,15 @@ def _stop(
                 check=False,
             )
         _wait_queue_empty(env, 15.0)
-    munged = _read_pid(base / "munge" / "munged.pid")
-    pids = [p for p in (_read_pid(base / n) for n in ("slurmd.pid", "slurmctld.pid")) if p]
+    munged = pid_from_file(base / "munge" / "munged.pid")
+    pids = [p for p in (pid_from_file(base / n) for n in ("slurmd.pid", "slurmctld.pid")) if p]
     pids += [d.pid for d in daemons if d.pid not in pids and d.pid != munged]
     kill_and_wait(pids, grace=10.0)
-    kill_and_wait(_processes_of(conf), grace=2.0)
+    # slurmstepd and jobs: slurmd passes its environment on; jobs get the submitter's.
+    stragglers = processes_with(
+        "SLURM_CONF", conf, daemon=lambda comm: comm == "slurmstepd", job_marker="SLURM_JOB_ID"
+    )
+    kill_and_wait(stragglers, grace=2.0)
     # munge last: slurmd may still need credentials while it winds down.
     kill_and_wait([munged] if munged else [], grace=10.0)
     for daemon in daemons:
