@@ -4,6 +4,7 @@ from tests.services.fixtures import (  # noqa: F401 - fixtures, used by name
     docker_engine,
     ftp_server,
     gcs_server,
+    gridengine_cluster,
     host_server,
     moto_s3,
     other_host,
