@@ -13,4 +13,5 @@ from tests.services.fixtures import (  # noqa: F401 - fixtures, used by name
     s3_server_factory,
     s3rver_s3,
     slurm_cluster,
+    torque_cluster,
 )

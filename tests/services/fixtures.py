@@ -6,8 +6,9 @@ Also ``docker_engine`` and ``podman_engine`` (container engines with the CWL sui
 stand-in images; see tests/services/docker.py), ``host_server`` (a TCP listener on
 127.0.0.1); S3 servers (``s3_server`` over moto and s3rver, ``moto_s3``, ``s3rver_s3``,
 ``s3_server_factory`` for servers a test stops and restarts), ``ftp_server``, ``gcs_server``,
-and ``other_host`` (a network and mount namespace: see tests/services/netns.py). Schedulers:
-``gridengine_cluster`` (a real Grid Engine cell, tests/services/gridengine.py).
+and ``other_host`` (a network and mount namespace: see tests/services/netns.py).
+Schedulers: ``gridengine_cluster`` (a real Grid Engine cell, tests/services/gridengine.py), ``torque_cluster`` (Slurm's PBS commands over ``slurm_cluster``,
+tests/services/torque.py).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ from tests.services.s3 import ensure_installed as ensure_s3_installed
 from tests.services.s3 import start as start_s3
 from tests.services.slurm import SlurmCluster, SlurmUnavailable, ensure_installed, start
 from tests.services.toolcache import ToolUnavailable, cache_root
+from tests.services.torque import TorqueCluster, TorqueUnavailable
+from tests.services.torque import ensure_installed as ensure_torque_installed
+from tests.services.torque import over as torque_over
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +108,22 @@ def gridengine_cluster() -> Iterator[GridEngineCluster]:
     finally:
         cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def torque_cluster(slurm_cluster: SlurmCluster) -> TorqueCluster:
+    """Slurm's PBS wrappers (``qsub``, ``qstat``, ``qdel``...) over the session's Slurm:
+    ``.env`` has them first on ``PATH`` (``os.environ`` is left alone). Skips only if the
+    wrappers cannot be downloaded or their Perl modules installed."""
+    try:
+        ensure_torque_installed()
+    except TorqueUnavailable as exc:
+        pytest.skip(
+            f"the PBS wrappers are not available: {exc}; to enable, run the tests as root "
+            "on a Debian-like host where apt-get can download slurm-wlm-torque and install "
+            "libslurm-perl libslurmdb-perl libswitch-perl"
+        )
+    return torque_over(slurm_cluster)
 
 
 _HOW_TO_ENABLE_CONTAINERS = (

@@ -302,9 +302,9 @@ def _make_cell(cluster: GridEngineCluster) -> str:
     (common / "bootstrap").write_text(_bootstrap(base))
     (base / "conf" / "ports").write_text(f"{env['SGE_QMASTER_PORT']} {env['SGE_EXECD_PORT']}\n")
     _write_initial_config(cluster)
-    for path in (base / "root" / CELL, base / "spool", base / "spooldb", base / "conf"):
-        for sub in [path, *path.rglob("*")]:
-            shutil.chown(sub, ADMIN, ADMIN)
+    for top in (base / "root" / CELL, base / "spool", base / "spooldb", base / "conf"):
+        for owned in [top, *top.rglob("*")]:
+            shutil.chown(owned, ADMIN, ADMIN)
     spool_init = [
         [str(LIBEXEC / "spoolinit"), "berkeleydb", "libspoolb", str(base / "spooldb"), "init"],
         [str(LIBEXEC / "spooldefaults"), "configuration", str(base / "conf" / "configuration")],

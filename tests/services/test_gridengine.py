@@ -8,9 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -18,20 +16,9 @@ import pytest
 
 from tests.services import gridengine, users
 from tests.services.gridengine import GridEngineCluster
+from tests.services.polling import wait_until
 
 pytestmark = pytest.mark.gridengine
-
-WAIT = 120.0  # upper bound for something that should happen; never an assertion on speed
-
-
-def wait_until(what: str, ready: Callable[[], object]) -> object:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = ready()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def job_dir(cluster: GridEngineCluster, name: str) -> Path:
@@ -62,9 +49,7 @@ def accounting(cluster: GridEngineCluster, job_id: str) -> dict[str, str]:
         pairs = (line.split(None, 1) for line in done.stdout.splitlines()[1:])
         return {p[0]: p[1].strip() if len(p) > 1 else "" for p in pairs if p}
 
-    found = wait_until(f"job {job_id} in qacct", record)
-    assert isinstance(found, dict)
-    return found
+    return wait_until(f"job {job_id} in qacct", record)
 
 
 def xml_states(cluster: GridEngineCluster) -> dict[str, str]:
