@@ -6,6 +6,7 @@ from tests.services.fixtures import (  # noqa: F401 - fixtures, used by name
     gcs_server,
     gridengine_cluster,
     host_server,
+    htcondor_pool,
     moto_s3,
     other_host,
     podman_engine,

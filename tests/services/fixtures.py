@@ -8,7 +8,8 @@ stand-in images; see tests/services/docker.py), ``host_server`` (a TCP listener 
 ``s3_server_factory`` for servers a test stops and restarts), ``ftp_server``, ``gcs_server``,
 and ``other_host`` (a network and mount namespace: see tests/services/netns.py).
 Schedulers: ``gridengine_cluster`` (a real Grid Engine cell, tests/services/gridengine.py), ``torque_cluster`` (Slurm's PBS commands over ``slurm_cluster``,
-tests/services/torque.py).
+tests/services/torque.py), ``htcondor_pool`` (a real HTCondor in a Debian 13 chroot,
+tests/services/htcondor.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from tests.services.docker import start as start_docker
 from tests.services.gridengine import GridEngineCluster, GridEngineUnavailable
 from tests.services.gridengine import ensure_installed as ensure_gridengine_installed
 from tests.services.gridengine import start as start_gridengine
+from tests.services.htcondor import HTCondorPool
+from tests.services.htcondor import start as start_htcondor
 from tests.services.podman import PACKAGES as PODMAN_PACKAGES
 from tests.services.podman import PodmanSetup, PodmanUnavailable
 from tests.services.podman import configure as configure_podman
@@ -107,6 +110,29 @@ def gridengine_cluster() -> Iterator[GridEngineCluster]:
         yield cluster
     finally:
         cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def htcondor_pool() -> Iterator[HTCondorPool]:
+    """A one-machine HTCondor pool in a Debian 13 chroot for the whole session (8 CPUs;
+    jobs go in as ``pool.user`` from ``pool.work_dir``; ``pool.env`` has host wrappers of
+    ``condor_submit``, ``condor_q``... first on ``PATH``; ``os.environ`` is left alone).
+    The first use builds the chroot (~2 min, cached). Skips only without root; a chroot
+    that cannot be built or a pool that does not start is an error."""
+    if os.geteuid() != 0:
+        pytest.skip(
+            "HTCondor runs here only in a debootstrapped Debian 13 chroot, which needs root; "
+            "to enable, run the tests as root on a host that reaches a Debian mirror"
+        )
+    base = tempfile.mkdtemp(prefix="moil-condor-", dir="/tmp")
+    started = time.monotonic()
+    pool = start_htcondor(base, cpus=8)
+    log.info("HTCondor started in %.2fs under %s", time.monotonic() - started, base)
+    try:
+        yield pool
+    finally:
+        pool.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 

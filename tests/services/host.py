@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 
@@ -144,3 +144,21 @@ def processes_with(
         if wanted in environ and (daemon(comm) or job_marker.encode() in names):
             found.append(int(entry.name))
     return found
+
+
+def run_checked(
+    argv: Sequence[str],
+    what: str,
+    error: type[Exception],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600,
+) -> None:
+    """Run ``argv``; on a non-zero exit raise ``error`` naming ``what`` with the output's
+    tail (how the fixtures report a failed build or mount step)."""
+    done = subprocess.run(
+        list(argv), capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr)[-1500:]
+        raise error(f"{what} failed (exit {done.returncode}):\n{tail}")

@@ -35,6 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.services.host import run_checked
+
 log = logging.getLogger(__name__)
 
 SUITE = "bookworm"
@@ -202,12 +204,7 @@ def _tar(rootfs: Path, target: Path) -> None:
 def _check(
     argv: Sequence[str], what: str, *, env: Mapping[str, str] | None = None, timeout: float = 600
 ) -> None:
-    done = subprocess.run(
-        list(argv), capture_output=True, text=True, env=env, timeout=timeout, check=False
-    )
-    if done.returncode != 0:
-        tail = (done.stdout + done.stderr)[-1500:]
-        raise ImageBuildError(f"{what} failed (exit {done.returncode}):\n{tail}")
+    run_checked(argv, what, ImageBuildError, env=env, timeout=timeout)
 
 
 def load_stand_ins(
