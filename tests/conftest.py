@@ -7,6 +7,7 @@ from tests.services.fixtures import (  # noqa: F401 - fixtures, used by name
     gridengine_cluster,
     host_server,
     htcondor_pool,
+    lsf_cluster,
     moto_s3,
     other_host,
     podman_engine,

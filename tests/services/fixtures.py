@@ -9,7 +9,7 @@ stand-in images; see tests/services/docker.py), ``host_server`` (a TCP listener 
 and ``other_host`` (a network and mount namespace: see tests/services/netns.py).
 Schedulers: ``gridengine_cluster`` (a real Grid Engine cell, tests/services/gridengine.py), ``torque_cluster`` (Slurm's PBS commands over ``slurm_cluster``,
 tests/services/torque.py), ``htcondor_pool`` (a real HTCondor in a Debian 13 chroot,
-tests/services/htcondor.py).
+tests/services/htcondor.py), ``lsf_cluster`` (a stand-in for LSF, not LSF, tests/services/lsf.py).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from tests.services.gridengine import ensure_installed as ensure_gridengine_inst
 from tests.services.gridengine import start as start_gridengine
 from tests.services.htcondor import HTCondorPool
 from tests.services.htcondor import start as start_htcondor
+from tests.services.lsf import LsfCluster
+from tests.services.lsf import start as start_lsf
 from tests.services.podman import PACKAGES as PODMAN_PACKAGES
 from tests.services.podman import PodmanSetup, PodmanUnavailable
 from tests.services.podman import configure as configure_podman
@@ -133,6 +135,20 @@ def htcondor_pool() -> Iterator[HTCondorPool]:
         yield pool
     finally:
         pool.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def lsf_cluster() -> Iterator[LsfCluster]:
+    """moil's LSF stand-in (NOT IBM Spectrum LSF: see tests/services/lsf.py) for the whole
+    session, 8 slots; ``.env`` has ``LSF_ENVDIR`` and its ``bsub``, ``bjobs``... first on
+    ``PATH`` (``os.environ`` is left alone). Needs nothing installed: never skipped."""
+    base = tempfile.mkdtemp(prefix="moil-lsf-", dir="/tmp")
+    cluster = start_lsf(base, slots=8)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 

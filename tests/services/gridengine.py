@@ -59,7 +59,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,7 +71,9 @@ from tests.services.host import (
     kill_and_wait,
     pid_from_file,
     processes_with,
+    run_with,
     schedulable_memory_mib,
+    with_command,
 )
 
 PACKAGES = ("gridengine-master", "gridengine-exec", "gridengine-client")
@@ -545,31 +546,16 @@ def exports(cluster: GridEngineCluster) -> dict[str, str]:
     return {k: cluster.env[k] for k in keep}
 
 
-def run_with(
-    base_dir: str | None, command: list[str], slots: int = 8, root_may_submit: bool = False
-) -> int:
-    """Start a cell under ``base_dir`` (a fresh temporary directory if None, removed after),
-    run ``command`` with its environment, then stop it. Returns the command's exit code."""
-    base = Path(base_dir or tempfile.mkdtemp(prefix="moil-sge-", dir="/tmp")).resolve()
-    started = time.monotonic()
-    cluster = start(base, slots, root_may_submit=root_may_submit)
-    try:
-        print(f"# Grid Engine up in {time.monotonic() - started:.2f}s", file=sys.stderr)
-        return subprocess.run(command, env=cluster.env, check=False).returncode
-    finally:
-        cluster.stop()
-        if base_dir is None:
-            shutil.rmtree(base, ignore_errors=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     """``start DIR [SLOTS] [--root-may-submit]``, ``stop DIR``, ``with [DIR] -- CMD...``."""
     args = sys.argv[1:] if argv is None else argv
     root = "--root-may-submit" in args
     args = [a for a in args if a != "--root-may-submit"]
-    if len(args) > 1 and args[0] == "with" and "--" in args[1:3]:
-        cut = args.index("--")
-        return run_with(args[1] if cut == 2 else None, args[cut + 1 :], root_may_submit=root)
+    wanted = with_command(args)
+    if wanted:
+        return run_with(
+            wanted[0], "moil-sge-", lambda base: start(base, root_may_submit=root), wanted[1]
+        )
     if len(args) not in (2, 3) or args[0] not in ("start", "stop"):
         print(
             "usage: python -m tests.services.gridengine start DIR [SLOTS] [--root-may-submit]"

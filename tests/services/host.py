@@ -4,12 +4,16 @@ apt-get, ports, memory, processes, mounts."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 
 def apt_install(packages: Sequence[str]) -> None:
@@ -162,3 +166,39 @@ def run_checked(
     if done.returncode != 0:
         tail = (done.stdout + done.stderr)[-1500:]
         raise error(f"{what} failed (exit {done.returncode}):\n{tail}")
+
+
+class Service(Protocol):
+    """What ``run_with`` needs of a started service."""
+
+    @property
+    def env(self) -> dict[str, str]: ...
+
+    def stop(self) -> None: ...
+
+
+def with_command(args: Sequence[str]) -> tuple[str | None, list[str]] | None:
+    """``with [DIR] -- COMMAND...`` split into DIR (None if absent) and COMMAND; None if
+    ``args`` are not of that form."""
+    if len(args) > 1 and args[0] == "with" and "--" in args[1:3]:
+        cut = list(args).index("--")
+        return (args[1] if cut == 2 else None), list(args[cut + 1 :])
+    return None
+
+
+def run_with(
+    base_dir: str | None, prefix: str, start: Callable[[Path], Service], command: list[str]
+) -> int:
+    """Start a service under ``base_dir`` (a fresh directory under /tmp if None, removed
+    after), run ``command`` with its environment, stop it (also when the command fails or
+    is interrupted). Returns the command's exit code."""
+    base = Path(base_dir or tempfile.mkdtemp(prefix=prefix, dir="/tmp")).resolve()
+    started = time.monotonic()
+    service = start(base)
+    try:
+        print(f"# {prefix.strip('-')} up in {time.monotonic() - started:.2f}s", file=sys.stderr)
+        return subprocess.run(command, env=service.env, check=False).returncode
+    finally:
+        service.stop()
+        if base_dir is None:
+            shutil.rmtree(base, ignore_errors=True)

@@ -65,8 +65,10 @@ from tests.services.host import (
     free_port,
     kill_and_wait,
     run_checked,
+    run_with,
     schedulable_memory_mib,
     unmount_under,
+    with_command,
 )
 
 SUITE = "trixie"
@@ -426,17 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         return subprocess.run(
             _chroot_argv(root, user, root.parent / "work", args[3:]), env=_chroot_env(), check=False
         ).returncode
-    if len(args) > 1 and args[0] == "with" and "--" in args[1:3]:
-        cut = args.index("--")
-        base = Path(args[1] if cut == 2 else tempfile.mkdtemp(prefix="moil-condor-", dir="/tmp"))
-        pool = start(base)
-        try:
-            print(f"# HTCondor up in {time.monotonic() - started:.1f}s", file=sys.stderr)
-            return subprocess.run(args[cut + 1 :], env=pool.env, check=False).returncode
-        finally:
-            pool.stop()
-            if cut != 2:
-                shutil.rmtree(base, ignore_errors=True)
+    wanted = with_command(args)
+    if wanted:
+        return run_with(wanted[0], "moil-condor-", start, wanted[1])
     if len(args) not in (2, 3) or args[0] not in ("start", "stop"):
         print(
             "usage: python -m tests.services.htcondor build | start DIR [CPUS] | stop DIR |"

@@ -64,7 +64,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.services import slurm
-from tests.services.host import apt_install
+from tests.services.host import apt_install, run_with, with_command
 
 PACKAGE = "slurm-wlm-torque"
 PERL_DEPENDENCIES = ("libslurm-perl", "libslurmdb-perl", "libswitch-perl")
@@ -178,19 +178,30 @@ def start(base_dir: str | os.PathLike[str], cpus: int = 8) -> TorqueCluster:
     return TorqueCluster(cluster, bin_dir, {**cluster.env, "PATH": path})
 
 
+@dataclass
+class _Running:
+    """A TorqueCluster as host.run_with wants it (stopping stops its Slurm)."""
+
+    cluster: TorqueCluster
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.cluster.env
+
+    def stop(self) -> None:
+        self.cluster.slurm.stop()
+
+
+def _start_service(base: Path) -> _Running:
+    return _Running(start(base))
+
+
 def main(argv: list[str] | None = None) -> int:
     """``start DIR [CPUS]``, ``stop DIR``, ``with [DIR] -- COMMAND...``."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) > 1 and args[0] == "with" and "--" in args[1:3]:
-        cut = args.index("--")
-        base = Path(args[1] if cut == 2 else tempfile.mkdtemp(prefix="moil-pbs-", dir="/tmp"))
-        cluster = start(base)
-        try:
-            return subprocess.run(args[cut + 1 :], env=cluster.env, check=False).returncode
-        finally:
-            cluster.slurm.stop()
-            if cut != 2:
-                shutil.rmtree(base, ignore_errors=True)
+    wanted = with_command(args)
+    if wanted:
+        return run_with(wanted[0], "moil-pbs-", _start_service, wanted[1])
     if len(args) not in (2, 3) or args[0] not in ("start", "stop"):
         print(
             "usage: python -m tests.services.torque start DIR [CPUS] | stop DIR | "
