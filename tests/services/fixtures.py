@@ -7,9 +7,10 @@ stand-in images; see tests/services/docker.py), ``host_server`` (a TCP listener 
 127.0.0.1); S3 servers (``s3_server`` over moto and s3rver, ``moto_s3``, ``s3rver_s3``,
 ``s3_server_factory`` for servers a test stops and restarts), ``ftp_server``, ``gcs_server``,
 and ``other_host`` (a network and mount namespace: see tests/services/netns.py).
-Schedulers: ``gridengine_cluster`` (a real Grid Engine cell, tests/services/gridengine.py), ``torque_cluster`` (Slurm's PBS commands over ``slurm_cluster``,
-tests/services/torque.py), ``htcondor_pool`` (a real HTCondor in a Debian 13 chroot,
-tests/services/htcondor.py), ``lsf_cluster`` (a stand-in for LSF, not LSF, tests/services/lsf.py).
+Schedulers: ``gridengine_cluster`` (a real Grid Engine cell, tests/services/gridengine.py),
+``torque_cluster`` (Slurm's PBS commands over ``slurm_cluster``, tests/services/torque.py),
+``htcondor_pool`` (a real HTCondor in a Debian 13 chroot, tests/services/htcondor.py),
+``lsf_cluster`` (a stand-in for LSF, not LSF, tests/services/lsf.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -33,6 +35,7 @@ from tests.services.docker import start as start_docker
 from tests.services.gridengine import GridEngineCluster, GridEngineUnavailable
 from tests.services.gridengine import ensure_installed as ensure_gridengine_installed
 from tests.services.gridengine import start as start_gridengine
+from tests.services.host import Service
 from tests.services.htcondor import HTCondorPool
 from tests.services.htcondor import start as start_htcondor
 from tests.services.lsf import LsfCluster
@@ -53,6 +56,24 @@ from tests.services.torque import ensure_installed as ensure_torque_installed
 from tests.services.torque import over as torque_over
 
 log = logging.getLogger(__name__)
+
+
+S = TypeVar("S", bound=Service)
+
+
+def _running(prefix: str, what: str, start: Callable[[str], S]) -> Iterator[S]:
+    """Start a service in a fresh directory under /tmp (its daemons may run as other users,
+    who cannot enter pytest's temporary directories), yield it, stop it and remove it."""
+    base = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    started = time.monotonic()
+    service = start(base)
+    log.info("%s started in %.2fs under %s", what, time.monotonic() - started, base)
+    try:
+        yield service
+    finally:
+        service.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
 
 _HOW_TO_ENABLE = (
     "run the tests as root on a Debian-like host where apt-get can install "
@@ -104,15 +125,7 @@ def gridengine_cluster() -> Iterator[GridEngineCluster]:
             "Debian-like host where apt-get can install gridengine-master gridengine-exec "
             "gridengine-client"
         )
-    base = tempfile.mkdtemp(prefix="moil-sge-", dir="/tmp")
-    started = time.monotonic()
-    cluster = start_gridengine(base, slots=8)
-    log.info("Grid Engine started in %.2fs under %s", time.monotonic() - started, base)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    yield from _running("moil-sge-", "Grid Engine", lambda base: start_gridengine(base, slots=8))
 
 
 @pytest.fixture(scope="session")
@@ -127,15 +140,7 @@ def htcondor_pool() -> Iterator[HTCondorPool]:
             "HTCondor runs here only in a debootstrapped Debian 13 chroot, which needs root; "
             "to enable, run the tests as root on a host that reaches a Debian mirror"
         )
-    base = tempfile.mkdtemp(prefix="moil-condor-", dir="/tmp")
-    started = time.monotonic()
-    pool = start_htcondor(base, cpus=8)
-    log.info("HTCondor started in %.2fs under %s", time.monotonic() - started, base)
-    try:
-        yield pool
-    finally:
-        pool.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    yield from _running("moil-condor-", "HTCondor", lambda base: start_htcondor(base, cpus=8))
 
 
 @pytest.fixture(scope="session")
@@ -143,13 +148,7 @@ def lsf_cluster() -> Iterator[LsfCluster]:
     """moil's LSF stand-in (NOT IBM Spectrum LSF: see tests/services/lsf.py) for the whole
     session, 8 slots; ``.env`` has ``LSF_ENVDIR`` and its ``bsub``, ``bjobs``... first on
     ``PATH`` (``os.environ`` is left alone). Needs nothing installed: never skipped."""
-    base = tempfile.mkdtemp(prefix="moil-lsf-", dir="/tmp")
-    cluster = start_lsf(base, slots=8)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    yield from _running("moil-lsf-", "the LSF stand-in", lambda base: start_lsf(base, slots=8))
 
 
 @pytest.fixture(scope="session")

@@ -67,7 +67,6 @@ from pathlib import Path
 from tests.services import users
 from tests.services.host import (
     apt_install,
-    free_port,
     kill_and_wait,
     pid_from_file,
     processes_with,
@@ -75,6 +74,7 @@ from tests.services.host import (
     schedulable_memory_mib,
     with_command,
 )
+from tests.services.serverproc import free_port
 
 PACKAGES = ("gridengine-master", "gridengine-exec", "gridengine-client")
 LIBEXEC = Path("/usr/lib/gridengine")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -99,13 +98,6 @@ def remove_empty_cgroups(name: str) -> None:
                 path.rmdir()
             except OSError:
                 pass
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (a daemon started next may take it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def schedulable_memory_mib() -> int:

@@ -62,7 +62,6 @@ from pathlib import Path
 from tests.services import users
 from tests.services.host import (
     apt_install,
-    free_port,
     kill_and_wait,
     run_checked,
     run_with,
@@ -70,6 +69,7 @@ from tests.services.host import (
     unmount_under,
     with_command,
 )
+from tests.services.serverproc import free_port
 
 SUITE = "trixie"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"

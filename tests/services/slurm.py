@@ -35,12 +35,12 @@ from pathlib import Path
 
 from tests.services.host import (
     apt_install,
-    free_port,
     kill_and_wait,
     pid_from_file,
     processes_with,
     schedulable_memory_mib,
 )
+from tests.services.serverproc import free_port
 
 PACKAGES = ("slurm-wlm", "slurmctld", "slurmd", "slurm-client", "munge")
 _MUNGED = "/usr/sbin/munged"
