@@ -288,13 +288,16 @@ class FileJobStore(StoredFiles, JobStore):
     def destroy(self) -> None:
         """Delete the store. The directory is first renamed to a hidden sibling so that it
         disappears at once even if the deletion is interrupted. A directory that holds no
-        job store is left alone (with a warning) rather than deleted."""
+        job store is left alone (with a warning) rather than deleted, unless it holds only the
+        lease file of a creation that was cut short (a full disk)."""
         self._forget_journal()
         self._logs_made = False
         if not os.path.isdir(self.root):
             return
         if not self.exists():
-            if not os.listdir(self.root):
+            left = set(os.listdir(self.root))
+            if left <= {filelease.LEASE_FILE}:  # empty, or what a creation cut short left
+                unlink_missing_ok(f"{self.root}/{filelease.LEASE_FILE}")
                 os.rmdir(self.root)
             else:
                 log.warning("not deleting %s: it holds no job store", self.root)
