@@ -67,7 +67,8 @@ _lock = threading.Lock()
 _image_locks: dict[str, threading.Lock] = {}
 _images_present: set[str] = set()
 _probed: dict[str, str | None] = {}  # engine key -> None if usable, else the reason
-_running: dict[str, ContainerEngine] = {}  # container name -> engine, while run() waits
+#: container name -> (engine, its client process), while run() waits
+_running: dict[str, tuple[ContainerEngine, subprocess.Popen[bytes]]] = {}
 
 
 class ContainerEngineUnavailable(UnsupportedRequirement):
@@ -118,12 +119,20 @@ def detect_engine(
     return None
 
 
+def running_containers() -> list[str]:
+    """The names of the containers ``run`` started in this process and still waits for."""
+    with _lock:
+        return list(_running)
+
+
 def kill_running() -> None:
     """Kill every container that ``run`` started in this process and still waits for."""
     with _lock:
         running = list(_running.items())
-    for name, engine in running:
-        engine.kill(name)
+    for name, (engine, process) in running:
+        # a container that is created but not started yet ignores a kill: stop() retries
+        # until the client exits
+        engine.stop(name, process)
 
 
 class ContainerEngine:
@@ -444,7 +453,7 @@ class ContainerEngine:
                 stderr=ferr,
             )
             with _lock:
-                _running[name] = self
+                _running[name] = (self, process)
             try:
                 return self._wait(name, process, timeout)
             finally:
@@ -481,19 +490,20 @@ class ContainerEngine:
             return ContainerResult(process.wait(timeout), False, name)
         except subprocess.TimeoutExpired:
             log.warning("%s: container %s timed out after %ss", self.kind, name, timeout)
-            self._stop(name, process)
+            self.stop(name, process)
             return ContainerResult(process.returncode, True, name)
         except BaseException:
-            self._stop(name, process)
+            self.stop(name, process)
             raise
 
     def kill(self, name: str) -> bool:
         """Kill the container ``name``; False if the engine knows no such running container."""
         return self._call([self.binary, "kill", name], 60).returncode == 0
 
-    def _stop(self, name: str, process: subprocess.Popen[bytes]) -> None:
-        # The container may not exist yet when the client was just started: retry the kill
-        # until the client exits, then remove whatever is left.
+    def stop(self, name: str, process: subprocess.Popen[bytes]) -> None:
+        """Kill the container ``name`` run by the client ``process`` and remove it. The
+        container may not exist or run yet when the client was just started: the kill is
+        retried until the client exits, then whatever is left is removed."""
         for _ in range(30):
             self.kill(name)
             try:

@@ -25,6 +25,7 @@ from runner.containers import (
     Mount,
     detect_engine,
     kill_running,
+    running_containers,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,6 +196,27 @@ def test_kill_running_stops_containers_of_this_process(engine: ContainerEngine) 
     kill_running()
     thread.join(timeout=60)
     assert results and results[0].exit_code != 0 and not results[0].timed_out
+
+
+def test_kill_running_stops_a_container_that_is_only_starting(engine: ContainerEngine) -> None:
+    """A kill that comes while the engine is still creating the container (a worker's SIGTERM
+    right after a tool started) is not lost: the container does not go on running."""
+    name = f"moil-test-{uuid.uuid4().hex[:8]}"
+    results = []
+    thread = threading.Thread(
+        target=lambda: results.append(
+            engine.run("docker.io/debian:stable-slim", ["sleep", "300"], name=name)
+        )
+    )
+    thread.start()
+    for _ in range(2000):  # until run() has started the client, not the container
+        if name in running_containers():
+            break
+        time.sleep(0.001)
+    kill_running()
+    thread.join(timeout=60)
+    assert results and results[0].exit_code != 0 and not results[0].timed_out
+    assert _gone(engine, name)
 
 
 def _tiny_rootfs(tmp_path: Path) -> Path:
