@@ -60,7 +60,15 @@ class UnsupportedRequirement(MoilError):
 
 
 class JobError(MoilError):
-    """A job failed; the message is shown to the user as the reason."""
+    """A job failed; the message is shown to the user as the reason.
+
+    ``tool_exit_code``: the exit status of the tool or command whose failure this is
+    (negative: killed by that signal), when one ran; recorded with the job's stats (WES
+    task logs report it)."""
+
+    def __init__(self, *args: object, tool_exit_code: int | None = None) -> None:
+        super().__init__(*args)
+        self.tool_exit_code = tool_exit_code
 
 
 class Terminated(KeyboardInterrupt):

@@ -137,6 +137,7 @@ def execute(
     # with --stats, the one place it is reported.
     memory = JobMemory(sample=not job.local) if getattr(options, "stats", False) else None
     started, start, cpu0 = time.time(), time.monotonic(), _cpu_seconds()
+    tool_exit: int | None = None
     with memory if memory is not None else nullcontext():
         try:
             payload = loads(job.body, job.values)
@@ -144,6 +145,7 @@ def execute(
             value, promises = dumps(returned)
             result = JobResult(ok=True, value=value, promises=promises, new=ctx.new_records())
         except Exception as exc:  # noqa: BLE001 (a job's failure is data, not a crash)
+            tool_exit = getattr(exc, "tool_exit_code", None)
             result = JobResult(
                 ok=False,
                 error=_describe(exc),
@@ -168,6 +170,8 @@ def execute(
         "local": float(job.local),
         "ok": float(result.ok),
     }
+    if tool_exit is not None:
+        result.stats["exit_code"] = float(tool_exit)
     return result
 
 

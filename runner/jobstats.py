@@ -42,6 +42,8 @@ class JobStat:
     end: float | None = None
     local: bool = False
     ok: bool = True
+    #: the exit status of the tool that failed the attempt, when one ran
+    exit_code: int | None = None
 
     @property
     def group(self) -> str:
@@ -80,6 +82,7 @@ def read_job_stats(store: JobStore) -> list[JobStat]:
             cpu=float(stats.get("cpu", 0.0)), rss_kib=float(stats.get("rss_kib", 0.0)),
             start=stats.get("start"), end=stats.get("end"),
             local=bool(stats.get("local", 0.0)), ok=bool(stats.get("ok", 1.0)),
+            exit_code=int(stats["exit_code"]) if "exit_code" in stats else None,
         ))
     return out
 

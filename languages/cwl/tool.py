@@ -160,8 +160,9 @@ def _raise_failure(ref: ProcRef, run: ProcessRun) -> NoReturn:
     if tail:
         parts.append("stderr (last lines):\n  | " + "\n  | ".join(tail.splitlines()))
     message = secrets.redact("\n".join(parts))  # a tool may print what it was given
+    code = run.exit_code
     if run.status == "temporaryFail":
-        raise ToolTemporaryFailure(message)
+        raise ToolTemporaryFailure(message, tool_exit_code=code)
     if run.exit_failed:
-        raise ToolExitFailure(message)
-    raise ToolFailed(message)
+        raise ToolExitFailure(message, tool_exit_code=code)
+    raise ToolFailed(message, tool_exit_code=code)

@@ -131,6 +131,8 @@ def _add_wdl_options(wdl: argparse._ArgumentGroup) -> None:
         help="pass this process's whole environment to tasks",
     )
     wdl.add_argument("--task", default=None, help="run this task of the document")
+    wdl.add_argument("--validate", action="store_true",
+                     help="only load and check the document (exit 0 if valid, 2 if not)")
     wdl.add_argument(
         "--noQuantCheck",
         dest="quantCheck",
@@ -178,6 +180,9 @@ def _run(args: argparse.Namespace) -> int:
     )
     doc = load_document(args.wdl, check_quant=args.quantCheck)
     target = find_target(doc, args.task)
+    if args.validate:
+        print(f"{args.wdl} is valid WDL.")
+        return 0
     data, base = read_inputs_json(args.input or args.inputs_file)
     inputs = parse_inputs(target, data, base)
     _check_container_engine(doc, args.container)

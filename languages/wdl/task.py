@@ -158,7 +158,8 @@ class TaskRun:
         expected = ", ".join(str(c) for c in sorted(allowed or ()))
         message = f"command exited with status {status} (expected {expected})"
         tail = self._stderr_tail()
-        raise TaskFailed(message + (f"; stderr ends with:\n{tail}" if tail else "; no stderr"))
+        raise TaskFailed(message + (f"; stderr ends with:\n{tail}" if tail else "; no stderr"),
+                         tool_exit_code=status)
 
     def _run_once(self, script: str) -> int:
         stdout = os.path.join(self.dir, "stdout.txt")

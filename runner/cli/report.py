@@ -26,7 +26,7 @@ ROW_PER_JOB = 400
 MAX_BARS = 20_000
 LABEL_W, PLOT_W, ROW_H, AXIS_H = 240, 1000, 16, 28
 
-_CSS = """
+CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fff}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
 .meta{color:#555} .meta b{color:#222}
@@ -44,7 +44,7 @@ svg.dim rect.bar{opacity:.15} svg.dim rect.bar.hl{opacity:1}
 .note{color:#a60}
 """
 
-_JS = """
+JS = """
 (function(){
   var svg=document.getElementById('timeline');var on=null;
   document.querySelectorAll('#legend span.item').forEach(function(el){
@@ -87,7 +87,7 @@ def render_report(info: dict[str, Any], stats: list[JobStat], summary: dict[str,
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>moil report: {esc(str(info['job_store']))}</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{CSS}</style></head><body>",
         "<h1>moil run report</h1>",
         (f"<div class='meta'>job store <b>{esc(str(info['job_store']))}</b> · state "
          f"<b>{esc(str(info['state']))}</b> · batch system "
@@ -97,11 +97,11 @@ def render_report(info: dict[str, Any], stats: list[JobStat], summary: dict[str,
          f"<b>{total['clock']['total']:.2f} core-s</b> · made "
          f"{esc(time.strftime('%Y-%m-%d %H:%M:%S'))}</div>"),
         "<h2>Timeline</h2>",
-        _legend(stats, colors),
-        _timeline(stats, colors),
+        legend_html(stats, colors),
+        timeline_svg(stats, colors),
         "<h2>Statistics per job name</h2>",
         _table(summary, colors),
-        f"<script>{_JS}</script>",
+        f"<script>{JS}</script>",
         (f"<script type='application/json' id='moil-data'>"
          f"{_json_blob(info, summary)}</script>"),
         "</body></html>",
@@ -114,7 +114,8 @@ def _json_blob(info: dict[str, Any], summary: dict[str, Any]) -> str:
     return text.replace("</", "<\\/")  # a name holding "</script>" cannot end the block
 
 
-def _legend(stats: list[JobStat], colors: dict[str, str]) -> str:
+def legend_html(stats: list[JobStat], colors: dict[str, str]) -> str:
+    """The names of the jobs, each with its colour and count (click one to highlight)."""
     counts: dict[str, int] = {}
     for s in stats:
         counts[s.group] = counts.get(s.group, 0) + 1
@@ -154,7 +155,8 @@ def _rows(stats: list[JobStat]) -> tuple[list[tuple[int, JobStat]], list[str], s
     return placed, [f"lane {i + 1}" for i in range(lanes)], note
 
 
-def _timeline(stats: list[JobStat], colors: dict[str, str]) -> str:
+def timeline_svg(stats: list[JobStat], colors: dict[str, str]) -> str:
+    """The SVG timeline of ``stats`` (one bar per attempt; see the module docstring)."""
     placed, labels, note = _rows(stats)
     if not placed:
         return "<p class='note'>No timing data (the run predates start/end stamps).</p>"

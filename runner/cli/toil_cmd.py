@@ -1,7 +1,8 @@
 """The ``toil`` command: inspect and manage runs kept in a job store.
 
-``toil status|stats|report|clean|kill|debug-job JOBSTORE``; each subcommand lives in its own
-module under ``runner.cli`` and is registered here.
+``toil status|stats|report|clean|kill|debug-job JOBSTORE`` and ``toil server`` (WES); each
+subcommand lives in its own module (under ``runner.cli``; the server under ``runner.server``)
+and is registered here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from runner.cli.debug import debug_job
 from runner.cli.manage import clean, kill
 from runner.cli.stats import report, stats
 from runner.cli.status import status
+from runner.server.cli import server
 
 app = typer.Typer(
     name="toil",
@@ -43,6 +45,7 @@ app.command()(report)
 app.command()(clean)
 app.command()(kill)
 app.command("debug-job")(debug_job)
+app.command()(server)
 
 
 def main() -> None:

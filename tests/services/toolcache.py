@@ -66,15 +66,7 @@ def services_venv() -> Path:
     """The venv holding moto, pyftpdlib, the GCS emulator and its client; installed on first
     use (as the user running the tests: no root needed). Raises ToolUnavailable with pip's
     output tail if pip fails (no package index reachable, say)."""
-    version = f"py{sys.version_info.major}{sys.version_info.minor}"
-    venv = cache_root() / f"venv-{version}-{_digest([version, *PYTHON_PACKAGES])}"
-    with _installing(venv) as needed:
-        if needed:
-            # The running interpreter may itself be a venv's; venv resolves its base Python.
-            _run([sys.executable, "-m", "venv", str(venv)], "python -m venv")
-            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
-            _run([*pip, "--disable-pip-version-check", *PYTHON_PACKAGES], "pip install")
-    return venv
+    return python_venv("venv", PYTHON_PACKAGES)
 
 
 def venv_program(name: str) -> Path:
@@ -156,3 +148,36 @@ def _run(argv: list[str], what: str) -> None:
     if done.returncode != 0:
         tail = (done.stdout + done.stderr)[-1500:]
         raise ToolUnavailable(f"{what} failed (exit {done.returncode}):\n{tail}")
+
+
+#: The WES clients of the server's tests (issue 19): PyPI's wes-service (``wes-client``
+#: and the ``wes_client`` library) and schemathesis, pinned; Toil 9.6.0 with its
+#: ``toil-wes-cwl-runner`` (it imports ``wes_client``) in a venv of its own.
+WES_CLIENT_PACKAGES = ("wes-service==5.0", "schemathesis==4.32.5")
+TOIL_PACKAGES = ("toil[cwl]==9.6.0", "wes-service==5.0")
+#: Playwright's driver for Debian's Chromium (no browser download: ``playwright-core``)
+PLAYWRIGHT_PACKAGES = ("playwright-core@1.65.1",)
+
+
+def python_venv(name: str, packages: Sequence[str]) -> Path:
+    """A venv named ``name`` holding ``packages``, in the cache, installed on first use
+    (as ``services_venv``). Raises ToolUnavailable with pip's output tail if pip fails."""
+    version = f"py{sys.version_info.major}{sys.version_info.minor}"
+    venv = cache_root() / f"{name}-{version}-{_digest([version, *packages])}"
+    with _installing(venv) as needed:
+        if needed:
+            # The running interpreter may itself be a venv's; venv resolves its base Python.
+            _run([sys.executable, "-m", "venv", str(venv)], "python -m venv")
+            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+            _run([*pip, "--disable-pip-version-check", *packages], "pip install")
+    return venv
+
+
+def npm_prefix(name: str, packages: Sequence[str]) -> Path:
+    """An npm prefix named ``name`` holding ``packages``, installed on first use."""
+    prefix = cache_root() / f"{name}-{_digest(list(packages))}"
+    with _installing(prefix) as needed:
+        if needed:
+            argv = [_npm(), "install", "--prefix", str(prefix), "--no-audit", "--no-fund"]
+            _run([*argv, "--loglevel=error", *packages], "npm install")
+    return prefix
