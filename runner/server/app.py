@@ -156,8 +156,7 @@ def build_app(config: ServerConfig, scheduler: Scheduler) -> Starlette:
         Route(f"{API}/service-info", handlers.service_info),
         Route(f"{API}/version", handlers.version),
         Route(f"{API}/overview", handlers.overview),
-        Route(f"{API}/runs", handlers.list_runs, methods=["GET"]),
-        Route(f"{API}/runs", handlers.submit, methods=["POST"]),
+        Route(f"{API}/runs", handlers.runs, methods=["GET", "POST"]),
         Route(f"{API}/runs/{{run_id}}", handlers.run_log),
         Route(f"{API}/runs/{{run_id}}/status", handlers.status),
         Route(f"{API}/runs/{{run_id}}/cancel", handlers.cancel, methods=["POST"]),
@@ -195,7 +194,11 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _not_allowed(request: Request, exc: Exception) -> Response:
-    return _error(f"method {request.method} is not allowed on {request.url.path}", 405)
+    response = _error(f"method {request.method} is not allowed on {request.url.path}", 405)
+    allow = (getattr(exc, "headers", None) or {}).get("Allow")
+    if allow:
+        response.headers["Allow"] = allow
+    return response
 
 
 async def _crashed(request: Request, exc: Exception) -> Response:
@@ -246,18 +249,21 @@ class Handlers:
             "progress": progress,
         }
 
+    async def runs(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self.submit(request)
+        return await run_in_threadpool(self.list_runs, request)
+
     def list_runs(self, request: Request) -> Response:
         size = _page_size(request.query_params.get("page_size"))
         if size is None:
-            return _error("page_size must be a whole number of at least 1", 400)
+            return _error("page_size must be a whole number (a 64-bit integer)", 400)
         runs = self.scheduler.listing()
         token = request.query_params.get("page_token")
         start = 0
-        if token:
+        if token:  # the last run of the page before; one this server never gave: no more
             ids = [r.run_id for r in runs]
-            if token not in ids:
-                return _error(f"page_token {token!r} is not one this server gave", 400)
-            start = ids.index(token) + 1
+            start = ids.index(token) + 1 if token in ids else len(runs)
         page = runs[start : start + size]
         more = start + size < len(runs)
         return _json(
@@ -335,7 +341,9 @@ class Handlers:
         record = self._record(request)
         if record is None:
             return _unknown_run(request)
-        size = _page_size(request.query_params.get("page_size")) or DEFAULT_PAGE
+        size = _page_size(request.query_params.get("page_size"))
+        if size is None:
+            return _error("page_size must be a whole number (a 64-bit integer)", 400)
         tasks = self._tasks(record) or []
         token = request.query_params.get("page_token") or "0"
         start = int(token) if token.isdigit() else len(tasks)
@@ -416,13 +424,17 @@ def _unknown_run(request: Request) -> Response:
 
 
 def _page_size(raw: str | None) -> int | None:
+    """The page size asked for (WES: an int64; 0 or less means the default), at most
+    MAX_PAGE; None if it is not an int64."""
     if raw is None or raw == "":
         return DEFAULT_PAGE
     try:
         size = int(raw)
     except ValueError:
         return None
-    return min(size, MAX_PAGE) if size >= 1 else None
+    if not -(2**63) <= size < 2**63:
+        return None
+    return min(size, MAX_PAGE) if size >= 1 else DEFAULT_PAGE
 
 
 async def _read_request(request: Request) -> RunRequest:

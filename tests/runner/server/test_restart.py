@@ -53,9 +53,16 @@ steps:
 
 
 def _submit(server: WesServer, marks: Path, go: Path) -> str:
-    status, body = submit(server, {
-        "workflow_type": "CWL", "workflow_type_version": "v1.2", "workflow_url": "wf.cwl",
-        "workflow_params": {"marks": str(marks), "go": str(go)}}, [("wf.cwl", WORKFLOW.encode())])
+    status, body = submit(
+        server,
+        {
+            "workflow_type": "CWL",
+            "workflow_type_version": "v1.2",
+            "workflow_url": "wf.cwl",
+            "workflow_params": {"marks": str(marks), "go": str(go)},
+        },
+        [("wf.cwl", WORKFLOW.encode())],
+    )
     assert status == 200, body
     return str(body["run_id"])
 
@@ -86,8 +93,9 @@ def test_sigkill_of_the_server_loses_nothing_and_reruns_nothing(tmp_path: Path) 
             assert server.wait(run_id, ("RUNNING",), timeout=30) == "RUNNING"
 
         server.kill()
-        record = json.loads((tmp_path / "runs" / "state" / "runs" / f"{running[0]}.json")
-                            .read_text())
+        record = json.loads(
+            (tmp_path / "runs" / "state" / "runs" / f"{running[0]}.json").read_text()
+        )
         os.killpg(int(record["process"]["pid"]), signal.SIGKILL)  # run 2's whole tree
         time.sleep(0.5)
         server.start()

@@ -63,8 +63,14 @@ print(json.dumps({"info": info, "run_id": run["run_id"], "states": seen, "log": 
 
 
 def _client(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(clients_venv() / "bin" / argv[0]), *argv[1:]], cwd=cwd,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [str(clients_venv() / "bin" / argv[0]), *argv[1:]],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_wes_client_command_runs_a_cwl_workflow(wes_server: WesServer) -> None:
@@ -73,17 +79,26 @@ def test_wes_client_command_runs_a_cwl_workflow(wes_server: WesServer) -> None:
     write(here / "data.txt", "one\ntwo\nthree\n")
     write(here / "job.json", json.dumps({"f": {"class": "File", "location": "data.txt"}}))
     host = f"{wes_server.host}:{wes_server.port}"
-    done = _client("wes-client", "--proto", "http", "--host", host, "--attachments",
-                   str(here / "data.txt"), str(here / "count.cwl"), str(here / "job.json"),
-                   cwd=here)
+    done = _client(
+        "wes-client",
+        "--proto",
+        "http",
+        "--host",
+        host,
+        "--attachments",
+        str(here / "data.txt"),
+        str(here / "count.cwl"),
+        str(here / "job.json"),
+        cwd=here,
+    )
     assert done.returncode == 0, done.stderr
     outputs = json.loads(done.stdout)
     assert Path(outputs["lines"]["path"]).read_text().split()[0] == "3"
     assert "State is COMPLETE" in done.stderr
-    run_id = next(line.rsplit(" ", 1)[1] for line in done.stderr.splitlines()
-                  if "Workflow run id is" in line)
-    shown = _client("wes-client", "--proto", "http", "--host", host, f"--log={run_id}",
-                    cwd=here)
+    run_id = next(
+        line.rsplit(" ", 1)[1] for line in done.stderr.splitlines() if "Workflow run id is" in line
+    )
+    shown = _client("wes-client", "--proto", "http", "--host", host, f"--log={run_id}", cwd=here)
     assert shown.returncode == 0 and "moil server: attempt 1" in shown.stdout, shown.stderr
     got = _client("wes-client", "--proto", "http", "--host", host, f"--get={run_id}", cwd=here)
     assert json.loads(got.stdout)["state"] == "COMPLETE"
@@ -97,8 +112,14 @@ def test_wes_client_library_runs_a_wdl_workflow(wes_server: WesServer) -> None:
     write(here / "text.txt", "a few words here\n")
     write(here / "inputs.json", json.dumps({"words.f": str(here / "text.txt")}))
     script = write(here / "client.py", LIBRARY_SCRIPT)
-    done = _client("python", str(script), f"{wes_server.host}:{wes_server.port}",
-                   (here / "words.wdl").as_uri(), (here / "inputs.json").as_uri(), cwd=here)
+    done = _client(
+        "python",
+        str(script),
+        f"{wes_server.host}:{wes_server.port}",
+        (here / "words.wdl").as_uri(),
+        (here / "inputs.json").as_uri(),
+        cwd=here,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["info"]["supported_wes_versions"][0] == "1.1.0"
