@@ -10,7 +10,8 @@ WDL_VERSION ?= 1.1
 JOBS ?= $(shell nproc)
 
 .PHONY: install check test test-unit test-services conformance conformance-suites \
-        conformance-cwl conformance-cwl-slurm conformance-wdl example bench bench-peers lint clean
+        conformance-cwl conformance-cwl-slurm conformance-cwl-wes conformance-wdl example bench \
+        bench-peers lint clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,12 +53,16 @@ conformance-wdl-miniwdl: install  ## the same suite with miniwdl, for comparison
 conformance-cwl-slurm: install  ## the CWL tests tagged required, on a private Slurm
 	VERSION=$(VERSION) bash conformance/on_slurm.sh $(ARGS)
 
+conformance-cwl-wes: install  ## the CWL tests tagged required, through `toil server` (WES)
+	VERSION=$(VERSION) bash conformance/on_wes.sh $(ARGS)
+
 conformance: install  ## every suite CI gates on, with a private dockerd holding the stand-in images
 	$(PY) -m tests.services.docker with -- $(MAKE) --no-print-directory conformance-suites
 
 conformance-suites: install  ## the suites alone, with whatever container engine DOCKER_HOST reaches
 	$(MAKE) --no-print-directory conformance-cwl VERSION=v1.2
 	$(MAKE) --no-print-directory conformance-cwl-slurm VERSION=v1.2
+	$(MAKE) --no-print-directory conformance-cwl-wes VERSION=v1.2
 	$(MAKE) --no-print-directory conformance-cwl VERSION=v1.1
 	$(MAKE) --no-print-directory conformance-cwl VERSION=v1.0
 	$(MAKE) --no-print-directory conformance-wdl WDL_VERSION=draft-2
@@ -73,6 +78,7 @@ bench: install  ## print engine figures (beside Toil, cwltool, miniwdl when benc
 	$(PY) bench/bench_cwl.py
 	$(PY) bench/bench_cwl_pertest.py
 	$(PY) bench/bench_wdl.py
+	$(PY) bench/bench_wes.py
 
 bench-peers:  ## install Toil 9.6.0, cwltool and miniwdl into .venv-peers, for comparison
 	bash bench/peers.sh

@@ -42,7 +42,8 @@ _SCRIPT = r"""
 (function(){
 var API='/ga4gh/wes/v1', main=document.getElementById('main');
 var view=main.getAttribute('data-view'), runId=main.getAttribute('data-run');
-var seen=-1, busy=false;
+var seen=-1, busy=false, finished=false;
+var TERMINAL=['COMPLETE','EXECUTOR_ERROR','SYSTEM_ERROR','CANCELED'];
 function esc(s){return String(s==null?'':s).replace(/[&<>"']/g,function(c){
   return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c];});}
 function headers(){var t=sessionStorage.getItem('moil-token');
@@ -107,13 +108,13 @@ function renderRun(log,tl,tail){
         'viewer');v.style.display='block';v.textContent=t;});});});
   return failed;}
 function loadRun(){return Promise.all([get('/runs/'+runId),get('/runs/'+runId+'/timeline')])
-  .then(function(both){var failed=both[1].tasks.filter(function(t){
+  .then(function(both){finished=TERMINAL.indexOf(both[0].state)>=0;var failed=both[1].tasks.filter(function(t){
       return t.state==='EXECUTOR_ERROR';});
     if(!failed.length){renderRun(both[0],both[1],'');return;}
     return get('/runs/'+runId+'/tasks/'+failed[0].id+'/log',true).then(function(text){
       renderRun(both[0],both[1],text.split('\n').slice(-40).join('\n'));},
       function(){renderRun(both[0],both[1],'(no log)');});});}
-function tick(){if(busy)return;busy=true;
+function tick(){if(busy||finished)return;busy=true;
   get('/version').then(function(v){if(v.version===seen&&view==='list'){return;}
     seen=v.version;return view==='list'?get('/overview').then(renderList):loadRun();})
   .catch(function(e){if(String(e).indexOf('unauthorized')<0){console.log(e);}})

@@ -162,10 +162,10 @@ class Confiner:
             if parsed.netloc not in ("", "localhost"):
                 raise SubmitError(f"{what} {value!r} names another host's file")
             local = Path(unquote(parsed.path))
-        elif scheme and len(scheme) > 1:
+        elif scheme and len(scheme) > 1 and "://" in value:
             raise SubmitError(f"{what} {value!r}: the scheme {scheme}: is not supported")
         else:
-            local = Path(value)
+            local = Path(value)  # a relative name, even one with a colon ("colon:x.txt")
         target = (base / local).resolve()
         if not any(target == root or root in target.parents for root in self.roots):
             raise SubmitError(
@@ -223,13 +223,16 @@ def stage(
 ) -> tuple[str, dict[str, Any]]:
     """Steps 2-4: the attachments written, the workflow found (a path relative to the
     run's ``workflow/`` or a URL), and the inputs (a zip's merged under the request's)."""
+    url: str = request["workflow_url"]
+    attachments, url = _one_file_bundle(attachments, url)
     stager = Stager(files.workflow, config.max_upload)
     for attachment in attachments:
         stager.add(attachment.name, attachment.stream)
-    url: str = request["workflow_url"]
     params: dict[str, Any] = request["workflow_params"]
     confiner = Confiner(files.root, config.local_inputs)
     parsed = urlparse(url)
+    if url.split("#", 1)[0] in stager.names:
+        parsed = urlparse("")  # an attachment, whatever its name looks like ("colon:x.cwl")
     if parsed.scheme.lower() in ("http", "https"):
         workflow = url
     elif parsed.scheme.lower() == "file" or url.startswith("/"):
@@ -260,6 +263,19 @@ def stage(
     elif request["workflow_type"] == "WDL":
         check_wdl_inputs(params, confiner, files.workflow)
     return workflow, params
+
+
+def _one_file_bundle(attachments: list[Attachment], url: str) -> tuple[list[Attachment], str]:
+    """Toil 9.6's ``toil-wes-cwl-runner`` names its attachments after the folder all of
+    them are in; when they are all the workflow itself, that folder is the file, so they
+    come as ``.`` and ``workflow_url`` as ``../NAME``. Read that as the file ``NAME``."""
+    if not attachments or any(a.name not in (".", "./") for a in attachments):
+        return attachments, url
+    name = url.split("#", 1)[0]
+    if not name.startswith("../") or "/" in name[3:] or name[3:] in ("", ".", ".."):
+        return attachments, url
+    renamed = [Attachment(name[3:], a.stream) for a in attachments]
+    return renamed, url[3:]
 
 
 def build_argv(

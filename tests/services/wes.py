@@ -24,7 +24,19 @@ from typing import Any
 from tests.services import serverproc, toolcache
 
 ROOT = Path(__file__).resolve().parents[2]
+#: a one-tool CWL document the tests and the benchmark submit (input ``msg``, output ``out``)
+ECHO_TOOL = """\
+cwlVersion: v1.2
+class: CommandLineTool
+baseCommand: [echo]
+inputs:
+  msg: {type: string, inputBinding: {position: 1}}
+stdout: out.txt
+outputs:
+  out: stdout
+"""
 API = "/ga4gh/wes/v1"
+TOKEN_ENV = "TOIL_SERVER_TOKEN"
 
 
 def specs_dir() -> Path:
@@ -168,3 +180,21 @@ def submit(
     encoded = {k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()}
     body, kind = multipart(encoded, files)
     return server.call("POST", "/runs", data=body, headers={"Content-Type": kind}, auth=auth)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.services.wes toil-venv|clients-venv``: install (if needed) and
+    print the venv's path; ``serve WORK PORT [ARGS...]``: run a server in the foreground."""
+    args = sys.argv[1:] if argv is None else argv
+    started = time.monotonic()
+    if args[:1] in (["toil-venv"], ["clients-venv"]):
+        venv = toil_venv() if args[0] == "toil-venv" else clients_venv()
+        print(f"# {args[0]} ready in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        print(venv)
+        return 0
+    print("usage: python -m tests.services.wes toil-venv|clients-venv", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

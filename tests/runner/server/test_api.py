@@ -9,18 +9,9 @@ import os
 import zipfile
 from pathlib import Path
 
+from tests.services.wes import ECHO_TOOL as ECHO
 from tests.services.wes import WesServer, submit
 
-ECHO = """\
-cwlVersion: v1.2
-class: CommandLineTool
-baseCommand: [echo]
-inputs:
-  msg: {type: string, inputBinding: {position: 1}}
-stdout: out.txt
-outputs:
-  out: stdout
-"""
 FAILS = """\
 cwlVersion: v1.2
 class: CommandLineTool

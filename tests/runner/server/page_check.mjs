@@ -1,0 +1,46 @@
+// Drives Debian's Chromium with Playwright (playwright-core: no browser download) through
+// moil's WES web page: the runs list at /, where run RUN_ID must be seen QUEUED and then
+// COMPLETE without a reload; then its page, where the timeline must be drawn.
+//
+//   node page_check.mjs PLAYWRIGHT_DIR CHROMIUM BASE_URL RUN_ID SCREENSHOT
+//
+// Prints "seen QUEUED" once the list shows the run queued (the test then lets it run), and
+// at the end one JSON line: the states seen, in order, and what the run page showed.
+import { createRequire } from "node:module";
+import path from "node:path";
+
+const [playwrightDir, chromium, base, runId, shot] = process.argv.slice(2);
+const require = createRequire(path.join(playwrightDir, "package.json"));
+const { chromium: launcher } = require("playwright-core");
+
+const browser = await launcher.launch({
+  executablePath: chromium,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await page.goto(base + "/");
+  const row = page.locator(`tr[data-run="${runId}"] .state`);
+  const seen = [];
+  const deadline = Date.now() + 240_000;
+  while (Date.now() < deadline) {
+    const state = (await row.count()) ? await row.first().textContent() : null;
+    if (state && state !== seen[seen.length - 1]) {
+      seen.push(state);
+      if (state === "QUEUED") console.log("seen QUEUED");
+    }
+    if (state === "COMPLETE" || state === "EXECUTOR_ERROR" || state === "SYSTEM_ERROR") break;
+    await page.waitForTimeout(100);
+  }
+  await page.locator(`tr[data-run="${runId}"] a`).first().click();
+  await page.waitForURL(`**/runs/${runId}`);
+  await page.locator("#timeline rect.bar").first().waitFor({ timeout: 60_000 });
+  const bars = await page.locator("#timeline rect.bar").count();
+  const heading = await page.locator("h2").first().textContent();
+  const outputs = await page.locator("#outputs li").count();
+  await page.screenshot({ path: shot, fullPage: true });
+  console.log(JSON.stringify({ seen, bars, heading, outputs }));
+} finally {
+  await browser.close();
+}
