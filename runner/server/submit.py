@@ -320,6 +320,11 @@ def build_argv(
     return [sys.executable, workflow, f"file:{files.jobstore}", *defaults, *options, *places[2:]]
 
 
+#: validations at once: each is an engine process (~100 MiB, mostly CPU), so a burst of
+#: submissions queues here instead of starting one process per request
+_VALIDATIONS = asyncio.Semaphore(max(2, os.cpu_count() or 1))
+
+
 async def validate(
     kind: str, workflow: str, options: list[str], files: RunFiles, timeout: float
 ) -> None:
@@ -327,6 +332,13 @@ async def validate(
     if kind == "PY":
         _compile_script(workflow, files)
         return
+    async with _VALIDATIONS:
+        await _validate_with_engine(kind, workflow, options, files, timeout)
+
+
+async def _validate_with_engine(
+    kind: str, workflow: str, options: list[str], files: RunFiles, timeout: float
+) -> None:
     command = engine_command("toil-cwl-runner" if kind == "CWL" else "toil-wdl-runner")
     wanted = [o for o in options if o.startswith(("--enable-", "--relax-", "--noQuant"))]
     process = await asyncio.create_subprocess_exec(
