@@ -9,6 +9,11 @@ mid-way) is redone: a ``.complete`` file is written last. Installs take a file l
 test sessions on one machine (two worktrees, CI beside a developer) do not build the same
 venv at once.
 
+The WES tests (issue 19) add three more, built the same way: ``wes-clients`` (PyPI's
+wes-service and schemathesis, ~20 s with pip's cache warm), ``toil-wes`` (Toil 9.6.0 with
+its ``toil-wes-cwl-runner``, ~35 s warm) and an npm prefix with ``playwright-core`` (its
+driver only: the browser is Debian's Chromium).
+
 Versions are pinned: the capability table in ``tests/services/s3.py`` (which conditional
 writes each S3 server honours) was measured on these versions and is asserted by the tests.
 

@@ -106,6 +106,13 @@ def test_a_bad_document_is_refused_with_its_place(wes_server: WesServer) -> None
     assert "dir/bad.cwl:7:5" in body["msg"] and body["status_code"] == 400
     assert "/runs/" not in body["msg"], "the server's own paths stay out of the message"
     assert set(os.listdir(wes_server.work / "runs")) == before, "nothing left behind"
+    wdl = b"version 1.0\nworkflow w {\n  call nope\n}\n"
+    status, body = submit(
+        wes_server,
+        {"workflow_type": "WDL", "workflow_type_version": "1.0", "workflow_url": "w.wdl"},
+        [("w.wdl", wdl)],
+    )
+    assert status == 400 and "w.wdl:3:3" in body["msg"], body
 
 
 def test_cancel_stops_the_run_and_its_tool(wes_server: WesServer) -> None:
