@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -45,6 +46,8 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 #: most tasks a RunLog lists in its (deprecated) task_logs
 RUNLOG_TASKS = 1000
+#: finished runs whose task lists are kept in memory (most recently asked for)
+CACHED_RUNS = 64
 
 
 class BodyTooLarge(Exception):
@@ -216,6 +219,7 @@ class Handlers:
         self.config = config
         self.scheduler = scheduler
         self.progress: dict[str, dict[str, int]] = {}
+        self.finished_tasks: OrderedDict[str, list[Task]] = OrderedDict()
 
     def _record(self, request: Request) -> RunRecord | None:
         return self.scheduler.get(request.path_params["run_id"])
@@ -332,10 +336,20 @@ class Handlers:
         return _json({"run_id": record.run_id})
 
     def _tasks(self, record: RunRecord) -> list[Task] | None:
+        """The run's tasks; a finished run's are read once (its store no longer changes)."""
+        cached = self.finished_tasks.get(record.run_id)
+        if cached is not None:
+            self.finished_tasks.move_to_end(record.run_id)
+            return cached
         store = open_store(self.scheduler.files(record.run_id))
         if store is None:
             return None
-        return read_tasks(store)
+        tasks = read_tasks(store)
+        if record.state.terminal:
+            self.finished_tasks[record.run_id] = tasks
+            while len(self.finished_tasks) > CACHED_RUNS:
+                self.finished_tasks.popitem(last=False)
+        return tasks
 
     def list_tasks(self, request: Request) -> Response:
         record = self._record(request)
