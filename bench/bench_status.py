@@ -4,7 +4,7 @@ Builds a ``file:`` store through the FileJobStore API the way a leader fills it:
 that scattered ``--jobs`` children over five job names and a follow-on that gathers them;
 60% of the children ran (with ``--stats`` events), two failed (with logs), the others are
 issued (8 of them held "running" by this process, as a worker holds its job) and the leader's
-snapshot (``runner.snapshot``) is written from the same state machine the records fed. This
+snapshot (``runner.engine.snapshot``) is written from the same state machine the records fed. This
 process holds the store's lease, as the run's leader would.
 Then it times:
 
@@ -31,11 +31,11 @@ import time
 from collections.abc import Iterator
 
 from backends.jobstore.base import JobStore, Lease, open_job_store
-from runner.promise import Promise, dumps
-from runner.records import JobRecord, encode
-from runner.runview import load_run_view
-from runner.snapshot import SnapshotWriter
-from runner.state import StateMachine
+from runner.engine.snapshot import SnapshotWriter
+from runner.model.promise import Promise, dumps
+from runner.model.records import JobRecord, encode
+from runner.model.state import StateMachine
+from runner.views.runview import load_run_view
 
 NAMES = ("wf.cwl/align", "wf.cwl/sort", "wf.cwl/index", "wf.cwl/call", "wf.cwl/merge")
 BATCH = 100  # records per journal append, as a leader flushes them per loop

@@ -11,17 +11,17 @@ __all__ = ["FileID", "Job", "Promise", "PromisedRequirement", "Toil"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so that ``import runner.worker`` in a fresh process stays cheap.
+    # Lazy, so that ``python -m runner.worker`` in a fresh process stays cheap.
     if name == "Job":
-        from runner.job import Job
+        from runner.api.job import Job
 
         return Job
     if name == "Toil":
-        from runner.toil import Toil
+        from runner.api.toil import Toil
 
         return Toil
     if name in ("Promise", "PromisedRequirement"):
-        from runner import promise
+        from runner.model import promise
 
         return getattr(promise, name)
     if name == "FileID":

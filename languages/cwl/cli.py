@@ -37,7 +37,7 @@ def build_parser(*, positionals: bool = True) -> argparse.ArgumentParser:
 
     ``positionals=False``: the same options alone, unabbreviated, for what follows the
     document (see the module docstring)."""
-    from runner.options import add_toil_options
+    from runner.config.options import add_toil_options
 
     parser = argparse.ArgumentParser(
         prog="toil-cwl-runner",
@@ -63,7 +63,7 @@ def parse_arguments(argv: list[str], input_names: Iterable[str] = ()) -> argpars
     """The command line read as the module docstring says; ``cwljob`` holds the job file
     and the workflow's ``--input value`` arguments. ``input_names``: the document's
     inputs, which matter only when no job file follows the document."""
-    from runner.options import parse_options_among
+    from runner.config.options import parse_options_among
 
     args = build_parser().parse_args(argv)
     tail = list(args.cwljob)
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
-    from runner.options import log_level
+    from runner.config.options import log_level
 
     level = logging.WARNING if args.quiet else log_level(args)
     handler = logging.StreamHandler(sys.stderr)
@@ -262,7 +262,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     if args.logFile:
-        from runner.options import check_output_file
+        from runner.config.options import check_output_file
 
         check_output_file("--logFile", args.logFile)
         file_handler = logging.FileHandler(args.logFile)
@@ -342,7 +342,7 @@ def _load(argv: list[str], args: argparse.Namespace) -> tuple[argparse.Namespace
 
 def _check_options(args: argparse.Namespace) -> None:
     """Every option value, before anything is created (UsageError: exit 2)."""
-    from runner.options import check_output_dir, validate_options
+    from runner.config.options import check_output_dir, validate_options
 
     validate_options(args, directories={"--outdir": args.outdir})
     for flag, parent in _prefix_parents(args).items():
@@ -385,7 +385,7 @@ def _execute(
     from languages.cwl.compile import root_node
     from languages.cwl.files import Globalizer, MissingInput
     from languages.cwl.outputs import export_outputs, print_outputs
-    from runner.run import Run
+    from runner.engine.run import Run
 
     with Run(args) as run:
         if job is None:

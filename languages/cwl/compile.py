@@ -25,7 +25,7 @@ from languages.cwl.resources import resource_spec
 from languages.cwl.scatter import expand, reshape
 from languages.cwl.steps import StepEvaluator, gather_inputs, merge_sources, shortname
 from languages.cwl.tool import EXECUTOR as TOOL_EXECUTOR
-from runner.graph import JobNode
+from runner.model.graph import JobNode
 
 ROOT_EXECUTOR = "languages.cwl.compile:run_root"
 STEP_EXECUTOR = "languages.cwl.compile:run_step"

@@ -9,7 +9,7 @@ change them without touching the original), ``HOME`` and ``TMPDIR`` as the spec 
 CWL-specific and well tested by cwltool's users, so moil keeps it. Two things moil changes,
 in subclasses made here:
 
-- obtaining the image goes through ``runner.containers.ContainerEngine.ensure_image``, shared
+- obtaining the image goes through ``runner.jobenv.containers.ContainerEngine.ensure_image``, shared
   with WDL: at most once per process and never twice at the same time on a host (cwltool
   would pull in every worker process and rebuild a ``dockerFile`` image for every job);
 - cwltool's memory monitor (a ``docker stats`` process and a one-second sleep per job) is
@@ -34,8 +34,8 @@ from contextlib import ExitStack
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from runner.containers import ContainerEngine, ImageUnavailable
 from runner.errors import UnsupportedRequirement
+from runner.jobenv.containers import ContainerEngine, ImageUnavailable
 
 if TYPE_CHECKING:
     from cwltool.context import LoadingContext
@@ -182,7 +182,7 @@ def _tool_class() -> type:
 
 
 def job_class(kind: str) -> type:
-    """cwltool's container job for ``kind``, getting its image through runner.containers."""
+    """cwltool's container job for ``kind``, getting its image through runner.jobenv.containers."""
     if kind in _job_classes:
         return _job_classes[kind]
     from cwltool.docker import DockerCommandLineJob, PodmanCommandLineJob
@@ -191,7 +191,7 @@ def job_class(kind: str) -> type:
     base = PodmanCommandLineJob if kind == "podman" else DockerCommandLineJob
 
     class MoilContainerJob(base):  # type: ignore[misc,valid-type] # cwltool's base
-        """A cwltool container job whose image comes from runner.containers."""
+        """A cwltool container job whose image comes from runner.jobenv.containers."""
 
         def get_from_requirements(
             self,

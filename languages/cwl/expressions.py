@@ -16,7 +16,7 @@ from typing import Any, cast
 from languages.cwl.files import Globalizer, Localizer, iter_files
 from languages.cwl.load import ProcRef
 from languages.cwl.runtime import run_process, runtime_context
-from runner.execute import PermanentJobError
+from runner.engine.execute import PermanentJobError
 
 
 class ExpressionFailed(PermanentJobError):

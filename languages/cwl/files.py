@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from backends.jobstore.base import JobStore
-from runner.execute import PermanentJobError
-from runner.fileuri import file_uri_path, is_file_uri
+from runner.engine.execute import PermanentJobError
+from runner.userinput.fileuri import file_uri_path, is_file_uri
 
 FILE_SCHEME = "moilfile:"
 DIR_SCHEME = "moildir:"
@@ -449,7 +449,7 @@ class Globalizer:
         return tree, subdirs
 
     def _fetch(self, url: str) -> str:
-        from runner.filestore import import_url
+        from runner.jobenv.filestore import import_url
 
         try:
             return file_location(import_url(self.store, url))

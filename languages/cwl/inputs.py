@@ -20,8 +20,8 @@ from typing import Any, NoReturn
 from languages.cwl.load import ProcRef
 from languages.cwl.uris import InvalidFileUri, canonical_locations
 from runner.errors import MoilError, UsageError
-from runner.fileuri import file_uri_path, is_file_uri
-from runner.userdata import not_text, shape_problem
+from runner.userinput.fileuri import file_uri_path, is_file_uri
+from runner.userinput.userdata import not_text, shape_problem
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _read_local_job(path: str, loader: Any) -> Any:
 
 def _parse(text: str, name: str) -> Any:
     """JSON or YAML text as plain values (StopIteration if there are none); InvalidInputs
-    if it is too deep or too big to take (``runner.userdata``)."""
+    if it is too deep or too big to take (``runner.userinput.userdata``)."""
     if not text.strip():
         raise StopIteration
     try:

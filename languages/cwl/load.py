@@ -236,7 +236,7 @@ def _load(uri: str, options: LoadOptions) -> Process:
     except RecursionError:
         raise InvalidDocument(f"{uri}: the document is nested too deeply to load") from None
     except UnicodeDecodeError as exc:
-        from runner.userdata import not_text
+        from runner.userinput.userdata import not_text
 
         raise InvalidDocument(f"{uri}: {not_text(exc)}; is it a CWL document?") from None
     except (OSError, RuntimeError, ValueError) as exc:  # InvalidFileUri too

@@ -46,8 +46,8 @@ from languages.cwl.expressions import (
 )
 from languages.cwl.load import ProcRef, resolve, resolve_step
 from languages.cwl.steps import StepEvaluator, merge_sources, shortname
-from runner.graph import JobNode, new_job_id
-from runner.promise import Promise
+from runner.model.graph import JobNode, new_job_id
+from runner.model.promise import Promise
 
 LOOP_EXECUTOR = "languages.cwl.loop:run_loop_node"
 RESULT_EXECUTOR = "languages.cwl.loop:run_result_node"

@@ -18,8 +18,8 @@ from typing import Any
 from languages.cwl.expressions import ExpressionFailed, local_files
 from languages.cwl.hints import preemptible
 from languages.cwl.runtime import runtime_context
-from runner.graph import ResourceSpec
-from runner.tempdirs import work_dir
+from runner.jobenv.tempdirs import work_dir
+from runner.model.graph import ResourceSpec
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 names top-level string inputs (``secrets: [id, ...]``). As cwltool does, the leader puts a
 placeholder ``(secret-UUID)`` in place of each value as soon as the input object is read,
 before it is validated, stored or logged (the ``--name value`` arguments kept in the run's
-config are rewritten too); the values stay in memory (``runner.secrets``). Workers get
+config are rewritten too); the values stay in memory (``runner.jobenv.secrets``). Workers get
 them at run time and cwltool puts them back only where a tool uses them: its command line,
 environment and InitialWorkDir files (files it made with a secret are deleted after the
 run). Expressions, outputs and logs see the placeholder.
@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runner import secrets
 from runner.errors import UsageError
+from runner.jobenv import secrets
 
 SECRETS_CLASS = "http://commonwl.org/cwltool#Secrets"
 #: shared blob of the job store: {input name: placeholder}

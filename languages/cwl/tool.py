@@ -27,9 +27,9 @@ from languages.cwl.runtime import (
     stderr_tail,
 )
 from languages.cwl.secrets import secret_store
-from runner import secrets
+from runner.engine.execute import PermanentJobError
 from runner.errors import JobError, UnsupportedRequirement
-from runner.execute import PermanentJobError
+from runner.jobenv import secrets
 
 EXECUTOR = "languages.cwl.tool:run_tool"
 #: the job directory's subdirectories that cwltool makes for every job (output directory,

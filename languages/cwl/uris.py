@@ -2,7 +2,7 @@
 
 RFC 8089 lets a local file be named ``file:/abs/path``, ``file:///abs/path``,
 ``file://localhost/abs/path`` or ``file://HOST/abs/path`` with this host's own name, each
-percent-encoded; ``runner.fileuri`` (shared with the WDL side) reads them as paths. cwltool
+percent-encoded; ``runner.userinput.fileuri`` (shared with the WDL side) reads them as paths. cwltool
 and schema-salad only understand ``file:///``: ``file:/abs`` was taken as a relative path,
 as ``run:`` or ``$import`` it failed ("not in the index"), and ``file://otherhost/abs``
 read this host's ``/abs``. Here every local form becomes ``file:///abs/path`` (the
@@ -19,7 +19,7 @@ import os
 import re
 from typing import Any
 
-from runner.fileuri import InvalidFileUri, file_uri_path, is_file_uri
+from runner.userinput.fileuri import InvalidFileUri, file_uri_path, is_file_uri
 
 __all__ = ["InvalidFileUri", "canonical_file_uri", "canonical_locations", "file_uri_path"]
 
@@ -27,7 +27,7 @@ __all__ = ["InvalidFileUri", "canonical_file_uri", "canonical_locations", "file_
 def canonical_file_uri(uri: str) -> str:
     """``uri`` as ``file:///abs/path[#fragment]`` if it is a local ``file:`` URI of any
     RFC 8089 form; other text comes back unchanged. Raises InvalidFileUri for one that
-    names another host's file (``runner.fileuri``'s rules)."""
+    names another host's file (``runner.userinput.fileuri``'s rules)."""
     if not is_file_uri(uri):
         return uri
     base, hash_mark, fragment = uri.partition("#")  # a document's #main, kept

@@ -22,8 +22,8 @@ from languages.wdl.exprs import decl_order, evaluate, free_names
 from languages.wdl.load import CallableRef
 from languages.wdl.stdlib import WorkflowLib
 from languages.wdl.values import is_ready
-from runner.graph import JobContext, JobNode, ResourceSpec
-from runner.tempdirs import work_dir
+from runner.jobenv.tempdirs import work_dir
+from runner.model.graph import JobContext, JobNode, ResourceSpec
 
 log = logging.getLogger(__name__)
 

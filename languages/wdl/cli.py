@@ -34,11 +34,11 @@ from languages.wdl.load import (
 from languages.wdl.nodes import RootPayload
 from languages.wdl.output import DIALECTS, export_outputs, output_json, write_json
 from runner.cli import console
+from runner.cli.logs import setup_logging
+from runner.config.options import add_toil_options, check_output_file, log_level, validate_options
+from runner.engine.run import Run
 from runner.errors import MoilError, UsageError, WorkflowFailed
-from runner.graph import JobNode
-from runner.logs import setup_logging
-from runner.options import add_toil_options, check_output_file, log_level, validate_options
-from runner.run import Run
+from runner.model.graph import JobNode
 
 log = logging.getLogger(__name__)
 

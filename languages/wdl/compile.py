@@ -38,9 +38,9 @@ from languages.wdl.fetch import UrlFetcher
 from languages.wdl.load import CallableRef
 from languages.wdl.stdlib import WorkflowLib
 from languages.wdl.values import detach, is_ready, iter_promises
-from runner.execute import PermanentJobError
-from runner.graph import JobContext, JobNode
-from runner.promise import Promise
+from runner.engine.execute import PermanentJobError
+from runner.model.graph import JobContext, JobNode
+from runner.model.promise import Promise
 
 log = logging.getLogger(__name__)
 

@@ -34,9 +34,9 @@ from WDL import Type, Value
 
 from languages.wdl.fetch import UrlFetcher
 from languages.wdl.values import detach, iter_files, parse_ref
-from runner.execute import PermanentJobError
-from runner.filestore import FileStore
-from runner.fileuri import InvalidFileUri, file_uri_path, is_file_uri
+from runner.engine.execute import PermanentJobError
+from runner.jobenv.filestore import FileStore
+from runner.userinput.fileuri import InvalidFileUri, file_uri_path, is_file_uri
 
 #: the job-store blob that lists the local input paths of a run (JSON)
 INPUT_PATHS = "wdl-input-paths"

@@ -17,7 +17,7 @@ from typing import Any
 
 from WDL import Value
 
-from runner.containers import ContainerEngine, detect_engine
+from runner.jobenv.containers import ContainerEngine, detect_engine
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import urllib.error
 import urllib.parse
 
 from languages.wdl.values import FileRef, group_of_dir
-from runner.execute import PermanentJobError
-from runner.filestore import FileStore
+from runner.engine.execute import PermanentJobError
+from runner.jobenv.filestore import FileStore
 
 #: HTTP statuses that mean "no such file" (a missing optional output is null)
 MISSING = frozenset({404, 410})

@@ -25,8 +25,8 @@ from WDL import Error, Tree, Type, Value
 
 from languages.wdl import objects, serialize
 from runner.errors import UsageError
-from runner.fileuri import InvalidFileUri, file_uri_path, is_file_uri, local_path
-from runner.userdata import not_text, shape_problem
+from runner.userinput.fileuri import InvalidFileUri, file_uri_path, is_file_uri, local_path
+from runner.userinput.userdata import not_text, shape_problem
 
 log = logging.getLogger(__name__)
 

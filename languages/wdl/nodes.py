@@ -33,10 +33,10 @@ from languages.wdl.fetch import UrlFetcher
 from languages.wdl.load import CallableRef, InvalidInputs
 from languages.wdl.stdlib import WorkflowLib
 from languages.wdl.values import FileRef, detach, group_of_dir
-from runner.execute import PermanentJobError
-from runner.filestore import FileStore
-from runner.graph import JobContext
-from runner.promise import Promise
+from runner.engine.execute import PermanentJobError
+from runner.jobenv.filestore import FileStore
+from runner.model.graph import JobContext
+from runner.model.promise import Promise
 
 
 @dataclass(frozen=True)

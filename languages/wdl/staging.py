@@ -16,8 +16,8 @@ from WDL import Value
 
 from languages.wdl.confine import is_url
 from languages.wdl.values import FileRef, group_of_dir, new_group, parse_ref
-from runner.filestore import FileStore
-from runner.fileuri import local_path
+from runner.jobenv.filestore import FileStore
+from runner.userinput.fileuri import local_path
 
 
 class Stager:

@@ -25,7 +25,7 @@ from WDL import Error, StdLib, Type, Value
 
 from languages.wdl.confine import TaskPaths, input_paths, is_url, workflow_path
 from languages.wdl.values import FileRef, new_group, parse_ref
-from runner.filestore import FileStore
+from runner.jobenv.filestore import FileStore
 
 
 class WorkflowLib(StdLib.Base):

@@ -36,10 +36,10 @@ from languages.wdl.staging import Collector, Stager
 from languages.wdl.stdlib import TaskLib
 from languages.wdl.taskenv import container_environment, host_environment
 from languages.wdl.values import detach, env_to_bindings
-from runner.containers import ContainerEngine, ImageUnavailable, Mount
+from runner.engine.execute import PermanentJobError
 from runner.errors import JobError
-from runner.execute import PermanentJobError
-from runner.graph import JobContext
+from runner.jobenv.containers import ContainerEngine, ImageUnavailable, Mount
+from runner.model.graph import JobContext
 
 STDERR_TAIL = 15
 _EVAL_ERRORS = (Error.RuntimeError, Error.EvalError, ValueError, KeyError, TypeError, OSError)

@@ -10,7 +10,7 @@ input files): files of one group are staged side by side in a task, so that sibl
 siblings. ``relative path`` is the file's path inside that directory, so ``basename()`` of the
 reference is the file's own name. Any other ``File`` value is a local path or a URL.
 
-Values between nodes may hold ``runner.promise.Promise`` objects where a value is not known yet
+Values between nodes may hold ``runner.model.promise.Promise`` objects where a value is not known yet
 (an element of a gathered array, a call output passed straight through). ``is_ready`` tells
 whether a value holds none.
 """
@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import WDL
 from WDL import Value
 
-from runner.promise import Promise
+from runner.model.promise import Promise
 
 SCHEME = "moilfile://"
 _T = TypeVar("_T")

@@ -111,7 +111,7 @@ def os_error_message(exc: OSError, options: object = None) -> str:
     if paths:
         text += ": " + " -> ".join(paths)
     elif options is not None:
-        from runner.tempdirs import work_dir
+        from runner.jobenv.tempdirs import work_dir
 
         store = getattr(options, "jobStore", None)
         places = ([f"the job store {store}"] if store else []) + [

@@ -27,9 +27,9 @@ def debug_job(
     The store's journal is not changed: the run can still be resumed with --restart."""
     from backends.errors import InvalidLocatorError
     from backends.jobstore.base import open_job_store
-    from runner.debugjob import find_job, load_run, rerun_job
-    from runner.promise import loads
-    from runner.runview import live_leader, read_config
+    from runner.model.promise import loads
+    from runner.views.debugjob import find_job, load_run, rerun_job
+    from runner.views.runview import live_leader, read_config
 
     try:
         store = open_job_store(job_store)

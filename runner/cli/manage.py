@@ -22,8 +22,8 @@ import shutil
 import typer
 
 from backends.jobstore.base import JobStore
-from runner.filestore import remove_spares
-from runner.tempdirs import work_dir
+from runner.jobenv.filestore import remove_spares
+from runner.jobenv.tempdirs import work_dir
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def clean(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
 
 def work_dir_leftovers(store: JobStore, root: str | None) -> list[str]:
     """The jobs' temporary directories this run left in its work dir ``root``."""
-    from runner.jobstats import iter_events
+    from runner.views.jobstats import iter_events
 
     if root is None:
         return []
@@ -78,7 +78,7 @@ def work_dir_leftovers(store: JobStore, root: str | None) -> list[str]:
 
 def _work_dir(store: JobStore) -> str | None:
     """The run's --workDir (or the temp dir it defaulted to); None if it cannot be read."""
-    from runner.runview import read_config
+    from runner.views.runview import read_config
 
     try:
         options = read_config(store)
@@ -90,8 +90,8 @@ def _work_dir(store: JobStore) -> str | None:
 
 def kill(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
     """Ask the leader of a running workflow to stop; the store stays restartable."""
-    from runner.leader import KILL_FLAG
-    from runner.runview import leader_alive, live_leader, read_status
+    from runner.engine.leader import KILL_FLAG
+    from runner.views.runview import leader_alive, live_leader, read_status
 
     store = _open(job_store, "kill")
     if not store.exists():

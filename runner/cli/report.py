@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from runner.cli.render import human_kib, human_seconds
-from runner.jobstats import CATEGORIES, FIELDS, JobStat
+from runner.views.jobstats import CATEGORIES, FIELDS, JobStat
 
 ROW_PER_JOB = 400
 MAX_BARS = 20_000

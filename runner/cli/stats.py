@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from runner.cli.render import human_kib, human_seconds, print_table
-from runner.jobstats import CATEGORIES, FIELDS, JobStat, aggregate, read_job_stats
+from runner.views.jobstats import CATEGORIES, FIELDS, JobStat, aggregate, read_job_stats
 
 SORT_CATEGORIES = (*CATEGORIES, "alpha", "count")
 
@@ -82,7 +82,7 @@ def load_stats(job_store: str) -> tuple[Any, dict[str, Any], list[JobStat]]:
     there are none."""
     from backends.errors import InvalidLocatorError
     from backends.jobstore.base import open_job_store
-    from runner.runview import load_run_view, read_config
+    from runner.views.runview import load_run_view, read_config
 
     try:
         store = open_job_store(job_store)

@@ -15,7 +15,7 @@ import typer
 
 from backends.jobstore.base import JobStore
 from runner.cli.render import ago, print_table
-from runner.runview import COLUMNS, JobBrief, RunView, load_run_view
+from runner.views.runview import COLUMNS, JobBrief, RunView, load_run_view
 
 
 def status(

@@ -18,9 +18,9 @@ from typing import IO
 import typer
 
 from runner import __version__
+from runner.config.units import parse_size
 from runner.errors import UsageError
 from runner.server.config import ServerConfig, check_places, read_token
-from runner.units import parse_size
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runner.units import parse_size
+from runner.config.units import parse_size
 
 
 class OptionError(ValueError):

@@ -1,14 +1,14 @@
 """A run's job store, seen from the server: opened read-only through the JobStore
-contract and ``runner.runview``'s views, never written."""
+contract and ``runner.views.runview``'s views, never written."""
 
 from __future__ import annotations
 
 from backends.errors import BackendError
 from backends.jobstore.base import JobStore, open_job_store
 from runner.cli.report import color_of, legend_html, timeline_svg
-from runner.jobstats import read_job_stats
-from runner.runview import live_leader, load_run_view, read_status
 from runner.server.state import RunFiles
+from runner.views.jobstats import read_job_stats
+from runner.views.runview import live_leader, load_run_view, read_status
 
 
 def open_store(files: RunFiles) -> JobStore | None:

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from backends.jobstore.file import FileJobStore
-from runner.filestore import FileStore
-from runner.graph import JobNode
-from runner.options import default_options
+from runner.config.options import default_options
+from runner.jobenv.filestore import FileStore
+from runner.model.graph import JobNode
 
 REPO = Path(__file__).resolve().parents[2]
 

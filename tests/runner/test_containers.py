@@ -1,4 +1,4 @@
-"""runner.containers against real Docker and Podman holding the CWL suite's stand-in images.
+"""runner.jobenv.containers against real Docker and Podman holding the CWL suite's stand-in images.
 
 Each engine test runs once per engine (``docker`` / ``podman`` markers); the fixtures start a
 private dockerd or configure a private Podman (tests/services/docker.py).
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.containers import (
+from runner.jobenv.containers import (
     ContainerEngine,
     ContainerEngineUnavailable,
     ImageUnavailable,
@@ -241,7 +241,7 @@ def _counting_shim(engine: ContainerEngine, tmp_path: Path) -> tuple[Path, Path]
 _ENSURE = """
 import sys, time
 from pathlib import Path
-from runner.containers import ContainerEngine
+from runner.jobenv.containers import ContainerEngine
 kind, shim, locks, image, tarball, go = sys.argv[1:]
 engine = ContainerEngine(kind, binary=shim, lock_dir=locks)
 while not Path(go).exists():
@@ -356,7 +356,7 @@ def test_run_argv() -> None:
 
 _KILLED = """
 import subprocess, sys
-from runner.containers import ContainerEngine
+from runner.jobenv.containers import ContainerEngine
 kind, how, name, cidfile = sys.argv[1:]
 engine = ContainerEngine(kind)
 if how == "name":

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from backends.jobstore.memory import MemoryJobStore
-from runner import filestore
-from runner.filestore import SPARE_PREFIX, FileStore, remove_spares
+from runner.jobenv import filestore
+from runner.jobenv.filestore import SPARE_PREFIX, FileStore, remove_spares
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from runner.fileuri import InvalidFileUri, file_uri_path, is_file_uri, local_path
+from runner.userinput.fileuri import InvalidFileUri, file_uri_path, is_file_uri, local_path
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from runner import Job
-from runner.promise import Promise
-from runner.units import parse_size
+from runner.config.units import parse_size
+from runner.model.promise import Promise
 
 
 def analysis(job: Any, file_id: str, cores: float = 2, memory: str = "1G") -> Any:

@@ -1,10 +1,10 @@
-"""Job log truncation and naming (runner.joblogs)."""
+"""Job log truncation and naming (runner.engine.joblogs)."""
 
 from __future__ import annotations
 
-from runner.joblogs import log_file_name, truncate_log, wants_log
-from runner.options import default_options
-from runner.records import JobRecord
+from runner.config.options import default_options
+from runner.engine.joblogs import log_file_name, truncate_log, wants_log
+from runner.model.records import JobRecord
 
 
 def test_truncate_keeps_the_end_from_a_line_start_with_a_note() -> None:

@@ -1,11 +1,11 @@
-"""Per-job peak memory (runner.peakmem) in a long-lived process, as in a pool worker."""
+"""Per-job peak memory (runner.jobenv.peakmem) in a long-lived process, as in a pool worker."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from runner.peakmem import JobMemory
+from runner.jobenv.peakmem import JobMemory
 
 MIB = 1024
 

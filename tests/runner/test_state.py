@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from runner.graph import JobNode
-from runner.promise import dumps
-from runner.records import flatten
-from runner.state import StateMachine, Status
+from runner.model.graph import JobNode
+from runner.model.promise import dumps
+from runner.model.records import flatten
+from runner.model.state import StateMachine, Status
 
 
 def node(name: str, payload: object = None, **kw: object) -> JobNode:

@@ -1,4 +1,4 @@
-"""Where runs put temporary job stores and job directories (runner/tempdirs.py)."""
+"""Where runs put temporary job stores and job directories (runner/jobenv/tempdirs.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from runner import tempdirs
+from runner.jobenv import tempdirs
 
 
 @pytest.fixture

@@ -166,7 +166,7 @@ def test_a_fresh_process_finds_a_step_tool_again(tmp_path: Path) -> None:
 def test_scatter_step_adds_one_work_node_per_element(tmp_path: Path, ctx: Any) -> None:
     from languages.cwl.compile import instantiate_workflow, run_step
     from languages.cwl.load import LoadOptions, load_document
-    from runner.promise import Promise
+    from runner.model.promise import Promise
 
     doc = tmp_path / "wf.cwl"
     doc.write_text(SCATTER_WF)

@@ -10,7 +10,7 @@ from WDL import Value
 
 from languages.wdl.compile import Builder, EvalPayload, SectionPayload
 from languages.wdl.load import CallableRef, load_document
-from runner.promise import Promise
+from runner.model.promise import Promise
 
 MAIN = """\
 version 1.1

@@ -1,4 +1,4 @@
-"""WDL inputs given as ``file:`` URIs in every form RFC 8089 allows (runner.fileuri)."""
+"""WDL inputs given as ``file:`` URIs in every form RFC 8089 allows (runner.userinput.fileuri)."""
 
 from __future__ import annotations
 

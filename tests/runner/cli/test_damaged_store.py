@@ -20,7 +20,7 @@ SCRIPTS = Path(__file__).parents[1] / "scripts"
 
 def _events(store: Path) -> list[tuple[int, list[tuple[Any, ...]]]]:
     """Each journal frame of ``store``: its start offset and its events."""
-    from runner.records import decode
+    from runner.model.records import decode
 
     with open(store / "records" / "journal", "rb") as stream:
         frames = list(journal.scan(stream))

@@ -11,7 +11,7 @@ LINKS = 6 * 8
 
 def _done_job_ids(store: Path) -> set[str]:
     from backends.jobstore.base import open_job_store
-    from runner.jobstats import iter_events
+    from runner.views.jobstats import iter_events
 
     job_store = open_job_store(f"file:{store}")
     job_store.open()

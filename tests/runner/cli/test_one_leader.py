@@ -128,9 +128,9 @@ def test_a_second_cwl_leader_exits_2_naming_the_first(tmp_path: Path, cli: Any) 
 
 
 def test_two_runs_in_one_process_on_one_memory_store(tmp_path: Path) -> None:
+    from runner.api.job import Job
+    from runner.engine.run import Run
     from runner.errors import JobStoreInUseError
-    from runner.job import Job
-    from runner.run import Run
 
     def options(restart: bool) -> Any:
         opts = Job.Runner.getDefaultOptions("memory:one-leader-test")

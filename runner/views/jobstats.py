@@ -1,9 +1,9 @@
 """Per-job statistics of a run made with ``--stats``, and their summaries (``toil stats``).
 
 The leader journals one ``("stats", job_id, name, stats)`` event per finished attempt of a
-job (failed attempts included), where ``stats`` comes from ``runner.execute``: ``wall`` and
+job (failed attempts included), where ``stats`` comes from ``runner.engine.execute``: ``wall`` and
 ``cpu`` seconds (CPU of the worker and the tools it waited for), ``rss_kib`` (the job's peak
-memory, see ``runner.peakmem``), wall-clock ``start``/``end``, ``local`` (1 for a job the
+memory, see ``runner.jobenv.peakmem``), wall-clock ``start``/``end``, ``local`` (1 for a job the
 leader ran itself) and ``ok``.
 
 Summaries follow ``toil stats``: for each category (``time`` = wall seconds, ``clock`` = CPU
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.jobstore.base import JobStore
-from runner.records import decode
+from runner.model.records import decode
 
 CATEGORIES = ("time", "clock", "wait", "memory")
 FIELDS = ("min", "med", "ave", "max", "total")

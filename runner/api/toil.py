@@ -8,14 +8,14 @@ import threading
 from typing import Any, NoReturn, Self
 
 from backends.jobstore.base import FileID
+from runner.api.job import Job
 from runner.cli.console import catch_sigterm
+from runner.cli.logs import setup_logging
+from runner.config.options import validate_options
+from runner.engine.leader import Interrupted
+from runner.engine.run import Run, make_batch_system
 from runner.errors import UsageError
-from runner.filestore import export_url, import_url
-from runner.job import Job
-from runner.leader import Interrupted
-from runner.logs import setup_logging
-from runner.options import validate_options
-from runner.run import Run, make_batch_system
+from runner.jobenv.filestore import export_url, import_url
 
 
 class Toil:
@@ -32,7 +32,7 @@ class Toil:
         Bad usage (a bad option value, an existing store without ``--restart``,
         ``--restart`` on a missing store, a malformed locator, an unknown batch system)
         prints one line and exits with status 2, as argparse does for bad arguments;
-        ``runner.run.Run`` raises UsageError instead."""
+        ``runner.engine.run.Run`` raises UsageError instead."""
         setup_logging(self.options)
         self._sigterm = signal.getsignal(signal.SIGTERM)
         catch_sigterm()  # SIGTERM outside the leader's loop: Terminated, cleaned up as Ctrl-C

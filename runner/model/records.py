@@ -11,8 +11,8 @@ import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.graph import JobNode
-from runner.promise import Promise, dumps
+from runner.model.graph import JobNode
+from runner.model.promise import Promise, dumps
 
 
 @dataclass

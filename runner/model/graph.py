@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from backends.batch.base import Resources
-from runner.promise import Promise, PromisedRequirement
+from runner.model.promise import Promise, PromisedRequirement
 
 if TYPE_CHECKING:
     import logging
 
-    from runner.filestore import FileStore
+    from runner.jobenv.filestore import FileStore
 
 
 def new_job_id() -> str:
@@ -59,7 +59,7 @@ class ResourceSpec:
                 v = v.evaluate()
             return default if v is None else v
 
-        from runner.units import parse_size
+        from runner.config.units import parse_size
 
         return Resources(
             cores=float(val(self.cores, defaults.cores)),

@@ -2,7 +2,7 @@
 
 The job's input is rebuilt from the journal alone: its record (pickled payload, executor)
 and the values of the promises it needs, taken from the replayed state. It runs through the
-same ``runner.execute.execute`` as in a worker, but in this process with its output on the
+same ``runner.engine.execute.execute`` as in a worker, but in this process with its output on the
 terminal. The journal is never written: what the job returns or adds is reported, not
 recorded (files it writes land in the store as unreferenced files, like those of any
 attempt that did not finish).
@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.jobstore.base import JobStore
+from runner.engine.execute import JobInput, JobResult, execute
+from runner.engine.run import replay
 from runner.errors import UsageError
-from runner.execute import JobInput, JobResult, execute
-from runner.filestore import remove_spares
-from runner.run import replay
-from runner.state import StateMachine
+from runner.jobenv.filestore import remove_spares
+from runner.model.state import StateMachine
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Loaded:
 
 def load_run(store: JobStore, options: Any) -> Loaded:
     """Replay ``store``'s journal with the user's main module loadable (values included)."""
-    from runner.worker import _load_user_main
+    from runner.engine.worker import _load_user_main
 
     _load_user_main(options)
     failed: dict[str, str] = {}

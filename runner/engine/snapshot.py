@@ -9,7 +9,7 @@ last one took to build (so a huge run spends at most ~2% of the leader on it), a
 one when its loop ends (``final``: true, with the reason it stopped early if it did).
 
 A leader killed with SIGKILL leaves a snapshot up to a few seconds old with ``final`` false;
-``runner.runview`` then falls back to replaying the journal.
+``runner.views.runview`` then falls back to replaying the journal.
 
 States (one per job): ``done`` (the job ran; its successors may still be pending),
 ``issued`` (handed to the batch system: queued there or running), ``ready`` (may run now),
@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from backends.jobstore.base import JobStore
-from runner.state import StateMachine, Status
+from runner.model.state import StateMachine, Status
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import logging.handlers
 import sys
 from typing import Any
 
-from runner.options import log_level
+from runner.config.options import log_level
 
 #: --rotatingLogging: the --logFile rolls over to LOGFILE.1 past this size
 ROTATE_BYTES = 10 * 1024 * 1024

@@ -17,8 +17,8 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
+from runner.config.units import parse_size
 from runner.errors import UsageError
-from runner.units import parse_size
 
 CLEAN_CHOICES = ("always", "onError", "never", "onSuccess")
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "OFF")

@@ -34,14 +34,14 @@ from backends.errors import (
 )
 from backends.jobstore.base import JobStore, Lease, open_job_store
 from backends.registry import BATCH_SYSTEM_GROUP, load
+from runner.engine.leader import KILL_FLAG, Leader
+from runner.engine.worker import CONFIG_NAME, read_result
 from runner.errors import JobStoreInUseError, UsageError, WorkflowFailed
-from runner.filestore import remove_spares
-from runner.graph import JobNode
-from runner.leader import KILL_FLAG, Leader
-from runner.records import decode, encode, flatten
-from runner.state import StateMachine, Status
-from runner.tempdirs import stores_dir, work_dir
-from runner.worker import CONFIG_NAME, read_result
+from runner.jobenv.filestore import remove_spares
+from runner.jobenv.tempdirs import stores_dir, work_dir
+from runner.model.graph import JobNode
+from runner.model.records import decode, encode, flatten
+from runner.model.state import StateMachine, Status
 
 log = logging.getLogger(__name__)
 

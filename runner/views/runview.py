@@ -1,6 +1,6 @@
 """What `toil status` knows about a run, read from its job store without changing it.
 
-``load_run_view(store)`` answers from the leader's snapshot (``runner.snapshot``) when it
+``load_run_view(store)`` answers from the leader's snapshot (``runner.engine.snapshot``) when it
 can trust it: the leader is alive, or it wrote a final one on its way out. Otherwise (a
 leader killed with SIGKILL, or a store from before snapshots) it replays the journal, which
 is exact but costs time in proportion to the run. Either way it only reads: the shared
@@ -24,9 +24,9 @@ import psutil
 
 from backends.errors import BackendError
 from backends.jobstore.base import JobStore, LeaseHolder
-from runner import promise
-from runner.snapshot import STATES, build_snapshot, read_snapshot
-from runner.state import Status
+from runner.engine.snapshot import STATES, build_snapshot, read_snapshot
+from runner.model import promise
+from runner.model.state import Status
 
 STATUS_NAME = "status"
 CONFIG_NAME = "config"
@@ -187,7 +187,7 @@ def _replay_snapshot(store: JobStore, *, probe: bool) -> dict[str, Any]:
     """A snapshot built by replaying the journal: failed jobs come back from their events,
     and (``probe``) ready jobs that a worker still runs (orphans of a dead leader, or a
     leader that has not written a snapshot yet) count as issued."""
-    from runner.run import replay
+    from runner.engine.run import replay
 
     failed: dict[str, str] = {}
 

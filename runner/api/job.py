@@ -1,7 +1,7 @@
 """The Python job API, with Toil's names: ``Job``, ``Job.wrapFn``, ``Job.wrapJobFn``,
 ``addChild``/``addFollowOn``, ``addService``, ``rv()``, ``encapsulate()``.
 
-A ``Job`` becomes a ``runner.graph.JobNode`` whose payload is the job object itself
+A ``Job`` becomes a ``runner.model.graph.JobNode`` whose payload is the job object itself
 (pickled without its children); the executor ``run_python_job`` calls ``job.run(fileStore)``
 in a worker and turns the children it added into new nodes.
 """
@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from runner.graph import JobNode, ResourceSpec, new_job_id
-from runner.promise import Promise, PromisedRequirement
-from runner.units import parse_size
+from runner.config.units import parse_size
+from runner.model.graph import JobNode, ResourceSpec, new_job_id
+from runner.model.promise import Promise, PromisedRequirement
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class Job:
         if self._id in seen:
             raise ValueError(f"{self!r} is added to the graph twice")
         node = JobNode(
-            executor="runner.job:run_python_job", payload=self, name=self.jobName,
+            executor="runner.api.job:run_python_job", payload=self, name=self.jobName,
             display_name=self.displayName, resources=self._resource_spec(),
             local=self.local, checkpoint=self.checkpoint, id=self._id,
         )
@@ -195,7 +195,7 @@ class Job:
                 node.children.append(child._to_node(seen))
         node.followons = [f._to_node(seen) for f in self._followons]
         node.services = [
-            JobNode(executor="runner.job:run_service", payload=svc,
+            JobNode(executor="runner.api.job:run_service", payload=svc,
                     name=type(svc).__name__, display_name=svc.unitName or type(svc).__name__,
                     resources=ResourceSpec(svc.cores, svc.memory, svc.disk), id=sid)
             for svc, sid in self._services
@@ -237,20 +237,20 @@ class Job:
         @staticmethod
         def getDefaultOptions(jobStore: str | None = None, jobstore_as_flag: bool = False  # noqa: N802, N803
                               ) -> argparse.Namespace:
-            from runner.options import default_options
+            from runner.config.options import default_options
 
             return default_options(jobStore)
 
         @staticmethod
         def addToilOptions(parser: argparse.ArgumentParser, jobstore_as_flag: bool = False  # noqa: N802
                            ) -> None:
-            from runner.options import add_toil_options
+            from runner.config.options import add_toil_options
 
             add_toil_options(parser, job_store_positional=not jobstore_as_flag)
 
         @staticmethod
         def startToil(job: Job, options: argparse.Namespace) -> Any:  # noqa: N802
-            from runner.toil import Toil
+            from runner.api.toil import Toil
 
             with Toil(options) as toil:
                 return toil.restart() if options.restart else toil.start(job)
@@ -329,7 +329,7 @@ def run_python_job(ctx: Any, job: Job) -> Any:
     for followon in job._followons:
         ctx.add_followon(followon._to_node(seen))
     for svc, sid in job._services:
-        ctx.add_service(JobNode(executor="runner.job:run_service", payload=svc,
+        ctx.add_service(JobNode(executor="runner.api.job:run_service", payload=svc,
                                 name=type(svc).__name__, id=sid,
                                 resources=ResourceSpec(svc.cores, svc.memory, svc.disk)))
     return value
@@ -346,7 +346,7 @@ class _ServiceHost:
 
 def run_service(ctx: Any, service: Job.Service) -> Any:
     """Executor of services: start, report the start value, check until told to stop."""
-    from runner.promise import dumps
+    from runner.model.promise import dumps
 
     store = ctx.file_store.store
     host = _ServiceHost(ctx)

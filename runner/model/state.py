@@ -21,8 +21,8 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from runner.promise import Promise, loads
-from runner.records import JobRecord
+from runner.model.promise import Promise, loads
+from runner.model.records import JobRecord
 
 
 class Status(enum.Enum):

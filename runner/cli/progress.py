@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runner.state import StateMachine
+    from runner.model.state import StateMachine
 
 
 class Progress:

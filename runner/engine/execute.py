@@ -20,12 +20,12 @@ from typing import Any
 
 from backends.jobstore.base import JobStore
 from runner.errors import JobError, MoilError
-from runner.filestore import FileStore
-from runner.graph import JobNode
-from runner.peakmem import JobMemory
-from runner.promise import Promise, dumps, loads
-from runner.records import JobRecord, flatten
-from runner.tempdirs import work_dir
+from runner.jobenv.filestore import FileStore
+from runner.jobenv.peakmem import JobMemory
+from runner.jobenv.tempdirs import work_dir
+from runner.model.graph import JobNode
+from runner.model.promise import Promise, dumps, loads
+from runner.model.records import JobRecord, flatten
 
 
 @dataclass
@@ -76,7 +76,7 @@ def load_executor(path: str) -> Callable[..., Any]:
 
 
 class Context:
-    """The JobContext an executor gets (see runner.graph.JobContext)."""
+    """The JobContext an executor gets (see runner.model.graph.JobContext)."""
 
     def __init__(
         self, job_id: str, name: str, file_store: FileStore, log: logging.Logger, options: Any

@@ -20,9 +20,9 @@ import re
 from typing import Any
 
 from backends.jobstore.base import JobStore
-from runner.execute import JobResult
-from runner.options import log_level
-from runner.records import JobRecord
+from runner.config.options import log_level
+from runner.engine.execute import JobResult
+from runner.model.records import JobRecord
 
 log = logging.getLogger(__name__)
 

@@ -18,21 +18,21 @@ from typing import Any
 
 from backends.batch.base import BatchJob, BatchSystem, ExitReason, Resources, UpdatedJob
 from backends.jobstore.base import JobStore, Lease
-from runner import secrets
+from runner.cli.progress import Progress
+from runner.engine.execute import JobInput, JobResult, execute
+from runner.engine.joblogs import keep_job_log
+from runner.engine.snapshot import SnapshotWriter
+from runner.engine.worker import read_result
 from runner.errors import MoilError, WorkflowFailed
-from runner.execute import JobInput, JobResult, execute
-from runner.graph import ResourceSpec
-from runner.joblogs import keep_job_log
-from runner.progress import Progress
-from runner.promise import loads
-from runner.records import JobRecord, encode
-from runner.snapshot import SnapshotWriter
-from runner.state import StateMachine
-from runner.worker import read_result
+from runner.jobenv import secrets
+from runner.model.graph import ResourceSpec
+from runner.model.promise import loads
+from runner.model.records import JobRecord, encode
+from runner.model.state import StateMachine
 
 log = logging.getLogger(__name__)
 
-WORKER_ENTRY = "runner.worker:run_job"
+WORKER_ENTRY = "runner.engine.worker:run_job"
 KILL_FLAG = "kill-request"
 LOG_TAIL_LINES = 30
 
@@ -73,7 +73,7 @@ class Leader:
         self.last_kill_check = 0.0
         self.errors: list[str] = []
         self.snapshot = SnapshotWriter(store)
-        #: the store's lease, kept alive from the loop (set by runner.run)
+        #: the store's lease, kept alive from the loop (set by runner.engine.run)
         self.lease: Lease | None = None
 
     # -- main loop ------------------------------------------------------------------------
@@ -284,16 +284,16 @@ def _worker_environment() -> dict[str, str]:
     for key in ("PATH", "PYTHONPATH", "HOME", "TMPDIR"):
         if key in os.environ:
             env[key] = os.environ[key]
-    env.update(secrets.worker_environment())  # in memory only: see runner.secrets
+    env.update(secrets.worker_environment())  # in memory only: see runner.jobenv.secrets
     return env
 
 
 def run_workflow(root: Any, options: Any) -> Any:
-    """Run ``root`` with a fresh store (or resume with ``--restart``); see ``runner.run``.
+    """Run ``root`` with a fresh store (or resume with ``--restart``); see ``runner.engine.run``.
 
-    Front ends that must export files before the store is cleaned use ``runner.run.Run``:
+    Front ends that must export files before the store is cleaned use ``runner.engine.run.Run``:
     ``with Run(options) as run: value = run.start(root); export(run.store, value)``.
     """
-    from runner.run import run_workflow as _run_workflow
+    from runner.engine.run import run_workflow as _run_workflow
 
     return _run_workflow(root, options)

@@ -1,0 +1,1 @@
+"""Toil's Python API: ``Job`` and ``Toil`` (``from runner import Job, Toil``)."""

@@ -1,0 +1,151 @@
+"""The worker: runs one job given a job store locator and a job ID.
+
+``run_job(locator, job_id)`` is what every batch system runs, in a pool process
+(single_machine) or as ``python -m runner.worker LOCATOR JOB_ID`` on a cluster node, so a job
+behaves the same everywhere. It reads the job's input from the store, runs it with its
+stdout/stderr captured in the job's log, and writes the result atomically. A failing job is
+a result, not a worker error: the worker exits 0 unless its own machinery broke.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import pickle
+import random
+import signal
+import sys
+from typing import Any
+
+from backends.jobstore.base import JobStore, open_job_store
+from runner.engine.execute import JobInput, JobResult, execute
+from runner.jobenv.filestore import remove_spares
+from runner.model import promise
+
+log = logging.getLogger(__name__)
+_stores: dict[str, tuple[JobStore, Any]] = {}
+
+CONFIG_NAME = "config"
+
+
+def _open(locator: str) -> tuple[JobStore, Any]:
+    cached = _stores.get(locator)
+    if cached is None:
+        store = open_job_store(locator)
+        store.open()
+        options = pickle.loads(store.read_shared(CONFIG_NAME))
+        _load_user_main(options)
+        cached = _stores[locator] = (store, options)
+    return cached
+
+
+def _load_user_main(options: Any) -> None:
+    """Make objects pickled from the user's ``__main__`` loadable in this process."""
+    path = getattr(options, "_moil_user_main", None)
+    main = sys.modules.get("__main__")
+    if not path or getattr(main, "__file__", None) == path or not os.path.exists(path):
+        return
+    spec = importlib.util.spec_from_file_location("__moil_user_main__", path)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["__moil_user_main__"] = module
+    sys.path.insert(0, os.path.dirname(path))
+    spec.loader.exec_module(module)
+
+    def find_class(mod: str, name: str) -> Any:
+        if mod == "__main__":
+            mod = "__moil_user_main__"
+        return getattr(importlib.import_module(mod), name)
+
+    promise.class_finder = find_class
+
+
+def run_job(locator: str, job_id: str) -> None:
+    """Run ``job_id`` of the store at ``locator`` and store its result."""
+    store, options = _open(locator)
+    job: JobInput = pickle.loads(store.read_job_input(job_id))
+    log_path = store.job_log_target(job_id)
+    # The result is written under the running lock: a store may reuse the job's input file
+    # for it (file:), which nobody may replace while the lock is held.
+    with store.job_running_lock(job_id):
+        with _captured_output(log_path) as logger:
+            result = execute(store, job, options, logger)
+            if not result.ok:
+                logger.error("%s", result.details.rstrip() or result.error)
+        store.save_job_log(job_id, log_path)
+        bad = float(getattr(options, "badWorker", 0.0) or 0.0)
+        # Fault injection kills the worker after the job ran, before its result is stored.
+        # A job's last allowed attempt is spared, so a run with retries is never doomed.
+        if bad and job.attempt < options.retryCount and random.random() < bad:
+            os.kill(os.getpid(), signal.SIGKILL)
+        store.write_job_result(job_id, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+class _captured_output:  # noqa: N801 (used as a context manager)
+    """Send fd 1 and 2 (this process and its children) and a job logger to the log file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __enter__(self) -> logging.Logger:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.saved = (os.dup(1), os.dup(2))
+        os.dup2(self.fd, 1)
+        os.dup2(self.fd, 2)
+        self.logger = logging.getLogger("moil.job")
+        self.logger.propagate = False
+        self.handler = logging.StreamHandler(sys.stderr)
+        self.handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(message)s"))
+        self.logger.addHandler(self.handler)
+        self.logger.setLevel(logging.DEBUG)
+        return self.logger
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.logger.removeHandler(self.handler)
+        os.dup2(self.saved[0], 1)
+        os.dup2(self.saved[1], 2)
+        for fd in (*self.saved, self.fd):
+            os.close(fd)
+
+
+def read_result(store: JobStore, job_id: str, name: str = "") -> JobResult | None:
+    """The result a worker stored for ``job_id``, if any. A result that cannot be read
+    (truncated, garbage, not a result) counts as none, with a warning: the job runs again."""
+    data = store.read_job_result(job_id)
+    if data is None:
+        return None
+    try:
+        result = pickle.loads(data)
+    except Exception as exc:  # noqa: BLE001 (any unpickling error means a damaged result)
+        problem = f"{type(exc).__name__}: {exc}"
+    else:
+        if isinstance(result, JobResult):
+            return result
+        problem = f"it holds a {type(result).__name__}"
+    label = f"{name} ({job_id})" if name else job_id
+    log.warning("the stored result of job %s cannot be read (%s, %d bytes); the job runs "
+                "again", label, problem, len(data))
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m runner.worker LOCATOR JOB_ID``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m runner.worker JOB_STORE_LOCATOR JOB_ID", file=sys.stderr)
+        return 2
+    try:
+        run_job(args[0], args[1])
+    finally:
+        remove_spares()  # this process runs no other job
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""What a running job sees: its file store, its directories, containers, memory measurement, secrets."""

@@ -1,0 +1,1 @@
+"""What users give, read strictly: ``file:`` URIs and the shape of input values."""
