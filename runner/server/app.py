@@ -439,8 +439,8 @@ def _unknown_run(request: Request) -> Response:
 
 def _page_size(raw: str | None) -> int | None:
     """The page size asked for (WES: an int64; 0 or less means the default), at most
-    MAX_PAGE; None if it is not an int64."""
-    if raw is None or raw == "":
+    MAX_PAGE; None if it is not an int64 (an empty value is not)."""
+    if raw is None:
         return DEFAULT_PAGE
     try:
         size = int(raw)

@@ -57,6 +57,11 @@ class Launcher(Protocol):
         """Stop the run's whole process group at once (SIGKILL)."""
         ...
 
+    def stop_leader(self, files: RunFiles) -> None:
+        """Ask the leader of the run's job store to stop (``toil kill``): for a leader that
+        outlived its supervisor, which no signal of ours reaches."""
+        ...
+
 
 class SubprocessLauncher:
     """The default launcher (see the module docstring)."""
@@ -104,6 +109,17 @@ class SubprocessLauncher:
                 os.kill(handle.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+    def stop_leader(self, files: RunFiles) -> None:
+        toil = os.path.join(os.path.dirname(sys.executable), "toil")
+        subprocess.run(
+            [toil, "kill", f"file:{files.jobstore}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+            check=False,
+        )
 
     def kill(self, handle: Handle) -> None:
         try:

@@ -129,6 +129,7 @@ class Scheduler:
             if record.state is State.QUEUED or run_id not in self.handles:
                 if run_id in self.orphans:
                     record.state = State.CANCELING
+                    self.launcher.stop_leader(self.files(run_id))
                 else:
                     self._finish(record, State.CANCELED, None)
             else:

@@ -116,3 +116,66 @@ def test_sigkill_of_the_server_loses_nothing_and_reruns_nothing(tmp_path: Path) 
         for go in gos:
             go.touch()
         server.stop()
+
+
+def test_a_server_stopped_in_order_resumes_its_runs_when_started_again(tmp_path: Path) -> None:
+    """SIGTERM: the server stops its running run (its leader keeps the store) and the next
+    server resumes it with --restart; a queued run canceled meanwhile ends at once."""
+    server = WesServer(tmp_path, args=["--workers", "1"])
+    server.start()
+    marks, go = tmp_path / "marks", tmp_path / "go"
+    try:
+        running = _submit(server, marks, go)
+        queued = _submit(server, tmp_path / "marks-q", tmp_path / "go-q")
+        _wait_for(marks.exists)
+        assert server.wait(running, ("RUNNING",), timeout=30) == "RUNNING"
+        assert server.call("POST", f"/runs/{queued}/cancel")[0] == 200
+        assert server.get(f"/runs/{queued}/status")["state"] == "CANCELED"
+        server.stop()  # SIGTERM, as a user's Ctrl-C or a service manager would
+        assert (
+            json.loads((tmp_path / "runs" / running / "exit.json").read_text())["exit_code"] == 143
+        )
+        server.start()
+        go.touch()
+        assert server.wait(running) == "COMPLETE", server.get(f"/runs/{running}/stderr")
+        assert marks.read_text().split() == ["first", "second"]
+        log = server.get(f"/runs/{running}")
+        assert any("resumed with --restart" in s for s in log["run_log"]["system_logs"])
+        assert server.get(f"/runs/{queued}/status")["state"] == "CANCELED"
+        assert not (tmp_path / "marks-q").exists()
+    finally:
+        go.touch()
+        server.stop()
+
+
+def test_leaders_that_outlived_their_supervisors_are_waited_for(tmp_path: Path) -> None:
+    """Server and supervisors killed, leaders alive: the next server waits for each leader
+    (its store's lease) and takes its outcome from the store; a cancel reaches it through
+    the store (``toil kill``)."""
+    server = WesServer(tmp_path, args=["--workers", "2"])
+    server.start()
+    marks = [tmp_path / "m0", tmp_path / "m1"]
+    gos = [tmp_path / "g0", tmp_path / "g1"]
+    try:
+        runs = [_submit(server, marks[i], gos[i]) for i in (0, 1)]
+        _wait_for(lambda: all(m.exists() for m in marks))
+        for run_id in runs:
+            assert server.wait(run_id, ("RUNNING",), timeout=30) == "RUNNING"
+        server.kill()
+        for run_id in runs:
+            record = json.loads(
+                (tmp_path / "runs" / "state" / "runs" / f"{run_id}.json").read_text()
+            )
+            os.kill(int(record["process"]["pid"]), signal.SIGKILL)  # the supervisor alone
+        server.start()
+        assert server.call("POST", f"/runs/{runs[1]}/cancel")[0] == 200
+        gos[0].touch()
+        assert server.wait(runs[0]) == "COMPLETE", server.get(f"/runs/{runs[0]}/stderr")
+        assert server.wait(runs[1], timeout=60) == "CANCELED"
+        assert marks[0].read_text().split() == ["first", "second"]
+        assert marks[1].read_text().split() == ["first"], "canceled before its second step"
+        assert Path(server.get(f"/runs/{runs[0]}")["outputs"]["done"]["path"]).exists()
+    finally:
+        for go in gos:
+            go.touch()
+        server.stop()
