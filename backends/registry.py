@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
-from importlib.metadata import entry_points
 from typing import Any
 
 from backends.errors import UnknownBackendError
@@ -42,10 +41,17 @@ _BUILTIN_NORMED = {
 @cache
 def _targets(group: str) -> dict[str, tuple[str, str]]:
     """Map normalised name -> (display name, "module:attr") for one group."""
+    from importlib.metadata import entry_points  # ~15 ms to import: only when scanning
+
     found = dict(_BUILTIN_NORMED[group])
     for ep in entry_points(group=group):
         found.setdefault(_norm(ep.name), (ep.name, ep.value))
     return found
+
+
+def builtin_names(group: str) -> tuple[str, ...]:
+    """The names of the built-in backends of a group (no scan of the entry points)."""
+    return tuple(_BUILTIN[group])
 
 
 def known_names(group: str) -> list[str]:

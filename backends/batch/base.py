@@ -13,12 +13,14 @@ Both paths do the same thing, so a job behaves the same whichever system runs it
 
 from __future__ import annotations
 
-import argparse
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
+
+from backends.errors import BatchSystemError
+from backends.settings import NoSettings, Settings
 
 
 class ExitReason(enum.Enum):
@@ -91,31 +93,43 @@ class Capabilities:
     """The system itself enforces ``BatchJob.time_limit``."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class BatchConfig:
-    """Settings common to every batch system (plus ``options`` of its own). Limits are
-    totals across everything running at once; ``math.inf`` means no limit."""
+    """What every batch system is given, plus ``settings``: an instance of its own
+    ``settings_class`` (filled from the options it declares there; its defaults if not
+    given). Limits are totals across everything running at once; ``math.inf`` means no
+    limit."""
 
     max_cores: float
     max_memory: float
     max_disk: float
     work_dir: str
-    options: Mapping[str, object] = field(default_factory=dict)
+    settings: Settings = field(default_factory=NoSettings)
     environment: Mapping[str, str] = field(default_factory=dict)
 
 
 class BatchSystem(ABC):
-    """A scheduler. Constructors do no I/O; ``start`` begins, ``shutdown`` ends."""
+    """A scheduler. Constructors do no I/O; ``start`` begins, ``shutdown`` ends.
+
+    ``settings_class`` declares the system's own options (``backends.settings``: Slurm's
+    ``--slurmPartition``...); the instance's ``settings`` is the one ``config`` carries, or
+    the class's defaults. Raises BatchSystemError for settings of another class."""
 
     name: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities] = Capabilities()
+    settings_class: ClassVar[type[Settings]] = NoSettings
 
     def __init__(self, config: BatchConfig) -> None:
+        settings = config.settings
+        if type(settings) is NoSettings:
+            settings = self.settings_class()
+        elif not isinstance(settings, self.settings_class):
+            raise BatchSystemError(
+                f"{self.name or type(self).__name__} takes {self.settings_class.__name__}, "
+                f"not {type(settings).__name__}"
+            )
         self.config = config
-
-    @classmethod
-    def add_options(cls, parser: argparse.ArgumentParser) -> None:
-        """Add this system's own command-line options (``--slurmPartition``...)."""
+        self.settings: Settings = settings
 
     def start(self) -> None:
         """Get ready to take jobs (start pools, check commands exist)."""

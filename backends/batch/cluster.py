@@ -19,7 +19,7 @@ Guarantees of the base:
   errors the subclass calls transient) ends the job with ``ExitReason.ERROR`` and the
   command's stderr.
 - Each poll runs ONE status command for all of this object's live jobs (split only past
-  ``max_ids_per_command`` IDs), at most once per ``statePollingWait`` seconds, and only
+  ``max_ids_per_command`` IDs), at most once per ``--statePollingWait`` seconds, and only
   while jobs are live. Default 1 s (``DEFAULT_POLL_WAIT``): quick feedback in tests and
   small runs, and still one cheap query per second; on a large shared cluster raise it with
   ``--statePollingWait``. ``running_jobs`` asks for a fresh poll (shared with the regular
@@ -52,6 +52,7 @@ from typing import ClassVar
 
 from backends.batch.base import BatchConfig, BatchJob, BatchSystem, ExitReason, UpdatedJob
 from backends.errors import BatchSystemError, InsufficientResourcesError
+from backends.settings import Settings, setting
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,20 @@ MISSES_BEFORE_LOST = 3
 """Polls in a row a job may be unknown to the scheduler before it counts as lost."""
 KILL_TIMEOUT = 120.0
 """How long ``kill_jobs`` waits for cancelled jobs to leave the queue."""
+
+
+@dataclass(frozen=True)
+class GridSettings(Settings):
+    """Options every scheduler driven by command-line tools takes (Toil's names)."""
+
+    kind: ClassVar[str] = "grid"
+
+    state_polling_wait: float | None = setting(
+        None, "--statePollingWait", minimum=0, minimum_allowed=False,
+        help="seconds between polls of a cluster scheduler (default 1)")
+    batch_logs_dir: str | None = setting(
+        None, "--batchLogsDir", check="output_dir", leader_only=True,
+        help="where a cluster scheduler writes its own stdout/stderr files")
 
 
 class Phase(enum.Enum):
@@ -146,6 +161,8 @@ class AbstractGridBatchSystem(BatchSystem):
     flight waits in this object's own queue, first in first out, and a job that could never
     fit is refused by ``issue_job``. For no bound, pass ``math.inf``."""
 
+    settings_class: ClassVar[type[Settings]] = GridSettings
+    settings: GridSettings
     required_commands: ClassVar[tuple[str, ...]] = ()
     """Programs that must be on PATH; ``start`` names the missing ones."""
     max_ids_per_command: ClassVar[int] = 1000
@@ -231,10 +248,10 @@ class AbstractGridBatchSystem(BatchSystem):
 
     @property
     def poll_wait(self) -> float:
-        """Seconds between polls: ``statePollingWait`` if set (at least 0.1), else
+        """Seconds between polls: ``--statePollingWait`` if set (at least 0.1), else
         DEFAULT_POLL_WAIT."""
-        value = self.config.options.get("statePollingWait")
-        return DEFAULT_POLL_WAIT if value is None else max(0.1, float(str(value)))
+        value = self.settings.state_polling_wait
+        return DEFAULT_POLL_WAIT if value is None else max(0.1, value)
 
     def job_for(self, cluster_id: str) -> BatchJob | None:
         """The live job the scheduler knows as ``cluster_id`` (for messages in parsers)."""

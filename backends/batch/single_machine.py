@@ -46,6 +46,7 @@ from backends.batch.base import (
     UpdatedJob,
 )
 from backends.errors import InsufficientResourcesError
+from backends.settings import Settings, setting
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,17 @@ class _Need(NamedTuple):
         return _Need(self.cores - other.cores, self.memory - other.memory, self.disk - other.disk)
 
 
+@dataclass(frozen=True)
+class SingleMachineSettings(Settings):
+    """Settings of the single-machine batch system (no command-line option of its own)."""
+
+    kind: ClassVar[str] = "single_machine"
+
+    #: most worker processes in the pool (default ``max(32, 4 * CPUs)``), so that jobs
+    #: asking for very few cores do not fork without bound
+    max_workers: int | None = setting(None, minimum=1)
+
+
 @dataclass
 class _Running:
     job: BatchJob
@@ -79,13 +91,12 @@ class _Running:
 
 
 class SingleMachineBatchSystem(BatchSystem):
-    """Runs jobs in forked worker processes on this host, within the configured limits.
-
-    ``config.options["max_workers"]`` caps the pool (default ``max(32, 4 * CPUs)``): jobs
-    asking for very few cores do not fork without bound.
-    """
+    """Runs jobs in forked worker processes on this host, within the configured limits
+    (and at most ``SingleMachineSettings.max_workers`` at once)."""
 
     name: ClassVar[str] = "single_machine"
+    settings_class: ClassVar[type[Settings]] = SingleMachineSettings
+    settings: SingleMachineSettings
     capabilities: ClassVar[Capabilities] = Capabilities(
         in_process=True, needs_shared_filesystem=False, time_limits=True
     )
@@ -107,9 +118,8 @@ class SingleMachineBatchSystem(BatchSystem):
     def start(self) -> None:
         """Create the (empty) pool; workers are forked when jobs need them."""
         if self._pool is None:
-            option = self.config.options.get("max_workers")
-            max_workers = int(option) if isinstance(option, (int, str)) and option else 0
-            self._pool = WorkerPool(max_workers or max(32, 4 * (os.cpu_count() or 1)))
+            max_workers = self.settings.max_workers or max(32, 4 * (os.cpu_count() or 1))
+            self._pool = WorkerPool(max_workers)
 
     def issue_job(self, job: BatchJob) -> int:
         """Queue ``job``; it starts as soon as it fits. Returns its batch ID.

@@ -33,7 +33,6 @@ stderr holds Slurm's "exceeded memory limit" line.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
@@ -42,6 +41,7 @@ import shlex
 import subprocess
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -51,9 +51,11 @@ from backends.batch.cluster import (
     ClusterStatus,
     Command,
     ExitInfo,
+    GridSettings,
     Phase,
 )
 from backends.errors import BatchSystemError, InsufficientResourcesError
+from backends.settings import Settings, setting
 
 log = logging.getLogger(__name__)
 
@@ -150,10 +152,29 @@ def _option_name(arg: str) -> str | None:
     return _ALIASES.get(name, name)
 
 
+@dataclass(frozen=True)
+class SlurmSettings(GridSettings):
+    """Slurm's own options (Toil's names)."""
+
+    kind: ClassVar[str] = "slurm"
+
+    partition: str | None = setting(
+        None, "--slurmPartition", help="partition for every job (default: the cluster's default)")
+    time: str | None = setting(
+        None, "--slurmTime", help="time limit for jobs that set none, in Slurm's format (1:00:00)")
+    args: str | None = setting(
+        None, "--slurmArgs", help="extra sbatch arguments (TOIL_SLURM_ARGS is read as well)")
+    pe: str | None = setting(
+        None, "--slurmPE", env="TOIL_SLURM_PE",
+        help="partition for jobs that need more than one core (or TOIL_SLURM_PE)")
+
+
 class SlurmBatchSystem(AbstractGridBatchSystem):
     """Runs each job as one Slurm batch job; polls with one squeue for all of them."""
 
     name: ClassVar[str] = "slurm"
+    settings_class: ClassVar[type[Settings]] = SlurmSettings
+    settings: SlurmSettings
     capabilities: ClassVar[Capabilities] = Capabilities(
         in_process=False, needs_shared_filesystem=True, accelerators=True, time_limits=True
     )
@@ -172,23 +193,8 @@ class SlurmBatchSystem(AbstractGridBatchSystem):
         self._reported_reasons: set[str] = set()
         self._hopeless_since: dict[str, float] = {}  # cluster ID -> first seen never-starting
 
-    @classmethod
-    def add_options(cls, parser: argparse.ArgumentParser) -> None:
-        """Add ``--slurmPartition``, ``--slurmTime``, ``--slurmArgs``, ``--slurmPE`` where the
-        core has not added them already."""
-        known = set(parser._option_string_actions)  # argparse has no public way to ask
-        helps = {
-            "--slurmPartition": "partition for every job (default: the cluster's default)",
-            "--slurmTime": "time limit for jobs that set none, in Slurm's format (1:00:00)",
-            "--slurmArgs": "extra sbatch arguments (TOIL_SLURM_ARGS is read as well)",
-            "--slurmPE": "partition for jobs that need more than one core (TOIL_SLURM_PE)",
-        }
-        for flag, text in helps.items():
-            if flag not in known:
-                parser.add_argument(flag, default=None, help=text)
-
     def start(self) -> None:
-        logs = self._option("batchLogsDir")
+        logs = self.settings.batch_logs_dir
         if logs:
             Path(logs).mkdir(parents=True, exist_ok=True)
         super().start()
@@ -206,16 +212,12 @@ class SlurmBatchSystem(AbstractGridBatchSystem):
                 )
 
     # ----------------------------------------------------------------- submission
-    def _option(self, name: str) -> str | None:
-        value = self.config.options.get(name)
-        return None if value in (None, "") else str(value)
-
     def _extra_args(self) -> list[str]:
         extra = shlex.split(os.environ.get("TOIL_SLURM_ARGS", ""))
-        return extra + shlex.split(self._option("slurmArgs") or "")
+        return extra + shlex.split(self.settings.args or "")
 
     def _log_path(self, job: BatchJob, suffix: str) -> str:
-        logs = self._option("batchLogsDir")
+        logs = self.settings.batch_logs_dir
         if not logs:
             return "/dev/null"
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", job.job_id)[:80]
@@ -233,12 +235,12 @@ class SlurmBatchSystem(AbstractGridBatchSystem):
             ("--error", self._log_path(job, "err")),
         ]
         time_limit = (
-            format_time(job.time_limit) if job.time_limit is not None else self._option("slurmTime")
+            format_time(job.time_limit) if job.time_limit is not None else self.settings.time
         )
         if time_limit:
             ours.append(("--time", time_limit))
-        multi = self._option("slurmPE") or os.environ.get("TOIL_SLURM_PE") or None
-        partition = multi if cores > 1 and multi else self._option("slurmPartition")
+        multi = self.settings.pe or None
+        partition = multi if cores > 1 and multi else self.settings.partition
         if partition:
             ours.append(("--partition", partition))
         gpus = [a for a in resources.accelerators if str(a.get("kind", "gpu")).lower() == "gpu"]

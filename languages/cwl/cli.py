@@ -19,10 +19,13 @@ import logging
 import os
 import sys
 from collections.abc import Iterable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from runner.cli import console
 from runner.errors import MoilError, UnsupportedRequirement, UsageError, WorkflowFailed
+
+if TYPE_CHECKING:
+    from runner.config.runconfig import RunConfig
 
 log = logging.getLogger("languages.cwl")
 
@@ -32,11 +35,15 @@ EXIT_UNSUPPORTED = 33
 USAGE = "%(prog)s [options] DOCUMENT [JOB_ORDER] [--input value ...] [options]"
 
 
-def build_parser(*, positionals: bool = True) -> argparse.ArgumentParser:
+def build_parser(
+    *, positionals: bool = True, argv: list[str] | None = None
+) -> argparse.ArgumentParser:
     """The command's parser: Toil's core options and the cwltool options users rely on.
 
     ``positionals=False``: the same options alone, unabbreviated, for what follows the
-    document (see the module docstring)."""
+    document (see the module docstring). ``argv``: the command line, for the options of a
+    batch system plug-in it names."""
+    from languages.cwl.settings import CwlSettings
     from runner.config.options import add_toil_options
 
     parser = argparse.ArgumentParser(
@@ -46,8 +53,7 @@ def build_parser(*, positionals: bool = True) -> argparse.ArgumentParser:
         add_help=positionals,
         allow_abbrev=positionals,
     )
-    add_toil_options(parser, job_store_positional=False)
-    _add_cwl_options(parser.add_argument_group("CWL options (as cwltool's)"))
+    add_toil_options(parser, job_store_positional=False, frontend=CwlSettings, argv=argv)
     if positionals:
         parser.add_argument("cwltool", nargs="?", metavar="DOCUMENT", help="CWL document")
         parser.add_argument(
@@ -65,7 +71,7 @@ def parse_arguments(argv: list[str], input_names: Iterable[str] = ()) -> argpars
     inputs, which matter only when no job file follows the document."""
     from runner.config.options import parse_options_among
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv=argv).parse_args(argv)
     tail = list(args.cwljob)
     explicit: list[str] = []
     if "--" in tail:
@@ -73,138 +79,14 @@ def parse_arguments(argv: list[str], input_names: Iterable[str] = ()) -> argpars
         tail, explicit = tail[:cut], tail[cut + 1 :]
     head = tail[:1] if _job_file_first(tail) else []
     keep = () if head else [f"--{name}" for name in input_names]
-    rest = parse_options_among(build_parser(positionals=False), tail[len(head) :], args, keep=keep)
+    options = build_parser(positionals=False, argv=argv)
+    rest = parse_options_among(options, tail[len(head) :], args, keep=keep)
     args.cwljob = head + rest + explicit
     return args
 
 
 def _job_file_first(tail: list[str]) -> bool:
     return bool(tail) and (tail[0] == "-" or not tail[0].startswith("-"))
-
-
-def _add_cwl_options(cwl: Any) -> None:
-    cwl.add_argument("--outdir", default=os.getcwd(), help="where final outputs go")
-    cwl.add_argument("--tmpdir-prefix", dest="tmpdir_prefix", default=None)
-    cwl.add_argument("--tmp-outdir-prefix", dest="tmp_outdir_prefix", default=None)
-    cwl.add_argument("--basedir", default=None)
-    cwl.add_argument(
-        "--no-container",
-        dest="no_container",
-        action="store_true",
-        help="run every tool on this host, ignoring DockerRequirement (a tool that requires "
-        "a container then stops the run: exit 33)",
-    )
-    cwl.add_argument(
-        "--podman",
-        action="store_true",
-        help="run DockerRequirement tools with Podman instead of Docker",
-    )
-    for flag in (
-        "--singularity",
-        "--docker",
-        "--no-match-user",
-        "--leave-container",
-        "--no-read-only",
-        "--disable-pull",
-        "--leave-outputs",
-        "--debug",
-        "--disable-js-validation",
-        "--non-strict",
-        "--strict",
-        "--timestamps",
-        "--no-warnings",
-        "--parallel",
-    ):
-        cwl.add_argument(
-            flag, action="store_true", dest=flag[2:].replace("-", "_"), help=argparse.SUPPRESS
-        )
-    cwl.add_argument("--user-space-docker-cmd", default=None, help=argparse.SUPPRESS)
-    cwl.add_argument(
-        "--leave-tmpdir",
-        dest="leave_tmpdir",
-        action="store_true",
-        help="keep each job's directory (the tool's temporary and output directories); "
-        "the log says where (implies --cleanWorkDir never)",
-    )
-    cwl.add_argument(
-        "--no-compute-checksum",
-        dest="no_compute_checksum",
-        action="store_true",
-        help="give output Files no checksum (no file is read to hash it)",
-    )
-    cwl.add_argument(
-        "--default-container",
-        dest="default_container",
-        default=None,
-        metavar="IMAGE",
-        help="run tools that have no DockerRequirement in this image",
-    )
-    cwl.add_argument(
-        "--preserve-environment",
-        dest="preserve_environment",
-        action="append",
-        default=[],
-        metavar="VAR",
-        help="pass this environment variable through",
-    )
-    cwl.add_argument(
-        "--preserve-entire-environment", dest="preserve_entire_environment", action="store_true"
-    )
-    cwl.add_argument(
-        "--strict-memory-limit",
-        dest="strict_memory_limit",
-        action="store_true",
-        help="limit a container's memory to the tool's ramMin (docker run --memory)",
-    )
-    cwl.add_argument(
-        "--strict-cpu-limit",
-        dest="strict_cpu_limit",
-        action="store_true",
-        help="limit a container's CPUs to the tool's coresMin, rounded up (docker run --cpus)",
-    )
-    cwl.add_argument(
-        "--custom-net",
-        dest="custom_net",
-        default=None,
-        metavar="NETWORK",
-        help="the container network for tools whose NetworkAccess allows it (default: "
-        "$MOIL_CONTAINER_NETWORK, else the engine's default)",
-    )
-    cwl.add_argument("--enable-dev", dest="enable_dev", action="store_true")
-    cwl.add_argument("--enable-ext", dest="enable_ext", action="store_true")
-    cwl.add_argument(
-        "--loop-iteration-limit",
-        dest="loop_iteration_limit",
-        type=_positive_int,
-        default=None,
-        metavar="N",
-        help="fail a looping step (cwltool:Loop) whose loopWhen still holds after N "
-        "iterations (default: no limit, as cwltool)",
-    )
-    cwl.add_argument(
-        "--relax-path-checks",
-        dest="relax_path_checks",
-        action="store_true",
-        help="accepted for compatibility: path checks are always relaxed",
-    )
-    cwl.add_argument("--eval-timeout", dest="eval_timeout", type=float, default=60.0)
-    cwl.add_argument("--js-console", dest="js_console", action="store_true")
-    cwl.add_argument("--validate", action="store_true", help="only check the document")
-    cwl.add_argument(
-        "--print-dot",
-        dest="print_dot",
-        action="store_true",
-        help="print the workflow's graph in dot format and exit",
-    )
-    cwl.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
-    cwl.add_argument("--version", action="store_true", help="print the version and exit")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
 
 
 def console_main() -> NoReturn:
@@ -243,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return exc.exit_code
     except OSError as exc:
-        log.error("%s", console.os_error_message(exc, args))
+        log.error("%s", console.os_error_message(exc, args.jobStore, args.workDir))
         return 1
     except KeyboardInterrupt as exc:
         log.error("%s", console.interrupted_message(exc))
@@ -253,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 def _setup_logging(args: argparse.Namespace) -> None:
     from runner.config.options import log_level
 
-    level = logging.WARNING if args.quiet else log_level(args)
+    level = logging.WARNING if args.quiet else log_level(args.logLevel)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter("[%(asctime)s] %(levelname)s %(message)s", datefmt="%H:%M:%S")
@@ -262,7 +144,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     if args.logFile:
-        from runner.config.options import check_output_file
+        from runner.config.checks import check_output_file
 
         check_output_file("--logFile", args.logFile)
         file_handler = logging.FileHandler(args.logFile)
@@ -286,6 +168,8 @@ def _run(argv: list[str], args: argparse.Namespace) -> int:
     from languages.cwl import secrets
     from languages.cwl.containers import check_run
     from languages.cwl.load import walk_processes
+    from languages.cwl.settings import CwlSettings, cwl_settings
+    from runner.config.options import build_config
 
     args, ref, process = _load(argv, args)
     if args.validate:
@@ -294,12 +178,13 @@ def _run(argv: list[str], args: argparse.Namespace) -> int:
     if args.print_dot:
         _print_dot(process)
         return 0
-    args.outdir = os.path.abspath(args.outdir)
-    _check_options(args)
-    check_run(walk_processes(process), args)
-    console.freeze_heap()  # the loaded documents and schemas live as long as the run
     if args.leave_tmpdir:  # cwltool's "do not delete intermediate temporary directories"
         args.cleanWorkDir = "never"
+    config = build_config(args, frontend=CwlSettings)
+    outdir = os.path.abspath(args.outdir or os.getcwd())
+    _check_options(config, outdir)
+    check_run(walk_processes(process), cwl_settings(config))
+    console.freeze_heap()  # the loaded documents and schemas live as long as the run
     names = secrets.secret_inputs(process)
     job, placeholders, given = None, {}, {}
     if not args.restart:
@@ -310,9 +195,8 @@ def _run(argv: list[str], args: argparse.Namespace) -> int:
         job = complete_job_order(raw, process, args.basedir or basedir)
     elif names:
         given = secrets.given_values(list(args.cwljob), ref, process, names)
-    args.cwljob = secrets.scrub_arguments(list(args.cwljob), given)  # the config keeps them
-    _make_prefix_parents(args)
-    return _execute(args, ref, job, placeholders, given)
+    _make_prefix_parents(config)
+    return _execute(config, outdir, ref, job, placeholders, given)
 
 
 def _load(argv: list[str], args: argparse.Namespace) -> tuple[argparse.Namespace, Any, Any]:
@@ -340,32 +224,34 @@ def _load(argv: list[str], args: argparse.Namespace) -> tuple[argparse.Namespace
     return final, ref, process
 
 
-def _check_options(args: argparse.Namespace) -> None:
+def _check_options(config: RunConfig, outdir: str) -> None:
     """Every option value, before anything is created (UsageError: exit 2)."""
-    from runner.config.options import check_output_dir, validate_options
+    from runner.config.checks import check_output_dir, validate
 
-    validate_options(args, directories={"--outdir": args.outdir})
-    for flag, parent in _prefix_parents(args).items():
+    validate(config, directories={"--outdir": outdir})
+    for flag, parent in _prefix_parents(config).items():
         check_output_dir(flag, parent)
 
 
-def _prefix_parents(args: argparse.Namespace) -> dict[str, str]:
+def _prefix_parents(config: RunConfig) -> dict[str, str]:
     """The directories ``--tmpdir-prefix`` and ``--tmp-outdir-prefix`` make theirs in,
     when jobs run on this host (a cluster's workers make them where they run)."""
-    from backends.registry import BATCH_SYSTEM_GROUP, load
+    from languages.cwl.settings import cwl_settings
+    from runner.config.options import batch_system_class
 
-    if not load(BATCH_SYSTEM_GROUP, args.batchSystem).capabilities.in_process:
+    if not batch_system_class(config.batch_system).capabilities.in_process:
         return {}
+    settings = cwl_settings(config)
     prefixes = {
-        "--tmpdir-prefix": args.tmpdir_prefix,
-        "--tmp-outdir-prefix": args.tmp_outdir_prefix,
+        "--tmpdir-prefix": settings.tmpdir_prefix,
+        "--tmp-outdir-prefix": settings.tmp_outdir_prefix,
     }
     return {flag: os.path.dirname(os.path.abspath(p)) for flag, p in prefixes.items() if p}
 
 
-def _make_prefix_parents(args: argparse.Namespace) -> None:
+def _make_prefix_parents(config: RunConfig) -> None:
     """Make the parents of the temporary-directory prefixes, as Toil does."""
-    for flag, parent in _prefix_parents(args).items():
+    for flag, parent in _prefix_parents(config).items():
         try:
             os.makedirs(parent, exist_ok=True)
         except OSError as exc:
@@ -373,7 +259,8 @@ def _make_prefix_parents(args: argparse.Namespace) -> None:
 
 
 def _execute(
-    args: argparse.Namespace,
+    config: RunConfig,
+    outdir: str,
     ref: Any,
     job: dict[str, Any] | None,
     placeholders: dict[str, str],
@@ -385,9 +272,10 @@ def _execute(
     from languages.cwl.compile import root_node
     from languages.cwl.files import Globalizer, MissingInput
     from languages.cwl.outputs import export_outputs, print_outputs
+    from languages.cwl.settings import cwl_settings
     from runner.engine.run import Run
 
-    with Run(args) as run:
+    with Run(config) as run:
         if job is None:
             secrets.recover(run.store, given)
         else:
@@ -400,9 +288,8 @@ def _execute(
             value = run.start(root_node(ref, inputs))
         else:
             value = run.restart()
-        out = export_outputs(
-            value, run.store, args.outdir, compute_checksum=not args.no_compute_checksum
-        )
+        compute = not cwl_settings(config).no_compute_checksum
+        out = export_outputs(value, run.store, outdir, compute_checksum=compute)
     print_outputs(out, sys.stdout)
     return 0
 

@@ -42,17 +42,19 @@ if TYPE_CHECKING:
     from cwltool.process import Process
     from ruamel.yaml.comments import CommentedMap
 
+    from languages.cwl.settings import CwlSettings
+
 log = logging.getLogger(__name__)
 
 _engines: dict[str, ContainerEngine | None] = {}
 _job_classes: dict[str, type] = {}
 
 
-def engine_kind(options: Any) -> str | None:
+def engine_kind(settings: CwlSettings) -> str | None:
     """``docker``, ``podman``, or None when ``--no-container`` was given."""
-    if getattr(options, "no_container", False):
+    if settings.no_container:
         return None
-    return "podman" if getattr(options, "podman", False) else "docker"
+    return "podman" if settings.podman else "docker"
 
 
 def usable_engine(kind: str | None) -> ContainerEngine | None:
@@ -65,27 +67,27 @@ def usable_engine(kind: str | None) -> ContainerEngine | None:
     return _engines[kind]
 
 
-def default_container(options: Any) -> str | None:
+def default_container(settings: CwlSettings) -> str | None:
     """The image of ``--default-container``, unless ``--no-container`` turns containers off."""
-    if getattr(options, "no_container", False):
+    if settings.no_container:
         return None
-    return getattr(options, "default_container", None) or None
+    return settings.default_container or None
 
 
-def wants_container(process: Any, options: Any) -> bool:
+def wants_container(process: Any, settings: CwlSettings) -> bool:
     """Whether a tool's DockerRequirement (or the default container) asks for a container."""
     if process.tool.get("class") != "CommandLineTool":
         return False
     req = process.get_requirement("DockerRequirement")[0]
-    return req is not None or default_container(options) is not None
+    return req is not None or default_container(settings) is not None
 
 
-def check_run(processes: list[Any], options: Any) -> None:
+def check_run(processes: list[Any], settings: CwlSettings) -> None:
     """Before a run: raise UnsupportedRequirement (exit 33) if a tool requires a container
     and none can run; warn once if tools only hint at one and will run on the host."""
     required: list[str] = []
     hinted: list[str] = []
-    default = default_container(options)
+    default = default_container(settings)
     for process in processes:
         if process.tool.get("class") != "CommandLineTool":
             continue
@@ -97,12 +99,12 @@ def check_run(processes: list[Any], options: Any) -> None:
             required.append(f"{name} requires a container (DockerRequirement under 'requirements')")
         elif default is not None:
             required.append(f"{name} runs in --default-container {default}")
-    if (required or hinted) and getattr(options, "singularity", False):
+    if (required or hinted) and settings.singularity:
         raise UnsupportedRequirement(
             "--singularity: moil runs containers with Docker or Podman only (Singularity "
             "is not supported); use Docker, --podman, or --no-container"
         )
-    kind = engine_kind(options)
+    kind = engine_kind(settings)
     if not (required or hinted) or usable_engine(kind) is not None:
         return
     if required and kind is None:
@@ -127,20 +129,20 @@ def check_run(processes: list[Any], options: Any) -> None:
         )
 
 
-def configure(rc: Any, options: Any) -> None:
-    """Set the container part of cwltool's RuntimeContext ``rc`` from the run's options."""
-    engine = usable_engine(engine_kind(options))
+def configure(rc: Any, settings: CwlSettings) -> None:
+    """Set the container part of cwltool's RuntimeContext ``rc`` from the run's settings."""
+    engine = usable_engine(engine_kind(settings))
     rc.use_container = engine is not None
     rc.podman = engine is not None and engine.kind == "podman"
     if engine is None:
         return
-    rc.custom_net = getattr(options, "custom_net", None) or engine.network_mode
-    rc.strict_cpu_limit = bool(getattr(options, "strict_cpu_limit", False))
-    rc.no_match_user = bool(getattr(options, "no_match_user", False))
-    rc.no_read_only = bool(getattr(options, "no_read_only", False))
-    rc.pull_image = not getattr(options, "disable_pull", False)
-    rc.rm_container = not getattr(options, "leave_container", False)
-    image = default_container(options)
+    rc.custom_net = settings.custom_net or engine.network_mode
+    rc.strict_cpu_limit = settings.strict_cpu_limit
+    rc.no_match_user = settings.no_match_user
+    rc.no_read_only = settings.no_read_only
+    rc.pull_image = not settings.disable_pull
+    rc.rm_container = not settings.leave_container
+    image = default_container(settings)
     if image is not None:  # cwltool adds {dockerPull: image} to the tool's requirements
         rc.find_default_container = partial(_same_image, image)
 

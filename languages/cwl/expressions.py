@@ -16,6 +16,7 @@ from typing import Any, cast
 from languages.cwl.files import Globalizer, Localizer, iter_files
 from languages.cwl.load import ProcRef
 from languages.cwl.runtime import run_process, runtime_context
+from languages.cwl.settings import CwlSettings, cwl_settings
 from runner.engine.execute import PermanentJobError
 
 
@@ -27,7 +28,7 @@ def evaluate(
     expression: Any,
     inputs: dict[str, Any],
     requirements: list[dict[str, Any]],
-    options: Any,
+    settings: CwlSettings,
     context: Any = None,
 ) -> Any:
     """The value of a CWL parameter reference or JavaScript expression (or the literal)."""
@@ -43,9 +44,9 @@ def evaluate(
             None,
             {},
             context=context,
-            timeout=float(getattr(options, "eval_timeout", 60) or 60),
+            timeout=settings.eval_timeout,
             debug=False,
-            js_console=bool(getattr(options, "js_console", False)),
+            js_console=settings.js_console,
             container_engine="docker",
         )
     except WorkflowException as exc:
@@ -72,7 +73,7 @@ def local_files(ctx: Any) -> Iterator[tuple[Localizer, Globalizer]]:
         localizer.back,
         owned=[temp],
         checksums=localizer.checksums,
-        checksum=not getattr(ctx.options, "no_compute_checksum", False),
+        checksum=not cwl_settings(ctx.config).no_compute_checksum,
     )
     yield localizer, globalizer
 
@@ -99,7 +100,7 @@ def run_expression_tool(ctx: Any, ref: ProcRef, process: Any, job: dict[str, Any
     """Run an ExpressionTool in the leader; its outputs, with files in the store."""
     with local_files(ctx) as (localizer, globalizer):
         local_job = localizer.localize(job)
-        rc = runtime_context(ctx.options, ctx.file_store.local_temp_dir)
+        rc = runtime_context(ctx.config, ctx.file_store.local_temp_dir)
         run = run_process(process, local_job, rc)
         if run.status != "success" or run.outputs is None:
             reason = "; ".join(m.strip() for m in run.messages[-3:]) or run.status

@@ -45,6 +45,7 @@ from languages.cwl.expressions import (
     local_files,
 )
 from languages.cwl.load import ProcRef, resolve, resolve_step
+from languages.cwl.settings import cwl_settings
 from languages.cwl.steps import StepEvaluator, merge_sources, shortname
 from runner.model.graph import JobNode, new_job_id
 from runner.model.promise import Promise
@@ -131,7 +132,7 @@ def run_loop_node(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     base: str = payload["base"]
     io = next_inputs(ctx, step, payload["io"], outputs)
     if loop_when(ctx, step, io):
-        limit = getattr(ctx.options, "loop_iteration_limit", None)
+        limit = cwl_settings(ctx.config).loop_iteration_limit
         if limit and iteration >= limit:
             raise ExpressionFailed(
                 f"step {shortname(step.id)}: loopWhen still holds after {iteration} "
@@ -194,7 +195,10 @@ def next_inputs(ctx: Any, step: Any, io: dict[str, Any], outputs: dict[str, Any]
         before = {shortname(k): v for k, v in local["io"].items()}
         deep_listing(local["fed"])
         computed = {
-            pid: evaluate(expression, before, step.requirements, ctx.options, local["fed"].get(pid))
+            pid: evaluate(
+                expression, before, step.requirements, cwl_settings(ctx.config),
+                local["fed"].get(pid),
+            )
             for pid, expression in value_from.items()
         }
         return {**io, **fed, **globalize(computed)}
@@ -207,7 +211,7 @@ def loop_when(ctx: Any, step: Any, io: dict[str, Any]) -> bool:
             step.tool["when"],
             {shortname(k): v for k, v in local.items()},
             step.requirements,
-            ctx.options,
+            cwl_settings(ctx.config),
         )
     if isinstance(flag, bool):
         return flag

@@ -9,6 +9,7 @@ lowered to that limit with a warning, as cwltool runs them anyway. ``arv:UsePree
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -46,7 +47,8 @@ def resource_spec(process: Any, job: dict[str, Any], ctx: Any) -> ResourceSpec:
     disk = None
     if values["tmpdir"] is not None or values["outdir"] is not None:
         disk = (values["tmpdir"] or 1024) + (values["outdir"] or 1024)
-    limits = _limits(ctx.options)
+    config = ctx.config
+    limits = _limits(config.max_cores, config.max_memory, config.max_disk, config.work_dir)
     return ResourceSpec(
         cores=None if cores is None else _clamp("cores", float(cores), limits[0]),
         memory=None if ram is None else int(_clamp("ram", math.ceil(ram) * MIB, limits[1])),
@@ -62,7 +64,7 @@ def _evaluated(process: Any, job: dict[str, Any], ctx: Any) -> dict[str, float |
 
     temp = ctx.file_store.local_temp_dir
     with local_files(ctx) as (localizer, _):
-        rc = runtime_context(ctx.options, temp)
+        rc = runtime_context(ctx.config, temp)
         rc.outdir = rc.tmpdir = rc.stagedir = os.path.join(temp, "resources")
         try:
             request = process._init_job(localizer.localize(job), rc).resources
@@ -76,21 +78,16 @@ def _evaluated(process: Any, job: dict[str, Any], ctx: Any) -> dict[str, float |
     }
 
 
-_limit_cache: dict[int, tuple[float, int, int]] = {}
+@functools.lru_cache(maxsize=8)
+def _limits(
+    max_cores: float | None, max_memory: int | None, max_disk: int | None, work: str | None
+) -> tuple[float, int, int]:
+    import psutil
 
-
-def _limits(options: Any) -> tuple[float, int, int]:
-    key = id(options)
-    cached = _limit_cache.get(key)
-    if cached is None:
-        import psutil
-
-        cores = float(getattr(options, "maxCores", None) or os.cpu_count() or 1)
-        memory = int(getattr(options, "maxMemory", None) or psutil.virtual_memory().total)
-        work = work_dir(options)
-        disk = int(getattr(options, "maxDisk", None) or shutil.disk_usage(work).free)
-        cached = _limit_cache[key] = (cores, memory, disk)
-    return cached
+    cores = float(max_cores or os.cpu_count() or 1)
+    memory = int(max_memory or psutil.virtual_memory().total)
+    disk = int(max_disk or shutil.disk_usage(work_dir(work)).free)
+    return cores, memory, disk
 
 
 def _clamp(what: str, value: float, limit: float) -> float:

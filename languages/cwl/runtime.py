@@ -7,6 +7,7 @@ run's options and reports how the run went (status, exit code, cwltool's warning
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -14,10 +15,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from languages.cwl.settings import CwlSettings, cwl_settings
+
 if TYPE_CHECKING:
     from cwltool.context import RuntimeContext
     from cwltool.pathmapper import PathMapper
     from cwltool.process import Process
+
+    from runner.config.runconfig import RunConfig
 
 CWLTOOL_LOGGER = "cwltool"
 
@@ -55,11 +60,8 @@ class ProcessRun:
     timed_out: bool = False
 
 
-_templates: dict[int, tuple[Any, RuntimeContext]] = {}
-
-
 def runtime_context(
-    options: Any, temp_dir: str, process: Process | None = None
+    config: RunConfig, temp_dir: str, process: Process | None = None
 ) -> RuntimeContext:
     """cwltool's RuntimeContext for one job whose private directory is ``temp_dir``, to run
     ``process`` (if given: it decides whether the tool runs in a container)."""
@@ -67,11 +69,12 @@ def runtime_context(
 
     from languages.cwl import containers
 
-    rc = _template(options).copy()
-    tmpdir_prefix = getattr(options, "tmpdir_prefix", None)
-    outdir_prefix = getattr(options, "tmp_outdir_prefix", None)
+    settings = cwl_settings(config)
+    rc = _template(settings, config.log_level).copy()
+    tmpdir_prefix = settings.tmpdir_prefix
+    outdir_prefix = settings.tmp_outdir_prefix
     in_container = (
-        rc.use_container and process is not None and containers.wants_container(process, options)
+        rc.use_container and process is not None and containers.wants_container(process, settings)
     )
     if not in_container:
         rc.path_mapper = host_path_mapper()
@@ -87,14 +90,14 @@ def runtime_context(
     else:
         rc.outdir = os.path.join(temp_dir, "out")
     # else the job's directory goes as a whole (or stays, with --leave-tmpdir)
-    rc.rm_tmpdir = bool(tmpdir_prefix) and not getattr(options, "leave_tmpdir", False)
+    rc.rm_tmpdir = bool(tmpdir_prefix) and not settings.leave_tmpdir
     if not tmpdir_prefix:  # cwltool's scratch (container copies, cidfiles) in the job's too
         rc.tmpdir_prefix = os.path.join(temp_dir, "scratch")
     if rc.use_container:
         rc.cidfile_dir = temp_dir
     rc.mutation_manager = MutationManager()
     rc.workflow_eval_lock = threading.Condition(threading.RLock())
-    if process is not None and not getattr(options, "no_compute_checksum", False):
+    if process is not None and not settings.no_compute_checksum:
         # an outputEval that reads ``self[0].checksum`` sees it, as with cwltool; the store
         # then takes that checksum instead of hashing the file again
         rc.compute_checksum = _output_eval_reads_checksum(process)
@@ -186,12 +189,10 @@ def host_path_mapper() -> type[PathMapper]:
     return HostPathMapper
 
 
-def _template(options: Any) -> RuntimeContext:
-    """The part of a RuntimeContext that only depends on the run's options (built once per
-    process: a RuntimeContext has some 80 attributes to set up)."""
-    cached = _templates.get(id(options))
-    if cached is not None and cached[0] is options:
-        return cached[1]
+@functools.lru_cache(maxsize=8)  # a few runs at once in one process (a WES server)
+def _template(settings: CwlSettings, log_level: str) -> RuntimeContext:
+    """The part of a RuntimeContext that only depends on the run's settings (built once per
+    run and process: a RuntimeContext has some 80 attributes to set up). Callers copy it."""
     from cwltool.context import RuntimeContext
     from cwltool.stdfsaccess import StdFsAccess
 
@@ -199,19 +200,18 @@ def _template(options: Any) -> RuntimeContext:
 
     rc = RuntimeContext()
     rc.basedir = os.getcwd()
-    containers.configure(rc, options)
+    containers.configure(rc, settings)
     rc.compute_checksum = False  # done once per file as it enters the store (files.py)
     rc.move_outputs = "leave"
-    rc.preserve_environment = list(getattr(options, "preserve_environment", None) or [])
-    rc.preserve_entire_environment = bool(getattr(options, "preserve_entire_environment", False))
-    rc.strict_memory_limit = bool(getattr(options, "strict_memory_limit", False))
-    rc.eval_timeout = float(getattr(options, "eval_timeout", 60) or 60)
-    rc.debug = str(getattr(options, "logLevel", "")).upper() == "DEBUG"
-    rc.js_console = bool(getattr(options, "js_console", False))
+    rc.preserve_environment = list(settings.preserve_environment)
+    rc.preserve_entire_environment = settings.preserve_entire_environment
+    rc.strict_memory_limit = settings.strict_memory_limit
+    rc.eval_timeout = settings.eval_timeout
+    rc.debug = log_level.upper() == "DEBUG"
+    rc.js_console = settings.js_console
     rc.make_fs_access = StdFsAccess
     rc.toplevel = False
     rc.on_error = "stop"
-    _templates[id(options)] = (options, rc)
     return rc
 
 

@@ -99,18 +99,6 @@ def recover(store: Any, given: dict[str, str]) -> None:
     secrets.register({known[name]: given[name] for name in known})
 
 
-def scrub_arguments(argv: list[str], given: dict[str, str]) -> list[str]:
-    """``argv`` with every secret value (registered, or ``given``) replaced by a
-    placeholder."""
-    out = []
-    for arg in argv:
-        arg = secrets.redact(arg)
-        for name, value in given.items():
-            arg = arg.replace(value, f"(secret-{name})") if value else arg
-        out.append(arg)
-    return out
-
-
 def save_placeholders(store: Any, chosen: dict[str, str]) -> None:
     if chosen:
         store.write_shared(PLACEHOLDERS, json.dumps(chosen).encode())

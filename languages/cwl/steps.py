@@ -16,6 +16,7 @@ from languages.cwl.expressions import (
     load_contents,
     local_files,
 )
+from languages.cwl.settings import cwl_settings
 
 
 def shortname(identifier: str) -> str:
@@ -89,6 +90,7 @@ class StepEvaluator:
 
     def __init__(self, ctx: Any, step: Any, workflow: Any) -> None:
         self.ctx = ctx
+        self.settings = cwl_settings(ctx.config)
         self.step = step
         self.requirements: list[dict[str, Any]] = workflow.requirements
         params = step.tool["inputs"]
@@ -135,14 +137,14 @@ class StepEvaluator:
         for pid, expression in self.value_from.items():
             value = io.get(pid)
             deep_listing(value)
-            result[pid] = evaluate(expression, short, self.requirements, self.ctx.options, value)
+            result[pid] = evaluate(expression, short, self.requirements, self.settings, value)
         if self.when is None:
             return result
         flag = evaluate(
             self.when,
             {shortname(k): v for k, v in result.items()},
             self.requirements,
-            self.ctx.options,
+            self.settings,
         )
         if flag is True:
             return result

@@ -27,6 +27,7 @@ from languages.cwl.runtime import (
     stderr_tail,
 )
 from languages.cwl.secrets import secret_store
+from languages.cwl.settings import cwl_settings
 from runner.engine.execute import PermanentJobError
 from runner.errors import JobError, UnsupportedRequirement
 from runner.jobenv import secrets
@@ -72,12 +73,12 @@ def run_tool(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
             job_order[name] = localizer.localize(value)
         except UnsafeName as exc:
             raise ToolFailed(f"{ref.label}: input {name!r}: {exc}") from None
-    rc = runtime_context(ctx.options, temp, process)
+    rc = runtime_context(ctx.config, temp, process)
     rc.secret_store = secret_store()  # cwltool puts the values back where the tool uses them
     run = run_process(process, job_order, rc)
     if _updates_in_place(process):  # what it changed stays changed, even if it failed
         localizer.record_in_place_changes()
-    if getattr(ctx.options, "leave_tmpdir", False):
+    if cwl_settings(ctx.config).leave_tmpdir:
         kept = sorted({temp, *run.outdirs})
         ctx.file_store.logToMaster(f"{ref.label}: --leave-tmpdir kept {', '.join(kept)}")
         return _store_outputs(ctx, ref, process, localizer, run)
@@ -109,7 +110,7 @@ def _store_outputs(
         inputs=run.inputs,
         # files updated in place keep no checksum: the final export computes it afresh
         checksums={} if in_place else localizer.checksums,
-        checksum=_checksums_wanted(ctx.options),
+        checksum=not cwl_settings(ctx.config).no_compute_checksum,
     )
     if in_place:
         try:
@@ -123,10 +124,6 @@ def _store_outputs(
         except (MissingInput, UnsafeName) as exc:
             raise ToolFailed(f"{ref.label}: output {name!r}: {exc}") from None
     return outputs
-
-
-def _checksums_wanted(options: Any) -> bool:
-    return not getattr(options, "no_compute_checksum", False)
 
 
 def _updates_in_place(process: Any) -> bool:

@@ -22,6 +22,7 @@ from languages.wdl.exprs import decl_order, evaluate, free_names
 from languages.wdl.load import CallableRef
 from languages.wdl.stdlib import WorkflowLib
 from languages.wdl.values import is_ready
+from runner.config.runconfig import RunConfig
 from runner.jobenv.tempdirs import work_dir
 from runner.model.graph import JobContext, JobNode, ResourceSpec
 
@@ -59,7 +60,7 @@ def task_job(
     """The node that runs ``task`` with ``inputs`` (values or promises)."""
     payload = TaskPayload(ref, inputs, label)
     if all(is_ready(inputs[n]) for n in resource_names(task) if n in inputs):
-        return work_node(task, payload, lib, ctx.options)
+        return work_node(task, payload, lib, ctx.config)
     return JobNode(
         executor=PREPARE_EXECUTOR,
         payload=payload,
@@ -69,14 +70,16 @@ def task_job(
     )
 
 
-def work_node(task: Tree.Task, payload: TaskPayload, lib: WorkflowLib, options: Any) -> JobNode:
+def work_node(
+    task: Tree.Task, payload: TaskPayload, lib: WorkflowLib, config: RunConfig
+) -> JobNode:
     """The work node of a task call whose resource inputs are known."""
     return JobNode(
         executor=TASK_EXECUTOR,
         payload=payload,
         name=task.name,
         display_name=payload.label,
-        resources=task_resources(task, payload.inputs, lib, options),
+        resources=task_resources(task, payload.inputs, lib, config),
     )
 
 
@@ -108,7 +111,7 @@ def resource_names(task: Tree.Task) -> frozenset[str]:
 
 
 def task_resources(
-    task: Tree.Task, inputs: dict[str, Any], lib: WorkflowLib, options: Any
+    task: Tree.Task, inputs: dict[str, Any], lib: WorkflowLib, config: RunConfig
 ) -> ResourceSpec:
     """Cores, memory, disk and accelerators from the ``runtime`` section. A value that cannot
     be evaluated here falls back to the default (the task itself evaluates it again)."""
@@ -126,10 +129,8 @@ def task_resources(
     memory = _bytes(runtime.get("memory"), "memory")
     disk = _disks(runtime.get("disks"))
     gpus = _gpus(runtime)
-    if getattr(options, "batchSystem", "single_machine").replace("_", "").lower() in (
-        "singlemachine",
-    ):
-        cores, memory, disk = _fit_machine(task.name, cores, memory, disk, options)
+    if config.batch_system.replace("_", "").lower() in ("singlemachine",):
+        cores, memory, disk = _fit_machine(task.name, cores, memory, disk, config)
     accelerators = ({"kind": "gpu", "count": gpus},) if gpus else ()
     return ResourceSpec(cores=cores, memory=memory, disk=disk, accelerators=accelerators)
 
@@ -210,14 +211,14 @@ def _gpus(runtime: dict[str, Value.Base]) -> int:
 
 
 def _fit_machine(
-    name: str, cores: float | None, memory: int | None, disk: int | None, options: Any
+    name: str, cores: float | None, memory: int | None, disk: int | None, config: RunConfig
 ) -> tuple[float | None, int | None, int | None]:
     """Requests cut down to what this machine (or --max*) has, as miniwdl does, so that a task
     asking for a big machine still runs here."""
-    max_cores = float(getattr(options, "maxCores", None) or os.cpu_count() or 1)
-    max_memory = int(getattr(options, "maxMemory", None) or psutil.virtual_memory().total)
-    work = work_dir(options)
-    max_disk = int(getattr(options, "maxDisk", None) or shutil.disk_usage(work).free)
+    max_cores = float(config.max_cores or os.cpu_count() or 1)
+    max_memory = int(config.max_memory or psutil.virtual_memory().total)
+    work = work_dir(config.work_dir)
+    max_disk = int(config.max_disk or shutil.disk_usage(work).free)
     out: list[Any] = []
     for what, asked, limit in (
         ("cpu", cores, max_cores),

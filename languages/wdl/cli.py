@@ -32,20 +32,21 @@ from languages.wdl.load import (
     read_inputs_json,
 )
 from languages.wdl.nodes import RootPayload
-from languages.wdl.output import DIALECTS, export_outputs, output_json, write_json
+from languages.wdl.output import export_outputs, output_json, write_json
+from languages.wdl.settings import WdlSettings, wdl_settings
 from runner.cli import console
 from runner.cli.logs import setup_logging
-from runner.config.options import add_toil_options, check_output_file, log_level, validate_options
+from runner.config.checks import check_output_file, validate
+from runner.config.options import add_toil_options, build_config, log_level
+from runner.config.runconfig import RunConfig
 from runner.engine.run import Run
 from runner.errors import MoilError, UsageError, WorkflowFailed
 from runner.model.graph import JobNode
 
 log = logging.getLogger(__name__)
 
-CONTAINER_CHOICES = ("auto", "none", "docker", "podman")
 
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="toil-wdl-runner",
         usage="%(prog)s [options] DOCUMENT [INPUTS_JSON] [options]",
@@ -60,86 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="inputs JSON file (or a JSON string)",
     )
-    _add_wdl_options(parser.add_argument_group("WDL options"))
-    add_toil_options(parser, job_store_positional=False)
+    add_toil_options(parser, job_store_positional=False, frontend=WdlSettings, argv=argv)
     return parser
-
-
-def _add_wdl_options(wdl: argparse._ArgumentGroup) -> None:
-    """Toil's options of ``toil-wdl-runner`` (with their spellings)."""
-    wdl.add_argument(
-        "-i",
-        "--input",
-        "--inputs",
-        dest="input",
-        default=None,
-        help="inputs JSON file or JSON string (instead of INPUTS_JSON)",
-    )
-    wdl.add_argument(
-        "-o",
-        "--outputDirectory",
-        "--output-directory",
-        dest="outputDirectory",
-        default=None,
-        help="where output files go (default: a new directory wdl-out-XXXXXXXX in the current one)",
-    )
-    wdl.add_argument(
-        "-m",
-        "--outputFile",
-        "--output-file",
-        dest="outputFile",
-        default=None,
-        help="write the output JSON here instead of stdout",
-    )
-    wdl.add_argument(
-        "--outputDialect",
-        "--output-dialect",
-        dest="outputDialect",
-        choices=DIALECTS,
-        default="cromwell",
-        help="cromwell: the output map alone; miniwdl: under 'outputs' with 'dir'",
-    )
-    wdl.add_argument(
-        "--container",
-        choices=CONTAINER_CHOICES,
-        default="auto",
-        help="container engine for tasks whose runtime names an image (docker/container): "
-        "auto takes Docker if its daemon answers, else Podman, else runs tasks on the host; "
-        "none always runs them on the host",
-    )
-    wdl.add_argument(
-        "--referenceInputs",
-        "--reference-inputs",
-        dest="referenceInputs",
-        nargs="?",
-        const="True",
-        default="False",
-        help="read local input files in place instead of importing them",
-    )
-    wdl.add_argument(
-        "--preserve-environment",
-        dest="preserve_environment",
-        action="append",
-        default=[],
-        metavar="VAR",
-        help="pass this environment variable to tasks (they get only HOME, TMPDIR and PATH)",
-    )
-    wdl.add_argument(
-        "--preserve-entire-environment",
-        dest="preserve_entire_environment",
-        action="store_true",
-        help="pass this process's whole environment to tasks",
-    )
-    wdl.add_argument("--task", default=None, help="run this task of the document")
-    wdl.add_argument("--validate", action="store_true",
-                     help="only load and check the document (exit 0 if valid, 2 if not)")
-    wdl.add_argument(
-        "--noQuantCheck",
-        dest="quantCheck",
-        action="store_false",
-        default=True,
-        help="relax the type checker's rules on optional (?) types",
-    )
 
 
 def console_main() -> NoReturn:
@@ -149,48 +72,54 @@ def console_main() -> NoReturn:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``toil-wdl-runner`` command; returns the exit code."""
-    args = build_parser().parse_intermixed_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_intermixed_args(argv)
     try:
         if args.logFile:
             check_output_file("--logFile", args.logFile)
-        setup_logging(args)
-        return _run(args)
+        config = build_config(args, frontend=WdlSettings)
+        setup_logging(config)
+        return _run(args, config)
     except WorkflowFailed as exc:
         # the leader has logged each failure in full; repeat it only if the log hides errors
-        text = str(exc) if log_level(args) > logging.ERROR else str(exc).split("\n", 1)[0]
+        text = str(exc) if log_level(args.logLevel) > logging.ERROR else str(exc).split("\n", 1)[0]
         print(f"toil-wdl-runner: {text}", file=sys.stderr)
         return exc.exit_code
     except MoilError as exc:
         print(f"toil-wdl-runner: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
-        print(f"toil-wdl-runner: {console.os_error_message(exc, args)}", file=sys.stderr)
+        message = console.os_error_message(exc, args.jobStore, args.workDir)
+        print(f"toil-wdl-runner: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         print(f"toil-wdl-runner: {console.interrupted_message(exc)}", file=sys.stderr)
         return console.interrupted_code(exc)
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.input and args.inputs_file:
+def _run(args: argparse.Namespace, config: RunConfig) -> int:
+    settings = wdl_settings(config)
+    if settings.input and args.inputs_file:
         raise UsageError("give the inputs either as INPUTS_JSON or with --input, not both")
-    out_dir = args.outputDirectory or f"wdl-out-{uuid.uuid4().hex[:8]}"
-    validate_options(
-        args, directories={"--outputDirectory": out_dir}, files={"--outputFile": args.outputFile}
+    out_dir = settings.output_directory or f"wdl-out-{uuid.uuid4().hex[:8]}"
+    validate(
+        config,
+        directories={"--outputDirectory": out_dir},
+        files={"--outputFile": settings.output_file},
     )
-    doc = load_document(args.wdl, check_quant=args.quantCheck)
-    target = find_target(doc, args.task)
-    if args.validate:
+    doc = load_document(args.wdl, check_quant=settings.quant_check)
+    target = find_target(doc, settings.task)
+    if settings.validate:
         print(f"{args.wdl} is valid WDL.")
         return 0
-    data, base = read_inputs_json(args.input or args.inputs_file)
+    data, base = read_inputs_json(settings.input or args.inputs_file)
     inputs = parse_inputs(target, data, base)
-    _check_container_engine(doc, args.container)
+    _check_container_engine(doc, settings.container)
     console.freeze_heap()  # the loaded document lives as long as the run
     payload = RootPayload(
-        CallableRef.of(doc, target, args.quantCheck),
+        CallableRef.of(doc, target, settings.quant_check),
         {b.name: b.value for b in inputs},
-        reference_inputs=_truthy(args.referenceInputs),
+        reference_inputs=settings.reference_inputs,
     )
     root = JobNode(
         executor="languages.wdl.nodes:run_root",
@@ -199,15 +128,12 @@ def _run(args: argparse.Namespace) -> int:
         display_name=target.name,
         local=True,
     )
-    with Run(args) as run:
-        outputs = run.restart() if args.restart else run.start(root)
+    with Run(config) as run:
+        outputs = run.restart() if config.restart else run.start(root)
         exported = export_outputs(run.store, outputs, out_dir)
-    write_json(output_json(exported, target.name, args.outputDialect, out_dir), args.outputFile)
+    dialect = settings.output_dialect
+    write_json(output_json(exported, target.name, dialect, out_dir), settings.output_file)
     return 0
-
-
-def _truthy(text: str) -> bool:
-    return str(text).strip().lower() in ("1", "true", "yes", "on", "t", "y")
 
 
 def _check_container_engine(doc: Tree.Document, container: str) -> None:

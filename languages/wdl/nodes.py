@@ -137,6 +137,6 @@ def prepare_task(ctx: JobContext, payload: calls.TaskPayload) -> Promise:
     if not isinstance(task, Tree.Task):
         raise PermanentJobError(f"{payload.label}: {payload.task.name} is not a task")
     lib = WorkflowLib(task.effective_wdl_version, ctx.file_store)
-    job = calls.work_node(task, payload, lib, ctx.options)
+    job = calls.work_node(task, payload, lib, ctx.config)
     ctx.add_child(job)
     return job.rv()

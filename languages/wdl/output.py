@@ -12,8 +12,6 @@ from WDL import Value
 from backends.jobstore.base import JobStore
 from languages.wdl.values import parse_ref
 
-DIALECTS = ("cromwell", "miniwdl")
-
 
 class Exporter:
     """Places stored files under ``out_dir``: at their own relative path when free, else in

@@ -32,6 +32,7 @@ from languages.wdl.confine import PathNotAllowed, TaskPaths, is_url
 from languages.wdl.container import engine_for, task_image
 from languages.wdl.exprs import decl_order, describe_error, evaluate
 from languages.wdl.fetch import FetchFailed, UrlFetcher
+from languages.wdl.settings import wdl_settings
 from languages.wdl.staging import Collector, Stager
 from languages.wdl.stdlib import TaskLib
 from languages.wdl.taskenv import container_environment, host_environment
@@ -164,11 +165,12 @@ class TaskRun:
     def _run_once(self, script: str) -> int:
         stdout = os.path.join(self.dir, "stdout.txt")
         stderr = os.path.join(self.dir, "stderr.txt")
-        engine = engine_for(getattr(self.ctx.options, "container", "auto") or "auto")
+        settings = wdl_settings(self.ctx.config)
+        engine = engine_for(settings.container)
         if self.image is not None and engine is not None:
             return self._run_in_container(engine, self.image, script, stdout, stderr)
         warn = self.ctx.file_store.log_to_leader
-        env = host_environment(self.ctx.options, self.work, os.path.join(self.dir, "tmp"), warn)
+        env = host_environment(settings, self.work, os.path.join(self.dir, "tmp"), warn)
         with open(stdout, "wb") as out, open(stderr, "wb") as err:
             proc = subprocess.run(
                 ["bash", script],
@@ -203,7 +205,9 @@ class TaskRun:
             workdir=self.work,
             stdout=stdout,
             stderr=stderr,
-            env=container_environment(self.ctx.options, self.ctx.file_store.log_to_leader),
+            env=container_environment(
+                wdl_settings(self.ctx.config), self.ctx.file_store.log_to_leader
+            ),
             network=True,
             cores=self.cores,
         )

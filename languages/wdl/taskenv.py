@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+
+from languages.wdl.settings import WdlSettings
 
 #: reports a warning to the user (the leader's log): the job's ``log_to_leader``
 Warn = Callable[[str, int], None]
@@ -21,14 +22,14 @@ Warn = Callable[[str, int], None]
 _warned: set[str] = set()
 
 
-def preserved(options: Any, warn: Warn) -> dict[str, str]:
+def preserved(settings: WdlSettings, warn: Warn) -> dict[str, str]:
     """The variables of this process that ``--preserve-environment`` and
     ``--preserve-entire-environment`` pass to a task (a missing one is named in a warning,
     once per process)."""
-    if getattr(options, "preserve_entire_environment", False):
+    if settings.preserve_entire_environment:
         return dict(os.environ)
     out: dict[str, str] = {}
-    for name in getattr(options, "preserve_environment", None) or ():
+    for name in settings.preserve_environment:
         if name in os.environ:
             out[name] = os.environ[name]
         elif name not in _warned:
@@ -37,16 +38,16 @@ def preserved(options: Any, warn: Warn) -> dict[str, str]:
     return out
 
 
-def host_environment(options: Any, home: str, tmpdir: str, warn: Warn) -> dict[str, str]:
+def host_environment(settings: WdlSettings, home: str, tmpdir: str, warn: Warn) -> dict[str, str]:
     """The environment of a command run on the host."""
-    env = preserved(options, warn)
+    env = preserved(settings, warn)
     env.update(HOME=home, TMPDIR=tmpdir, PATH=os.environ.get("PATH", os.defpath))
     return env
 
 
-def container_environment(options: Any, warn: Warn) -> dict[str, str] | None:
+def container_environment(settings: WdlSettings, warn: Warn) -> dict[str, str] | None:
     """The variables passed into a task's container (None: only the image's)."""
-    env = preserved(options, warn)
+    env = preserved(settings, warn)
     if not env:
         return None
     if "container" not in _warned:

@@ -253,7 +253,7 @@ class Job:
             from runner.api.toil import Toil
 
             with Toil(options) as toil:
-                return toil.restart() if options.restart else toil.start(job)
+                return toil.restart() if getattr(options, "restart", False) else toil.start(job)
 
 
 class FunctionWrappingJob(Job):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -11,7 +12,9 @@ from backends.jobstore.base import FileID
 from runner.api.job import Job
 from runner.cli.console import catch_sigterm
 from runner.cli.logs import setup_logging
-from runner.config.options import validate_options
+from runner.config.checks import validate
+from runner.config.options import build_config
+from runner.config.runconfig import RunConfig
 from runner.engine.leader import Interrupted
 from runner.engine.run import Run, make_batch_system
 from runner.errors import UsageError
@@ -19,10 +22,15 @@ from runner.jobenv.filestore import export_url, import_url
 
 
 class Toil:
-    """``with Toil(options) as toil: toil.start(job)`` (or ``toil.restart()``)."""
+    """``with Toil(options) as toil: toil.start(job)`` (or ``toil.restart()``).
 
-    def __init__(self, options: Any) -> None:
+    ``options`` is what ``Job.Runner.getDefaultOptions`` or a parser with
+    ``Job.Runner.addToilOptions`` gives: attributes with Toil's names. It is read once, when
+    the ``with`` block is entered, into the run's typed configuration (``config``)."""
+
+    def __init__(self, options: object) -> None:
         self.options = options
+        self.config: RunConfig | None = None
         self._run: Run | None = None
         self._sigterm: Any = signal.SIG_DFL
 
@@ -33,19 +41,19 @@ class Toil:
         ``--restart`` on a missing store, a malformed locator, an unknown batch system)
         prints one line and exits with status 2, as argparse does for bad arguments;
         ``runner.engine.run.Run`` raises UsageError instead."""
-        setup_logging(self.options)
+        try:
+            self.config = config = build_config(self.options, user_main=_user_main())
+        except UsageError as exc:
+            _exit_with(exc, exc.exit_code)
+        setup_logging(config)
         self._sigterm = signal.getsignal(signal.SIGTERM)
         catch_sigterm()  # SIGTERM outside the leader's loop: Terminated, cleaned up as Ctrl-C
         try:
-            validate_options(self.options)
-            self._run = Run(self.options)
+            validate(config)
+            make_batch_system(config)  # fail now on a batch system that cannot start
+            self._run = Run(config)
             self._run.__enter__()
         except UsageError as exc:
-            _exit_with(exc, exc.exit_code)
-        try:
-            make_batch_system(self.options)  # fail now on a batch system that cannot start
-        except UsageError as exc:
-            self._run.__exit__(type(exc), exc, None)
             _exit_with(exc, exc.exit_code)
         return self
 
@@ -70,7 +78,7 @@ class Toil:
 
     def start(self, rootJob: Job) -> Any:  # noqa: N803 (Toil's name)
         """Run ``rootJob`` and everything it adds; returns its return value."""
-        if self.options.restart:
+        if self._active.config.restart:
             raise UsageError("this job store is being restarted: call restart(), not start()")
         return self._active.start(rootJob._to_node())
 
@@ -87,6 +95,12 @@ class Toil:
 
     import_file = importFile
     export_file = exportFile
+
+
+def _user_main() -> str | None:
+    """The script that runs the workflow: workers load it to find the classes it defines."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return os.path.abspath(main_file) if main_file else None
 
 
 def _exit_with(exc: BaseException, code: int) -> NoReturn:

@@ -101,21 +101,23 @@ _HINTS = {
 }
 
 
-def os_error_message(exc: OSError, options: object = None) -> str:
+def os_error_message(
+    exc: OSError, job_store: str | None = None, work: str | None = None, *, run: bool = True
+) -> str:
     """One line for an OSError that reached a command: what failed, on which path, and
     what to do ("No space left on device: /tmp/x; free some space there, ..."). An error
-    that names no path (a write to an open file) names the run's job store and work
-    directory, from ``options``, as where it happened."""
+    of a run (``run``) that names no path (a write to an open file) names its job store
+    (``--jobStore``, if given) and work directory (``--workDir`` or the default) as where
+    it happened."""
     text = exc.strerror or str(exc)
     paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
     if paths:
         text += ": " + " -> ".join(paths)
-    elif options is not None:
+    elif run:
         from runner.jobenv.tempdirs import work_dir
 
-        store = getattr(options, "jobStore", None)
-        places = ([f"the job store {store}"] if store else []) + [
-            f"the work directory {work_dir(options)}"
+        places = ([f"the job store {job_store}"] if job_store else []) + [
+            f"the work directory {work_dir(work)}"
         ]
         text += " in " + " or ".join(places)
     hint = _HINTS.get(exc.errno or 0)

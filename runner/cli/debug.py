@@ -8,6 +8,7 @@ the store or the job cannot be found or the job cannot run yet.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 
@@ -42,16 +43,18 @@ def debug_job(
     store.open()
     if live_leader(store) is not None:
         typer.echo("toil debug-job: warning: the run's leader is still running", err=True)
-    options = read_config(store)
-    options.stats = False
-    if keep_work_dir:
-        options.cleanWorkDir = "never"
     try:
-        loaded = load_run(store, options)
+        config = read_config(store)
+        if config is None:
+            raise UsageError(f"the job store {job_store} holds no run")
+        config = dataclasses.replace(
+            config, stats=False, clean_work_dir="never" if keep_work_dir else config.clean_work_dir
+        )
+        loaded = load_run(store, config)
         job_id = find_job(loaded, job)
         record = loaded.state.record(job_id)
         typer.echo(f"rerunning {record.display_name} {job_id} ({record.executor})", err=True)
-        result = rerun_job(store, options, loaded, job_id, _terminal_logger())
+        result = rerun_job(store, config, loaded, job_id, _terminal_logger())
     except UsageError as exc:
         typer.echo(f"toil debug-job: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -5,19 +5,19 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
-from typing import Any
 
 from runner.config.options import log_level
+from runner.config.runconfig import RunConfig
 
 #: --rotatingLogging: the --logFile rolls over to LOGFILE.1 past this size
 ROTATE_BYTES = 10 * 1024 * 1024
 
 
-def setup_logging(options: Any) -> None:
+def setup_logging(config: RunConfig) -> None:
     """Install a handler on stderr (rich on a terminal) and ``--logFile`` if given
     (``--rotatingLogging``: rolled over at ROTATE_BYTES, one older part kept)."""
     root = logging.getLogger()
-    level = log_level(options)
+    level = log_level(config.log_level)
     for old in list(root.handlers):
         if getattr(old, "_moil", False):
             root.removeHandler(old)
@@ -34,10 +34,10 @@ def setup_logging(options: Any) -> None:
                                                "%Y-%m-%dT%H:%M:%S"))
     setattr(handler, "_moil", True)  # marks our own handlers  # noqa: B010
     root.addHandler(handler)
-    log_file = getattr(options, "logFile", None)
+    log_file = config.log_file
     if log_file:
         file_handler: logging.Handler
-        if getattr(options, "rotatingLogging", False):
+        if config.rotating_logging:
             file_handler = logging.handlers.RotatingFileHandler(
                 log_file, maxBytes=ROTATE_BYTES, backupCount=1)
         else:

@@ -81,11 +81,11 @@ def _work_dir(store: JobStore) -> str | None:
     from runner.views.runview import read_config
 
     try:
-        options = read_config(store)
+        config = read_config(store)
     except Exception as exc:  # noqa: BLE001 (an unreadable config only skips this step)
         log.warning("cannot read the run's options (%s); not looking in its --workDir", exc)
         return None
-    return work_dir(options)
+    return work_dir(None if config is None else config.work_dir)
 
 
 def kill(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:

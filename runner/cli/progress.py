@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 class Progress:
     """Jobs done / total, running and failed; silent unless stderr is a terminal."""
 
-    def __init__(self, options: Any) -> None:
-        self.enabled = sys.stderr.isatty() and not getattr(options, "disableProgress", False)
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
         self._bar: Any = None
         self._task: Any = None
         self._last = 0.0

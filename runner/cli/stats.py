@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from runner.cli.render import human_kib, human_seconds, print_table
+from runner.errors import UsageError
 from runner.views.jobstats import CATEGORIES, FIELDS, JobStat, aggregate, read_job_stats
 
 SORT_CATEGORIES = (*CATEGORIES, "alpha", "count")
@@ -98,15 +99,19 @@ def load_stats(job_store: str) -> tuple[Any, dict[str, Any], list[JobStat]]:
         typer.echo(f"toil stats: {job_store} holds no stats; run the workflow with --stats",
                    err=True)
         raise typer.Exit(1)
-    config = read_config(store)
+    try:
+        config = read_config(store)
+    except UsageError as exc:  # a configuration this moil cannot read: shown as unknown
+        typer.echo(f"toil stats: warning: {exc}", err=True)
+        config = None
     view = load_run_view(store, probe=False, tail_lines=0)
     info = {
         "job_store": store.locator,
         "state": view.state,
-        "batch_system": getattr(config, "batchSystem", None),
-        "max_cores": getattr(config, "maxCores", None),
-        "default_cores": getattr(config, "defaultCores", None),
-        "default_memory": getattr(config, "defaultMemory", None),
+        "batch_system": None if config is None else config.batch_system,
+        "max_cores": None if config is None else config.max_cores,
+        "default_cores": None if config is None else config.default_cores,
+        "default_memory": None if config is None else config.default_memory,
     }
     return store, info, job_stats
 

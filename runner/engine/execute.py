@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.jobstore.base import JobStore
+from runner.config.runconfig import RunConfig
 from runner.errors import JobError, MoilError
 from runner.jobenv.filestore import FileStore
 from runner.jobenv.peakmem import JobMemory
@@ -79,13 +80,14 @@ class Context:
     """The JobContext an executor gets (see runner.model.graph.JobContext)."""
 
     def __init__(
-        self, job_id: str, name: str, file_store: FileStore, log: logging.Logger, options: Any
+        self, job_id: str, name: str, file_store: FileStore, log: logging.Logger,
+        config: RunConfig,
     ) -> None:
         self.job_id = job_id
         self.name = name
         self.file_store = file_store
         self.log = log
-        self.options = options
+        self.config = config
         self.children: list[JobNode] = []
         self.followons: list[JobNode] = []
         self.services: list[JobNode] = []
@@ -116,9 +118,9 @@ class Context:
 _made_roots: set[str] = set()
 
 
-def work_root(options: Any) -> str:
-    """The directory under which jobs get their temporary directories."""
-    root = work_dir(options)
+def work_root(config: RunConfig) -> str:
+    """The directory under which jobs get their temporary directories (made if missing)."""
+    root = work_dir(config.work_dir)
     if root not in _made_roots:
         os.makedirs(root, exist_ok=True)
         _made_roots.add(root)
@@ -126,16 +128,16 @@ def work_root(options: Any) -> str:
 
 
 def execute(
-    store: JobStore, job: JobInput, options: Any, log: logging.Logger | None = None
+    store: JobStore, job: JobInput, config: RunConfig, log: logging.Logger | None = None
 ) -> JobResult:
     """Run ``job``'s executor and capture its outcome; never raises for a job's own error."""
     log = log or logging.getLogger(f"moil.job.{job.name}")
-    file_store = FileStore(store, work_root(options), log, prefix=f"moil-{job.job_id[:8]}-")
-    ctx = Context(job.job_id, job.name, file_store, log, options)
+    file_store = FileStore(store, work_root(config), log, prefix=f"moil-{job.job_id[:8]}-")
+    ctx = Context(job.job_id, job.name, file_store, log, config)
     ctx.attempt = job.attempt
     # Per-job memory costs a /proc write and, for worker jobs, a sampling thread: only
     # with --stats, the one place it is reported.
-    memory = JobMemory(sample=not job.local) if getattr(options, "stats", False) else None
+    memory = JobMemory(sample=not job.local) if config.stats else None
     started, start, cpu0 = time.time(), time.monotonic(), _cpu_seconds()
     tool_exit: int | None = None
     with memory if memory is not None else nullcontext():
@@ -156,7 +158,7 @@ def execute(
                 retryable=exc.retryable if isinstance(exc, MoilError) else True,
             )
         finally:
-            if getattr(options, "cleanWorkDir", "always") != "never":
+            if config.clean_work_dir != "never":
                 file_store.cleanup()
     wall = time.monotonic() - start
     result.messages = file_store.messages

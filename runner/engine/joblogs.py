@@ -17,10 +17,10 @@ import gzip
 import logging
 import os
 import re
-from typing import Any
 
 from backends.jobstore.base import JobStore
 from runner.config.options import log_level
+from runner.config.runconfig import RunConfig
 from runner.engine.execute import JobResult
 from runner.model.records import JobRecord
 
@@ -29,15 +29,13 @@ log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
-def wants_log(options: Any, ok: bool) -> bool:
+def wants_log(config: RunConfig, ok: bool) -> bool:
     """Whether the log of a finished attempt goes to ``--writeLogs``/``--writeLogsGzip``."""
-    if not (getattr(options, "writeLogs", None) or getattr(options, "writeLogsGzip", None)):
+    if not (config.write_logs or config.write_logs_gzip):
         return False
     if not ok:
         return True
-    return bool(getattr(options, "writeLogsFromAllJobs", False)) or (
-        log_level(options) <= logging.DEBUG
-    )
+    return config.write_logs_from_all_jobs or log_level(config.log_level) <= logging.DEBUG
 
 
 def truncate_log(data: bytes, limit: int) -> bytes:
@@ -58,21 +56,21 @@ def log_file_name(record: JobRecord) -> str:
     return f"{name}_{record.id}_{record.attempts}"
 
 
-def keep_job_log(store: JobStore, record: JobRecord, result: JobResult, options: Any) -> None:
+def keep_job_log(store: JobStore, record: JobRecord, result: JobResult, config: RunConfig) -> None:
     """Write the log of ``record``'s finished attempt where the options ask (see module
     docstring). Never raises: a log that cannot be written is reported and skipped."""
-    if record.local or not wants_log(options, result.ok):
+    if record.local or not wants_log(config, result.ok):
         return
     try:
         data = store.read_job_log(record.id)
         if not data:
             return
-        data = truncate_log(data, int(getattr(options, "maxLogFileSize", 0) or 0))
+        data = truncate_log(data, config.max_log_file_size)
         stem = log_file_name(record)
-        if getattr(options, "writeLogs", None):
-            _write(os.path.join(options.writeLogs, stem + ".log"), data, compress=False)
-        if getattr(options, "writeLogsGzip", None):
-            _write(os.path.join(options.writeLogsGzip, stem + ".log.gz"), data, compress=True)
+        if config.write_logs:
+            _write(os.path.join(config.write_logs, stem + ".log"), data, compress=False)
+        if config.write_logs_gzip:
+            _write(os.path.join(config.write_logs_gzip, stem + ".log.gz"), data, compress=True)
     except OSError as exc:
         log.warning("could not write the log of %s: %s", record.display_name, exc)
 

@@ -19,6 +19,7 @@ from typing import Any
 from backends.batch.base import BatchJob, BatchSystem, ExitReason, Resources, UpdatedJob
 from backends.jobstore.base import JobStore, Lease
 from runner.cli.progress import Progress
+from runner.config.runconfig import RunConfig
 from runner.engine.execute import JobInput, JobResult, execute
 from runner.engine.joblogs import keep_job_log
 from runner.engine.snapshot import SnapshotWriter
@@ -53,23 +54,23 @@ class Leader:
     """One run of the loop over a state machine already loaded with the run's jobs."""
 
     def __init__(
-        self, store: JobStore, batch: BatchSystem, state: StateMachine, options: Any
+        self, store: JobStore, batch: BatchSystem, state: StateMachine, config: RunConfig
     ) -> None:
         self.store = store
         self.batch = batch
         self.state = state
-        self.options = options
+        self.config = config
         self.issued: dict[int, str] = {}
         self.services: set[str] = set()
         self.pending_events: list[bytes] = []
         self.defaults = Resources(
-            cores=float(options.defaultCores),
-            memory=int(options.defaultMemory),
-            disk=int(options.defaultDisk),
+            cores=config.default_cores,
+            memory=config.default_memory,
+            disk=config.default_disk,
         )
         self.stop_reason: str | None = None
         self.stop_code = 130
-        self.progress = Progress(options)
+        self.progress = Progress(enabled=not config.disable_progress)
         self.last_kill_check = 0.0
         self.errors: list[str] = []
         self.snapshot = SnapshotWriter(store)
@@ -164,7 +165,7 @@ class Leader:
         job = JobInput(job_id, record.executor, record.name, record.body, values,
                        record.attempts, record.local)
         if record.local:
-            self._handle(record, execute(self.store, job, self.options, log))
+            self._handle(record, execute(self.store, job, self.config, log))
             return
         try:
             spec: ResourceSpec = loads(record.resources, values)
@@ -177,7 +178,7 @@ class Leader:
         batch_job = BatchJob(
             job_id=job_id, name=record.name, resources=resources, locator=self.store.locator,
             entry=WORKER_ENTRY, argv=argv, environment=_worker_environment(),
-            time_limit=self.options.maxJobDuration,
+            time_limit=self.config.max_job_duration,
         )
         try:
             batch_id = self.batch.issue_job(batch_job)
@@ -204,9 +205,9 @@ class Leader:
     def _handle(self, record: JobRecord, result: JobResult) -> None:
         for text, level in result.messages:
             log.log(level, "%s: %s", record.display_name, text)
-        if getattr(self.options, "stats", False) and result.stats:
+        if self.config.stats and result.stats:
             self.pending_events.append(encode(("stats", record.id, record.name, result.stats)))
-        keep_job_log(self.store, record, result, self.options)  # before a retry counts up
+        keep_job_log(self.store, record, result, self.config)  # before a retry counts up
         if result.ok:
             self.pending_events.extend(encode(("new", r)) for r in result.new)
             self.pending_events.append(
@@ -287,13 +288,3 @@ def _worker_environment() -> dict[str, str]:
     env.update(secrets.worker_environment())  # in memory only: see runner.jobenv.secrets
     return env
 
-
-def run_workflow(root: Any, options: Any) -> Any:
-    """Run ``root`` with a fresh store (or resume with ``--restart``); see ``runner.engine.run``.
-
-    Front ends that must export files before the store is cleaned use ``runner.engine.run.Run``:
-    ``with Run(options) as run: value = run.start(root); export(run.store, value)``.
-    """
-    from runner.engine.run import run_workflow as _run_workflow
-
-    return _run_workflow(root, options)

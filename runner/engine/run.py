@@ -9,6 +9,7 @@ the lease up.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import math
@@ -30,10 +31,11 @@ from backends.errors import (
     JobStoreError,
     JobStoreLeasedError,
     LeaseLostError,
-    UnknownBackendError,
 )
 from backends.jobstore.base import JobStore, Lease, open_job_store
-from backends.registry import BATCH_SYSTEM_GROUP, load
+from runner.config import runconfig
+from runner.config.options import batch_system_class
+from runner.config.runconfig import RunConfig
 from runner.engine.leader import KILL_FLAG, Leader
 from runner.engine.worker import CONFIG_NAME, read_result
 from runner.errors import JobStoreInUseError, UsageError, WorkflowFailed
@@ -52,10 +54,9 @@ STATUS_NAME = "status"
 class Run:
     """A run's job store and the means to start, restart and clean it."""
 
-    def __init__(self, options: Any) -> None:
-        self.options = options
-        self.temporary = not options.jobStore
-        locator = options.jobStore or "file:" + os.path.join(
+    def __init__(self, config: RunConfig) -> None:
+        self.temporary = not config.job_store
+        locator = config.job_store or "file:" + os.path.join(
             stores_dir(), f"moil-{os.getpid()}-{time.time_ns():x}"
         )
         try:
@@ -64,7 +65,8 @@ class Run:
             raise UsageError(str(exc)) from None
         if self.store.kind == "file":
             self.store = open_job_store("file:" + os.path.abspath(self.store.location))
-        options.jobStore = self.store.locator
+        #: the run's configuration, naming the store it runs in
+        self.config = dataclasses.replace(config, job_store=self.store.locator)
         self.succeeded = False
         self.started = False
         self.lease: Lease | None = None
@@ -74,7 +76,7 @@ class Run:
         where = self.store.locator
         owner = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
         try:
-            if self.options.restart:
+            if self.config.restart:
                 if not self.store.exists():
                     raise JobStoreInUseError(
                         f"--restart: there is no job store at {where}; start a new run "
@@ -94,7 +96,7 @@ class Run:
         except JobStoreLeasedError as exc:
             raise JobStoreInUseError(in_use_message(where, exc)) from None
         except BaseException:
-            if not self.options.restart and self.lease is not None:
+            if not self.config.restart and self.lease is not None:
                 self.store.destroy()  # ours, made a moment ago, with nothing in it
             self._release()
             raise
@@ -121,10 +123,10 @@ class Run:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
-            if not self.options.restart and not self.started:
+            if not self.config.restart and not self.started:
                 self.store.destroy()  # the run never started: nothing in it to resume
                 return
-            clean = self.options.clean or ("never" if self.options.stats else "onSuccess")
+            clean = self.config.clean or ("never" if self.config.stats else "onSuccess")
             ok = exc_type is None and self.succeeded
             if clean == "always" or (clean == "onSuccess" and ok) or (
                 clean == "onError" and not ok
@@ -141,25 +143,23 @@ class Run:
             lease.release()
 
     def _write_config(self) -> None:
-        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-        self.options._moil_user_main = os.path.abspath(main_file) if main_file else None
-        self.store.write_shared(CONFIG_NAME, pickle.dumps(self.options))
+        self.store.write_shared(CONFIG_NAME, runconfig.encode(self.config))
 
     # -- running --------------------------------------------------------------------------
     def start(self, root: JobNode) -> Any:
         """Run the graph under ``root``; returns the root's value or raises."""
-        if self.options.restart:
+        if self.config.restart:
             return self.restart()
         records = flatten(root)
         events = [encode(("new", r)) for r in records] + [encode(("root", root.id))]
         self.store.append_records(events)
-        state = StateMachine(self.options.retryCount)
+        state = StateMachine(self.config.retry_count)
         state.add(records)
         return self._drive(state)
 
     def restart(self) -> Any:
         """Resume the run kept in the store; finished jobs do not run again."""
-        state = replay(self.store, self.options.retryCount)
+        state = replay(self.store, self.config.retry_count)
         if state.root is None:
             where = self.store.locator
             raise UsageError(
@@ -173,8 +173,8 @@ class Run:
 
     def _drive(self, state: StateMachine, resumed: bool = False) -> Any:
         self.started = True
-        batch = make_batch_system(self.options)
-        leader = Leader(self.store, batch, state, self.options)
+        batch = make_batch_system(self.config)
+        leader = Leader(self.store, batch, state, self.config)
         leader.lease = self.lease
         self.store.write_shared(STATUS_NAME, pickle.dumps(
             {"state": "running", "pid": os.getpid(), "host": socket.gethostname(),
@@ -197,7 +197,7 @@ class Run:
             batch.shutdown()
             log_command_counts(batch)
             # the job directories this process and its (now gone) workers kept for reuse
-            remove_spares(work_dir(self.options))
+            remove_spares(work_dir(self.config.work_dir))
         self.store.write_shared(STATUS_NAME, pickle.dumps(
             {"state": "succeeded", "time": time.time()}))
         self.succeeded = True
@@ -292,32 +292,22 @@ def log_command_counts(batch: BatchSystem) -> None:
         log.info("%s commands: %s", batch.name or type(batch).__name__, text)
 
 
-def make_batch_system(options: Any) -> BatchSystem:
-    """The batch system ``--batchSystem`` names, configured from the options."""
-    try:
-        cls = load(BATCH_SYSTEM_GROUP, options.batchSystem)
-    except UnknownBackendError as exc:
-        raise UsageError(f"--batchSystem: {exc}") from None
-    work = work_dir(options)
+def make_batch_system(config: RunConfig) -> BatchSystem:
+    """The batch system ``--batchSystem`` names, with its settings from ``config``."""
+    cls = batch_system_class(config.batch_system)
+    work = work_dir(config.work_dir)
     # The machine's size bounds a batch system that runs here; a cluster is bounded by
     # what the user says (or not at all).
     here = cls.capabilities.in_process
-    config = BatchConfig(
-        max_cores=float(options.maxCores or (os.cpu_count() or 1 if here else math.inf)),
-        max_memory=options.maxMemory or (psutil.virtual_memory().total if here else math.inf),
-        max_disk=options.maxDisk or (shutil.disk_usage(work).free if here else math.inf),
+    batch_config = BatchConfig(
+        max_cores=float(config.max_cores or (os.cpu_count() or 1 if here else math.inf)),
+        max_memory=config.max_memory or (psutil.virtual_memory().total if here else math.inf),
+        max_disk=config.max_disk or (shutil.disk_usage(work).free if here else math.inf),
         work_dir=work,
-        options=vars(options),
+        settings=config.batch,
     )
     try:
-        batch: BatchSystem = cls(config)
+        batch: BatchSystem = cls(batch_config)
     except BackendError as exc:
-        raise UsageError(f"--batchSystem {options.batchSystem}: {exc}") from None
+        raise UsageError(f"--batchSystem {config.batch_system}: {exc}") from None
     return batch
-
-
-def run_workflow(root: JobNode, options: Any) -> Any:
-    """Create a store, run ``root`` (or resume with ``--restart``), clean up; the root's
-    value. Front ends that must export files before clean-up use ``Run`` directly."""
-    with Run(options) as run:
-        return run.restart() if options.restart else run.start(root)

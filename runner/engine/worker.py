@@ -19,30 +19,32 @@ import sys
 from typing import Any
 
 from backends.jobstore.base import JobStore, open_job_store
+from runner.config.runconfig import RunConfig, decode
 from runner.engine.execute import JobInput, JobResult, execute
 from runner.jobenv.filestore import remove_spares
 from runner.model import promise
 
 log = logging.getLogger(__name__)
-_stores: dict[str, tuple[JobStore, Any]] = {}
+#: the store and configuration of each run this process has run a job of, by locator
+_stores: dict[str, tuple[JobStore, RunConfig]] = {}
 
 CONFIG_NAME = "config"
 
 
-def _open(locator: str) -> tuple[JobStore, Any]:
+def _open(locator: str) -> tuple[JobStore, RunConfig]:
     cached = _stores.get(locator)
     if cached is None:
         store = open_job_store(locator)
         store.open()
-        options = pickle.loads(store.read_shared(CONFIG_NAME))
-        _load_user_main(options)
-        cached = _stores[locator] = (store, options)
+        config = decode(store.read_shared(CONFIG_NAME))
+        load_user_main(config.user_main)
+        cached = _stores[locator] = (store, config)
     return cached
 
 
-def _load_user_main(options: Any) -> None:
-    """Make objects pickled from the user's ``__main__`` loadable in this process."""
-    path = getattr(options, "_moil_user_main", None)
+def load_user_main(path: str | None) -> None:
+    """Make objects pickled from the user's ``__main__`` (the Python API's script at
+    ``path``) loadable in this process."""
     main = sys.modules.get("__main__")
     if not path or getattr(main, "__file__", None) == path or not os.path.exists(path):
         return
@@ -64,21 +66,21 @@ def _load_user_main(options: Any) -> None:
 
 def run_job(locator: str, job_id: str) -> None:
     """Run ``job_id`` of the store at ``locator`` and store its result."""
-    store, options = _open(locator)
+    store, config = _open(locator)
     job: JobInput = pickle.loads(store.read_job_input(job_id))
     log_path = store.job_log_target(job_id)
     # The result is written under the running lock: a store may reuse the job's input file
     # for it (file:), which nobody may replace while the lock is held.
     with store.job_running_lock(job_id):
         with _captured_output(log_path) as logger:
-            result = execute(store, job, options, logger)
+            result = execute(store, job, config, logger)
             if not result.ok:
                 logger.error("%s", result.details.rstrip() or result.error)
         store.save_job_log(job_id, log_path)
-        bad = float(getattr(options, "badWorker", 0.0) or 0.0)
+        bad = config.bad_worker
         # Fault injection kills the worker after the job ran, before its result is stored.
         # A job's last allowed attempt is spared, so a run with retries is never doomed.
-        if bad and job.attempt < options.retryCount and random.random() < bad:
+        if bad and job.attempt < config.retry_count and random.random() < bad:
             os.kill(os.getpid(), signal.SIGKILL)
         store.write_job_result(job_id, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
 

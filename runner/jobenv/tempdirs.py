@@ -23,7 +23,6 @@ import logging
 import os
 import stat
 import tempfile
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +79,10 @@ def private_temp_dir(kind: str) -> str:
     return path
 
 
-def work_dir(options: Any) -> str:
-    """The directory jobs get their directories in: ``--workDir`` or this user's default."""
-    return getattr(options, "workDir", None) or private_temp_dir("work")
+def work_dir(configured: str | None) -> str:
+    """The directory jobs get their directories in: ``configured`` (``--workDir``) or this
+    user's default."""
+    return configured or private_temp_dir("work")
 
 
 def stores_dir() -> str:

@@ -33,6 +33,7 @@ from runner.model.promise import Promise, PromisedRequirement
 if TYPE_CHECKING:
     import logging
 
+    from runner.config.runconfig import RunConfig
     from runner.jobenv.filestore import FileStore
 
 
@@ -108,8 +109,8 @@ class JobContext(Protocol):
     name: str
     file_store: FileStore
     log: logging.Logger
-    #: The run's options (Toil's names as attributes: ``maxCores``, ``workDir``...).
-    options: Any
+    #: The run's configuration (``config.frontend``: the front end's own settings).
+    config: RunConfig
 
     def add_child(self, node: JobNode) -> JobNode:
         """Add a node that runs after this one (may use this one's promises)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.jobstore.base import JobStore
+from runner.config.runconfig import RunConfig
 from runner.engine.execute import JobInput, JobResult, execute
 from runner.engine.run import replay
 from runner.errors import UsageError
@@ -30,11 +31,11 @@ class Loaded:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def load_run(store: JobStore, options: Any) -> Loaded:
+def load_run(store: JobStore, config: RunConfig) -> Loaded:
     """Replay ``store``'s journal with the user's main module loadable (values included)."""
-    from runner.engine.worker import _load_user_main
+    from runner.engine.worker import load_user_main
 
-    _load_user_main(options)
+    load_user_main(config.user_main)
     failed: dict[str, str] = {}
 
     def observe(event: tuple[Any, ...]) -> None:
@@ -43,7 +44,7 @@ def load_run(store: JobStore, options: Any) -> Loaded:
         elif event[0] in ("ran", "reset"):
             failed.pop(event[1], None)
 
-    state = replay(store, int(getattr(options, "retryCount", 0) or 0), observe)
+    state = replay(store, config.retry_count, observe)
     return Loaded(state, {j: m for j, m in failed.items() if j in state.jobs})
 
 
@@ -71,7 +72,7 @@ def find_job(loaded: Loaded, key: str) -> str:
     raise UsageError(f"{len(matches)} jobs match {key!r}: {shown}; give a job ID")
 
 
-def rerun_job(store: JobStore, options: Any, loaded: Loaded, job_id: str,
+def rerun_job(store: JobStore, config: RunConfig, loaded: Loaded, job_id: str,
               log: logging.Logger) -> JobResult:
     """Run ``job_id`` here with the inputs it had; its result is returned, not journaled.
     Raises UsageError if a value it needs was never produced."""
@@ -86,6 +87,6 @@ def rerun_job(store: JobStore, options: Any, loaded: Loaded, job_id: str,
     job = JobInput(job_id, record.executor, record.name, record.body, state.inputs_of(job_id),
                    record.attempts, record.local)
     try:
-        return execute(store, job, options, log)
+        return execute(store, job, config, log)
     finally:
         remove_spares()  # the emptied job directory this process kept: it runs no other job

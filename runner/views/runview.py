@@ -24,6 +24,7 @@ import psutil
 
 from backends.errors import BackendError
 from backends.jobstore.base import JobStore, LeaseHolder
+from runner.config.runconfig import RunConfig, decode
 from runner.engine.snapshot import STATES, build_snapshot, read_snapshot
 from runner.model import promise
 from runner.model.state import Status
@@ -92,11 +93,12 @@ def read_status(store: JobStore) -> dict[str, Any] | None:
     return status
 
 
-def read_config(store: JobStore) -> Any:
-    """The run's options (an argparse Namespace), or None."""
+def read_config(store: JobStore) -> RunConfig | None:
+    """The run's configuration, or None if it has none. Raises UsageError for one this
+    moil cannot read."""
     if not store.shared_exists(CONFIG_NAME):
         return None
-    return pickle.loads(store.read_shared(CONFIG_NAME))
+    return decode(store.read_shared(CONFIG_NAME))
 
 
 def live_leader(store: JobStore) -> LeaseHolder | None:

@@ -32,6 +32,7 @@ from backends.batch.base import (
 )
 from backends.errors import InsufficientResourcesError
 from backends.registry import BATCH_SYSTEM_GROUP, load
+from backends.settings import from_values
 
 BATCH_SYSTEMS = [
     pytest.param("single_machine", id="single_machine"),
@@ -39,7 +40,7 @@ BATCH_SYSTEMS = [
 ]
 # system name -> fixture that starts its service
 SERVICE_FIXTURES: dict[str, str] = {"slurm": "slurm_cluster"}
-# system name -> BatchConfig.options
+# system name -> its settings, by Toil name (BatchConfig.settings)
 SYSTEM_OPTIONS: dict[str, dict[str, object]] = {"slurm": {"statePollingWait": 0.5}}
 
 JOBS_MODULE = "tests.backends.jobs_for_tests"
@@ -79,7 +80,7 @@ def batch_system_factory(
             max_memory,
             max_disk,
             str(work_dir),
-            options=dict(SYSTEM_OPTIONS.get(batch_system_name, {})),
+            settings=from_values(cls.settings_class, SYSTEM_OPTIONS.get(batch_system_name, {})),
         )
         system: BatchSystem = cls(config)
         system.start()

@@ -19,7 +19,8 @@ import psutil
 import pytest
 
 from backends.batch.base import BatchConfig, BatchJob, ExitReason, Resources, UpdatedJob
-from backends.batch.slurm import SlurmBatchSystem, format_time, parse_time
+from backends.batch.slurm import SlurmBatchSystem, SlurmSettings, format_time, parse_time
+from backends.settings import from_values
 from tests.services.slurm import SlurmCluster, start
 
 MiB = 1024**2
@@ -29,7 +30,8 @@ WAIT = 180.0  # upper bound for something that should happen; never an assertion
 def make_system(work_dir: Path, **options: object) -> SlurmBatchSystem:
     """No bound of moil's own on jobs in flight: Slurm alone decides what runs."""
     options.setdefault("statePollingWait", 0.5)
-    config = BatchConfig(math.inf, 2**62, 2**62, str(work_dir), options=options)
+    settings = from_values(SlurmSettings, options)
+    config = BatchConfig(math.inf, 2**62, 2**62, str(work_dir), settings=settings)
     return SlurmBatchSystem(config)
 
 

@@ -11,18 +11,18 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from languages.cwl import sandbox
 from languages.cwl.expressions import ExpressionFailed, evaluate
+from languages.cwl.settings import CwlSettings
 from tests.hostile.conftest import SECRET_TEXT, Sentinels
 from tests.languages.conftest import RunCommand
 
 JS = [{"class": "InlineJavascriptRequirement"}]
-OPTIONS = SimpleNamespace(eval_timeout=5.0)
+OPTIONS = CwlSettings(eval_timeout=5.0)
 LEADER_SECRET = "leader-secret-5b7e1d"
 
 
@@ -94,7 +94,7 @@ def test_pollution_does_not_reach_the_next_expression() -> None:
 
 
 def test_infinite_loop_hits_the_eval_timeout() -> None:
-    options = SimpleNamespace(eval_timeout=1.0)
+    options = CwlSettings(eval_timeout=1.0)
     for body in (
         "while (true) {}",
         "Promise.resolve().then(function f() { return Promise.resolve().then(f); }); return 1;",

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from backends.jobstore.file import FileJobStore
-from runner.config.options import default_options
+from runner.config.runconfig import RunConfig
 from runner.jobenv.filestore import FileStore
 from runner.model.graph import JobNode
 
@@ -79,7 +79,7 @@ class FakeContext:
     job_id: str = "0" * 32
     name: str = "test"
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("test.job"))
-    options: Any = field(default_factory=default_options)
+    config: RunConfig = field(default_factory=RunConfig)
     children: list[JobNode] = field(default_factory=list)
 
     def add_child(self, node: JobNode) -> JobNode:
@@ -103,4 +103,5 @@ def store(tmp_path: Path) -> Iterator[FileJobStore]:
 def ctx(tmp_path: Path, store: FileJobStore) -> FakeContext:
     temp = tmp_path / "job-temp"
     temp.mkdir()
-    return FakeContext(FileStore(store, str(temp)), options=default_options(str(tmp_path / "store")))
+    config = RunConfig(job_store=str(tmp_path / "store"))
+    return FakeContext(FileStore(store, str(temp)), config=config)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from runner.config.options import default_options
+from runner.config.options import build_config, default_options
+from runner.config.runconfig import RunConfig
 from runner.engine.joblogs import log_file_name, truncate_log, wants_log
 from runner.model.records import JobRecord
 
@@ -19,11 +20,14 @@ def test_truncate_keeps_the_end_from_a_line_start_with_a_note() -> None:
 
 
 def test_only_failed_jobs_unless_all_jobs_or_debug() -> None:
-    options = default_options(writeLogs="/tmp/x")
-    assert wants_log(options, ok=False) and not wants_log(options, ok=True)
-    assert wants_log(default_options(writeLogs="/x", writeLogsFromAllJobs=True), ok=True)
-    assert wants_log(default_options(writeLogsGzip="/x", logLevel="DEBUG"), ok=True)
-    assert not wants_log(default_options(), ok=False)
+    def config(**options: object) -> RunConfig:
+        return build_config(default_options(**options))
+
+    logs = config(writeLogs="/tmp/x")
+    assert wants_log(logs, ok=False) and not wants_log(logs, ok=True)
+    assert wants_log(config(writeLogs="/x", writeLogsFromAllJobs=True), ok=True)
+    assert wants_log(config(writeLogsGzip="/x", logLevel="DEBUG"), ok=True)
+    assert not wants_log(config(), ok=False)
 
 
 def test_log_file_names_are_safe_and_per_attempt() -> None:

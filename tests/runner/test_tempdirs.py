@@ -6,7 +6,6 @@ import os
 import stat
 import subprocess
 import tempfile
-from types import SimpleNamespace
 
 import pytest
 
@@ -40,8 +39,8 @@ def test_a_name_taken_by_a_file_or_symlink_falls_back_to_the_temp_dir(temp_base)
 
 
 def test_work_dir_option_wins(temp_base) -> None:
-    assert tempdirs.work_dir(SimpleNamespace(workDir="/some/where")) == "/some/where"
-    assert tempdirs.work_dir(SimpleNamespace(workDir=None)).endswith(f"moil-work-{os.geteuid()}")
+    assert tempdirs.work_dir("/some/where") == "/some/where"
+    assert tempdirs.work_dir(None).endswith(f"moil-work-{os.geteuid()}")
 
 
 def test_spread_flag_is_set_where_the_file_system_has_it(tmp_path) -> None:

@@ -129,13 +129,15 @@ def test_a_second_cwl_leader_exits_2_naming_the_first(tmp_path: Path, cli: Any) 
 
 def test_two_runs_in_one_process_on_one_memory_store(tmp_path: Path) -> None:
     from runner.api.job import Job
+    from runner.config.options import build_config
+    from runner.config.runconfig import RunConfig
     from runner.engine.run import Run
     from runner.errors import JobStoreInUseError
 
-    def options(restart: bool) -> Any:
+    def options(restart: bool) -> RunConfig:
         opts = Job.Runner.getDefaultOptions("memory:one-leader-test")
         opts.restart, opts.workDir = restart, str(tmp_path)
-        return opts
+        return build_config(opts)
 
     with Run(options(False)) as first:
         with pytest.raises(JobStoreInUseError, match="in use by a running leader"):

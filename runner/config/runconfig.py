@@ -1,0 +1,180 @@
+"""The typed configuration of a run: ``RunConfig``, the core's settings (Toil's options,
+snake_case in Python), with the chosen batch system's settings (``batch``) and the front
+end's (``frontend``) inside.
+
+Built once, before anything is created, by ``runner.config.build`` (from the command line
+or the Python API's options object); frozen from then on. Stored in the job store as JSON
+(``encode``/``decode``, versioned: ``VERSION``) without the settings only the leader's host
+has (``Option.leader_only``), so a worker on any host reads it; a settings class is named
+there by ``module:class`` and its values by their Toil names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from backends.settings import NoSettings, Settings, declared, from_values, setting
+from runner.config.units import parse_size
+from runner.errors import UsageError
+
+VERSION = 1
+CLEAN_CHOICES = ("always", "onError", "never", "onSuccess")
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "OFF")
+LOG_ALIASES = ("WARN", "CRIT", "NOTSET")
+
+def size(text: str) -> int:
+    """A size option's value (``2G``, ``512M``, bytes); ValueError if it is not one."""
+    return parse_size(text)
+
+
+def fraction(text: str) -> float:
+    """A number between 0 and 1."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _here() -> str:
+    return os.getcwd()
+
+
+@dataclass(frozen=True)
+class RunConfig(Settings):
+    """Every option of the core. ``batch`` holds the settings of ``batch_system``'s class,
+    ``frontend`` those of the front end (None for the Python API); ``user_main`` is the
+    Python API's main script, which workers load to find the classes it defines."""
+
+    kind: ClassVar[str] = "core"
+
+    job_store: str | None = setting(
+        None, "--jobStore", "--jobstore", metavar="LOCATOR",
+        help="job store locator: file:PATH or a path (default: a new temporary file: store)")
+    batch_system: str = setting(
+        "single_machine", "--batchSystem", "--batch-system", env="TOIL_BATCH_SYSTEM",
+        help="where jobs run: single_machine (default), slurm, ...")
+    max_cores: float | None = setting(
+        None, "--maxCores", minimum=0, minimum_allowed=False,
+        help="most cores used at once (default: all of this machine's)")
+    max_memory: int | None = setting(
+        None, "--maxMemory", parse=size, minimum=0, minimum_allowed=False,
+        help="most memory used at once (default: all of this machine's)")
+    max_disk: int | None = setting(
+        None, "--maxDisk", parse=size, minimum=0, minimum_allowed=False,
+        help="most disk used at once (default: the work dir's free space)")
+    default_cores: float = setting(1.0, "--defaultCores", minimum=0,
+                                   help="cores of a job that does not say")
+    default_memory: int = setting(parse_size("2G"), "--defaultMemory", parse=size, minimum=0,
+                                  help="memory of a job that does not say")
+    default_disk: int = setting(parse_size("2G"), "--defaultDisk", parse=size, minimum=0,
+                                help="disk of a job that does not say")
+    default_accelerators: str | None = setting(None, "--defaultAccelerators", hidden=True)
+    default_preemptible: bool = setting(False, "--defaultPreemptible", hidden=True)
+    retry_count: int = setting(1, "--retryCount", minimum=0,
+                               help="times a failed job is retried (default 1)")
+    max_job_duration: float | None = setting(
+        None, "--maxJobDuration", minimum=0, minimum_allowed=False,
+        help="kill a job that runs longer than this many seconds")
+    restart: bool = setting(False, "--restart", help="resume the run kept in the job store")
+    clean: str | None = setting(
+        None, "--clean", choices=CLEAN_CHOICES,
+        help="when to delete the job store (default: never with --stats, else onSuccess)")
+    clean_work_dir: str = setting("always", "--cleanWorkDir", choices=CLEAN_CHOICES,
+                                  help="when to delete a job's temporary directory")
+    work_dir: str | None = setting(None, "--workDir", check="existing_dir",
+                                   help="where jobs get their temporary directories")
+    stats: bool = setting(False, "--stats",
+                          help="record time and memory per job (keeps the job store)")
+    log_level: str = setting(
+        "INFO", "--logLevel", parse=str.upper, choices=LOG_LEVELS + LOG_ALIASES,
+        consts={"--logOff": "OFF", "--logCritical": "CRITICAL", "--logError": "ERROR",
+                "--logWarning": "WARNING", "--logInfo": "INFO", "--logDebug": "DEBUG"},
+        help="how much the leader logs")
+    log_file: str | None = setting(None, "--logFile", check="output_file", leader_only=True,
+                                   help="also write the log to this file")
+    rotating_logging: bool = setting(False, "--rotatingLogging",
+                                     help="roll --logFile over past 10 MiB")
+    max_log_file_size: int = setting(
+        parse_size("100K"), "--maxLogFileSize", parse=size, minimum=0,
+        help="most bytes of a job's log written by --writeLogs (0: all)")
+    write_logs: str | None = setting(
+        None, "--writeLogs", bare=_here, check="output_dir", leader_only=True,
+        help="write each job's log into this directory")
+    write_logs_gzip: str | None = setting(
+        None, "--writeLogsGzip", bare=_here, check="output_dir", leader_only=True,
+        help="write each job's log, gzipped, into this directory")
+    write_logs_from_all_jobs: bool = setting(
+        False, "--writeLogsFromAllJobs", help="--writeLogs: the logs of every job, not only "
+        "of failed ones")
+    disable_progress: bool = setting(False, "--disableProgress",
+                                     help="no progress bar on the terminal")
+    bad_worker: float = setting(
+        0.0, "--badWorker", parse=fraction,
+        help="fraction of job attempts whose worker is killed with SIGKILL after the job ran "
+        "(fault injection; a job's last allowed attempt is spared)")
+    bad_worker_fail_interval: float = setting(0.01, "--badWorkerFailInterval", minimum=0,
+                                              hidden=True)
+
+    batch: Settings = field(default_factory=NoSettings)
+    frontend: Settings | None = None
+    user_main: str | None = None
+
+
+def encode(config: RunConfig) -> bytes:
+    """The stored form of ``config`` (JSON, versioned), without leader-only settings."""
+    data = {
+        "version": VERSION,
+        "core": _values(config),
+        "batch": _part(config.batch),
+        "frontend": None if config.frontend is None else _part(config.frontend),
+        "user_main": config.user_main,
+    }
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def decode(data: bytes) -> RunConfig:
+    """The configuration ``encode`` stored. Raises UsageError for a store written by a moil
+    whose configuration this one cannot read (another version, or not JSON)."""
+    try:
+        stored = json.loads(data)
+    except ValueError:
+        stored = None
+    if not isinstance(stored, dict) or stored.get("version") != VERSION:
+        found = stored.get("version") if isinstance(stored, dict) else "an older moil's"
+        raise UsageError(
+            f"the job store's configuration is of format {found}, which this moil does not "
+            f"read (it reads {VERSION}); finish the run with the moil that started it"
+        )
+    frontend = stored.get("frontend")
+    return from_values(
+        RunConfig, stored["core"],
+        batch=_settings_of(stored["batch"]),
+        frontend=None if frontend is None else _settings_of(frontend),
+        user_main=stored.get("user_main"),
+    )
+
+
+def _values(settings: Settings) -> dict[str, Any]:
+    return {
+        item.key: getattr(settings, item.name)
+        for item in declared(type(settings))
+        if not item.option.leader_only
+    }
+
+
+def _part(settings: Settings) -> dict[str, Any]:
+    cls = type(settings)
+    return {"class": f"{cls.__module__}:{cls.__qualname__}", "values": _values(settings)}
+
+
+def _settings_of(part: dict[str, Any]) -> Settings:
+    module, _, name = str(part["class"]).partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, Settings)):
+        raise UsageError(f"the job store's configuration names {part['class']}, which is not "
+                         "a settings class")
+    return from_values(cls, dict(part["values"]))
