@@ -14,6 +14,9 @@ Tree::
      +-- BatchSystemError
      |    +-- InsufficientResourcesError   a job asks for more than the system can ever give
      +-- UnknownBackendError           a name that no entry point registers
+ +-- InvalidBackendError           a registered backend that cannot be loaded or is not what
+                                   its group needs (not a JobStore, a wrong kind), or a name
+                                   registered twice
 """
 
 from __future__ import annotations
@@ -80,3 +83,8 @@ class InsufficientResourcesError(BatchSystemError):
 
 class UnknownBackendError(BackendError):
     """No backend of that kind is registered under the name."""
+
+
+class InvalidBackendError(BackendError):
+    """A registered backend cannot be used: its module does not import, its class is not
+    a JobStore / BatchSystem (or a store's ``kind`` is not its name), or a name is taken."""

@@ -36,14 +36,14 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import IO, Self
+from typing import IO, ClassVar, Self
 
 from backends.errors import InvalidLocatorError
 from backends.jobstore.lease import Lease, LeaseHolder
 
 __all__ = [  # Lease and LeaseHolder are part of this contract
-    "FileID", "JobStore", "Lease", "LeaseHolder", "new_file_id", "open_job_store",
-    "parse_locator",
+    "DEFAULT_KIND", "FileID", "JobStore", "Lease", "LeaseHolder", "new_file_id",
+    "open_job_store", "parse_locator", "store_class",
 ]
 
 
@@ -84,11 +84,30 @@ class JobStore(ABC):
     """A place for one run's state. Constructors do no I/O; call ``create`` or ``open``."""
 
     #: The kind prefix of this store's locators (``file``, ``aws``, ``memory``).
-    kind: str = ""
+    kind: ClassVar[str] = ""
 
     def __init__(self, locator: str, location: str) -> None:
         self.locator = locator
         self.location = location
+
+    # -- the kind's locator syntax -----------------------------------------------------
+    @classmethod
+    def parse_location(cls, locator: str, rest: str) -> str:
+        """The location ``locator`` names, from ``rest`` (what follows ``KIND:``; the whole
+        locator for a bare path). A kind with a syntax of its own (``aws:REGION:NAME``)
+        overrides this; this one takes any non-empty rest. Raises InvalidLocatorError,
+        naming the form the kind expects. No I/O."""
+        if not rest:
+            raise InvalidLocatorError(
+                f"job store locator {locator!r} names no location; use {cls.kind}:LOCATION"
+            )
+        return rest
+
+    @classmethod
+    def render_locator(cls, location: str) -> str:
+        """The locator of the store at ``location``, as every process of the run opens it
+        (``parse_location`` of it gives ``location`` back)."""
+        return f"{cls.kind}:{location}"
 
     # -- life cycle -----------------------------------------------------------------
     @abstractmethod
@@ -272,37 +291,51 @@ class JobStore(ABC):
         """Delete a file; deleting a missing file is not an error."""
 
 
-def parse_locator(locator: str) -> tuple[str, str]:
-    """Split a locator into (kind, location): ``file:PATH``, ``aws:REGION:BUCKET``,
-    ``memory:NAME``, or a bare path (``file``). Raises InvalidLocatorError."""
+#: The kind of a locator that names none: a bare path is a ``file:`` store (Toil's rule).
+DEFAULT_KIND = "file"
+
+
+def _split(locator: str) -> tuple[str, str]:
+    """``KIND:REST`` -> (KIND, REST); a bare path -> (DEFAULT_KIND, path). Only the shape
+    is read here: a kind is a word of two or more letters or digits before the first colon
+    (``./odd:name`` and ``C:x`` are paths); what follows is the kind's to read."""
     if not locator:
         raise InvalidLocatorError("empty job store locator; give a path or file:PATH")
     kind, sep, rest = locator.partition(":")
-    if sep and kind in ("file", "aws", "memory", "google", "gs"):
-        if not rest:
-            raise InvalidLocatorError(f"job store locator {locator!r} names no location")
-        if kind == "aws" and rest.count(":") != 1:
-            raise InvalidLocatorError(
-                f"job store locator {locator!r} is not of the form aws:REGION:BUCKET"
-            )
+    if sep and len(kind) > 1 and kind.isalnum():
         return kind, rest
-    if sep and len(kind) > 1 and "/" not in kind and kind.isalnum():
+    return DEFAULT_KIND, locator
+
+
+def store_class(locator: str) -> tuple[type[JobStore], str]:
+    """The class of the kind a locator names, and its location as that kind reads it.
+    Raises InvalidLocatorError (an unknown kind lists the known ones)."""
+    from backends.errors import InvalidBackendError, UnknownBackendError
+    from backends.registry import JOB_STORE_GROUP, known_names, load_job_store
+
+    kind, rest = _split(locator)
+    try:
+        cls = load_job_store(kind)
+    except UnknownBackendError:
         raise InvalidLocatorError(
-            f"unknown job store kind {kind!r} in {locator!r}; use file:PATH, aws:REGION:NAME"
-            " or a plain path"
-        )
-    return "file", locator
+            f"unknown job store kind {kind!r} in {locator!r}; known: "
+            f"{', '.join(known_names(JOB_STORE_GROUP))} (KIND:LOCATION), or a plain path"
+        ) from None
+    except InvalidBackendError as exc:
+        raise InvalidLocatorError(f"job store {locator!r}: {exc}") from None
+    return cls, cls.parse_location(locator, rest)
+
+
+def parse_locator(locator: str) -> tuple[str, str]:
+    """Split a locator into (kind, location): ``KIND:LOCATION`` where a registered kind
+    reads its own LOCATION (``file:PATH``, ``memory:NAME``, a plug-in's ``aws:REGION:NAME``),
+    or a bare path (``file``). Raises InvalidLocatorError."""
+    cls, location = store_class(locator)
+    return cls.kind, location
 
 
 def open_job_store(locator: str) -> JobStore:
-    """The JobStore object for a locator (no I/O yet). Raises InvalidLocatorError."""
-    from backends.errors import UnknownBackendError
-    from backends.registry import JOB_STORE_GROUP, load
-
-    kind, location = parse_locator(locator)
-    try:
-        cls = load(JOB_STORE_GROUP, kind)
-    except UnknownBackendError as exc:
-        raise InvalidLocatorError(f"job store {locator!r}: {exc}") from exc
-    store: JobStore = cls(locator, location)
-    return store
+    """The JobStore object for a locator (no I/O yet); its ``locator`` is the kind's
+    rendering of it (``file:`` made absolute). Raises InvalidLocatorError."""
+    cls, location = store_class(locator)
+    return cls(cls.render_locator(location), location)

@@ -130,6 +130,11 @@ class FileJobStore(StoredFiles, JobStore):
 
     kind = "file"
 
+    @classmethod
+    def parse_location(cls, locator: str, rest: str) -> str:
+        """``file:PATH`` or a bare path -> the absolute path (``~`` expanded)."""
+        return os.path.abspath(os.path.expanduser(super().parse_location(locator, rest)))
+
     def __init__(self, locator: str, location: str) -> None:
         root = os.path.abspath(os.path.expanduser(location))
         super().__init__(f"file:{root}", root)

@@ -17,8 +17,8 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from backends.batch.base import BatchSystem
-from backends.errors import UnknownBackendError
-from backends.registry import BATCH_SYSTEM_GROUP, builtin_names, load
+from backends.errors import InvalidBackendError, UnknownBackendError
+from backends.registry import BATCH_SYSTEM_GROUP, builtin_names, load_batch_system
 from backends.settings import Settings, declared
 from runner.config.flags import add_settings, default_of, from_namespace
 from runner.config.runconfig import RunConfig
@@ -78,13 +78,9 @@ def batch_system_class(name: str) -> type[BatchSystem]:
     """The batch system class registered as ``name``. Raises UsageError listing the known
     names for one that is not."""
     try:
-        cls = load(BATCH_SYSTEM_GROUP, name)
-    except UnknownBackendError as exc:
+        return load_batch_system(name)
+    except (UnknownBackendError, InvalidBackendError) as exc:
         raise UsageError(f"--batchSystem: {exc}") from None
-    if not (isinstance(cls, type) and issubclass(cls, BatchSystem)):
-        raise UsageError(f"--batchSystem {name}: the plug-in registered under that name is "
-                         f"{cls!r}, not a BatchSystem")
-    return cls
 
 
 def build_config(

@@ -63,8 +63,6 @@ class Run:
             self.store: JobStore = open_job_store(locator)
         except InvalidLocatorError as exc:
             raise UsageError(str(exc)) from None
-        if self.store.kind == "file":
-            self.store = open_job_store("file:" + os.path.abspath(self.store.location))
         #: the run's configuration, naming the store it runs in
         self.config = dataclasses.replace(config, job_store=self.store.locator)
         self.succeeded = False

@@ -132,6 +132,11 @@ CASES = [
         "job.yml",
         absent=("store",),
     ),
+    # the same two without --jobStore: no temporary store or work directory is made either
+    cwl("cwl-unknown-batch-system-temp-store", 2, "nope", "--batchSystem", "nope", "echo.cwl",
+        "job.yml"),
+    cwl("cwl-workdir-missing-temp-store", 2, "--workDir", "--workDir", "/missing", "echo.cwl",
+        "job.yml"),
     cwl(
         "cwl-log-file-in-missing-directory",
         2,
