@@ -11,6 +11,8 @@ Tree::
      |    +-- StoredFileDamagedError   a stored file no longer matches its checksum
      |    +-- JobStoreLeasedError      another live process holds the store's lease
      |    +-- LeaseLostError           our lease lapsed and another process took it
+     |    +-- JobStoreAccessError      the store's place cannot be used (service unreachable,
+     |                                 credentials refused, bucket missing)
      +-- BatchSystemError
      |    +-- InsufficientResourcesError   a job asks for more than the system can ever give
      +-- UnknownBackendError           a name that no entry point registers
@@ -71,6 +73,12 @@ class JobStoreLeasedError(JobStoreError):
 
 class LeaseLostError(JobStoreError):
     """A lease could not be renewed: it lapsed and another process may hold it now."""
+
+
+class JobStoreAccessError(JobStoreError):
+    """The place of the store cannot be used: its service (S3) cannot be reached after
+    retries, refuses our credentials, or has no such bucket. Nothing about the store itself
+    is known; the user's settings must change."""
 
 
 class BatchSystemError(BackendError):

@@ -28,6 +28,7 @@ from backends.batch.base import BatchConfig, BatchSystem
 from backends.errors import (
     BackendError,
     InvalidLocatorError,
+    JobStoreAccessError,
     JobStoreError,
     JobStoreLeasedError,
     LeaseLostError,
@@ -93,10 +94,15 @@ class Run:
             self._write_config()
         except JobStoreLeasedError as exc:
             raise JobStoreInUseError(in_use_message(where, exc)) from None
-        except BaseException:
+        except BaseException as exc:
             if not self.config.restart and self.lease is not None:
-                self.store.destroy()  # ours, made a moment ago, with nothing in it
+                try:
+                    self.store.destroy()  # ours, made a moment ago, with nothing in it
+                except JobStoreAccessError:
+                    log.warning("could not remove the new job store %s again", where)
             self._release()
+            if isinstance(exc, JobStoreAccessError):  # a bucket, endpoint or key to fix
+                raise UsageError(f"--jobStore {where}: {exc}") from None
             raise
         return self
 

@@ -1,7 +1,9 @@
 """The job store contract, run against every registered job store kind.
 
 A new kind adds a recipe to ``_LOCATORS`` (how to make a fresh, throw-away locator); a kind
-without one fails here, so no registered store goes untested. Tests of one kind's own
+without one fails here, so no registered store goes untested. ``aws`` runs once per S3 server
+the fixtures start (moto and s3rver, marker ``s3``), each store in a bucket of its own (on
+s3rver under a key prefix, so both locator forms are covered). Tests of one kind's own
 promises (hard links, flock, the journal file) sit at the end, named after the kind.
 """
 
@@ -31,7 +33,10 @@ from backends.errors import (
 )
 from backends.jobstore.base import FileID, JobStore, open_job_store, parse_locator
 from backends.jobstore.file import FileJobStore
+from backends.jobstore.s3 import S3JobStore
 from backends.registry import JOB_STORE_GROUP, known_names
+from tests.services.s3 import KINDS as S3_KINDS
+from tests.services.s3 import S3Server
 
 _LOCATORS: dict[str, Callable[[Path], str]] = {
     "file": lambda tmp: f"file:{tmp / 'store'}",
@@ -52,12 +57,45 @@ ODD_JOB_IDS = [
 ]
 
 
-@pytest.fixture(params=known_names(JOB_STORE_GROUP))
+def _kinds() -> list[object]:
+    """Every registered kind; ``aws`` once per S3 server (``aws-moto``, ``aws-s3rver``)."""
+    params: list[object] = []
+    for name in known_names(JOB_STORE_GROUP):
+        if name == "aws":
+            params += [pytest.param(f"aws-{kind}", marks=pytest.mark.s3) for kind in S3_KINDS]
+        else:
+            params.append(name)
+    return params
+
+
+def use_s3_server(server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Point boto3 (through the environment, as a user would) at ``server``, with the
+    store's file cache under ``tmp_path``."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "TOIL_S3_")):
+            monkeypatch.delenv(name)
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MOIL_S3_CACHE", str(tmp_path / "s3-cache"))
+
+
+def _aws_locator(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    kind = request.param.removeprefix("aws-")
+    server: S3Server = request.getfixturevalue(f"{kind}_s3")
+    use_s3_server(server, request.getfixturevalue("monkeypatch"), tmp_path)
+    prefix = "/runs/store-1" if kind == "s3rver" else ""
+    return f"aws:{server.region}:{server.new_bucket()}{prefix}"
+
+
+@pytest.fixture(params=_kinds())
 def locator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    make = _LOCATORS.get(request.param)
-    if make is None:
-        pytest.fail(f"job store kind {request.param!r} has no locator recipe in _LOCATORS")
-    made = make(tmp_path)
+    if request.param.startswith("aws-"):
+        made = _aws_locator(request, tmp_path)
+    else:
+        make = _LOCATORS.get(request.param)
+        if make is None:
+            pytest.fail(f"job store kind {request.param!r} has no locator recipe in _LOCATORS")
+        made = make(tmp_path)
     yield made
     open_job_store(made).destroy()
 
@@ -374,6 +412,8 @@ def test_store_objects_do_no_io(tmp_path: Path) -> None:
         store = open_job_store(make(tmp_path / "never"))
         assert not store.exists()
     assert not (tmp_path / "never").exists()
+    aws = open_job_store("aws:us-east-1:no-such-bucket/x")  # no client, no request yet
+    assert isinstance(aws, S3JobStore) and aws._client is None
 
 
 # -- locators --------------------------------------------------------------------------------
@@ -783,6 +823,11 @@ def _damage(store: JobStore, file_id: str, data: bytes) -> None:
         with open(Path(store.root, "files", file_id), "r+b") as stream:
             stream.truncate(0)
             stream.write(data)
+        return
+    if isinstance(store, S3JobStore):  # the object replaced, its metadata kept (bit rot)
+        key = store.root + "files/" + file_id
+        meta = store.s3.head_object(Bucket=store.bucket, Key=key)["Metadata"]
+        store.s3.put_object(Bucket=store.bucket, Key=key, Body=data, Metadata=meta)
         return
     from backends.jobstore import memory
 

@@ -1,0 +1,117 @@
+"""The ``aws:`` store through the real commands, on both S3 servers: a workflow runs with
+everything in the bucket, and each unusable place is one line, exit 2, nothing left in S3.
+
+The store's own promises (the shared contract) are in ``test_jobstore_contract.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.services.s3 import S3Server
+
+pytestmark = pytest.mark.s3
+
+REPO = Path(__file__).resolve().parents[2]
+RUNNER = str(Path(sys.executable).with_name("toil-cwl-runner"))
+WORKFLOW = [str(REPO / "examples/workflow/greet.cwl"), str(REPO / "examples/workflow/greet-job.yaml")]
+
+
+def _run(server: S3Server, tmp_path: Path, locator: str, *extra: str,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = server.env(os.environ)
+    environ["MOIL_S3_CACHE"] = str(tmp_path / "cache")
+    environ.update(env or {})
+    return subprocess.run(
+        [RUNNER, "--jobStore", locator, "--outdir", str(tmp_path / "out"), *extra, *WORKFLOW],
+        check=False, capture_output=True, text=True, env=environ, cwd=tmp_path, timeout=300,
+    )
+
+
+def _keys(server: S3Server, bucket: str) -> list[str]:
+    listing = server.client().list_objects_v2(Bucket=bucket)
+    return [item["Key"] for item in listing.get("Contents", [])]
+
+
+def test_a_workflow_runs_in_the_bucket(s3_server: S3Server, tmp_path: Path) -> None:
+    bucket = s3_server.new_bucket()
+    s3_server.client().put_object(Bucket=bucket, Key="someone-else/data", Body=b"theirs")
+    done = _run(s3_server, tmp_path, f"aws:{s3_server.region}:{bucket}/runs/one",
+                "--clean", "never")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "greetings.txt").read_text().count("Hello") == 4
+    keys = _keys(s3_server, bucket)
+    assert "runs/one/moil-job-store.json" in keys and "someone-else/data" in keys
+    assert any(k.startswith("runs/one/journal/") for k in keys)
+    assert any(k.startswith("runs/one/files/") for k in keys)
+    assert not any(k.startswith("runs/one/in/") for k in keys)  # every hand-off cleared
+    clean = subprocess.run(
+        [str(Path(sys.executable).with_name("toil")), "clean",
+         f"aws:{s3_server.region}:{bucket}/runs/one"],
+        check=False, capture_output=True, text=True, env=s3_server.env(os.environ), timeout=120,
+    )
+    assert clean.returncode == 0, clean.stderr
+    assert _keys(s3_server, bucket) == ["someone-else/data"]  # not ours: left alone
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no-bucket", "the S3 bucket 'moil-no-such-bucket' does not exist at http://"),
+        ("unreachable", "cannot reach the S3 endpoint http://127.0.0.1:9"),
+        ("bad-locator", "is not a valid S3 bucket name"),
+    ],
+)
+def test_an_unusable_place_is_one_line_exit_2(
+    s3_server: S3Server, tmp_path: Path, case: str, message: str
+) -> None:
+    bucket = s3_server.new_bucket()
+    locator = f"aws:{s3_server.region}:{bucket}/run"
+    env: dict[str, str] = {}
+    if case == "no-bucket":
+        locator = f"aws:{s3_server.region}:moil-no-such-bucket"
+    elif case == "unreachable":
+        env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ENDPOINT_URL_S3":
+               "http://127.0.0.1:9", "MOIL_S3_MAX_ATTEMPTS": "2"}
+    elif case == "bad-locator":
+        locator = f"aws:{s3_server.region}:Not_A_Bucket"
+    _refused(s3_server, tmp_path, bucket, locator, env, message)
+
+
+def _refused(server: S3Server, tmp_path: Path, bucket: str, locator: str,
+             env: dict[str, str], message: str) -> None:
+    done = _run(server, tmp_path, locator, env=env)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+    assert _keys(server, bucket) == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_refused_credentials_are_one_line_exit_2(s3rver_s3: S3Server, tmp_path: Path) -> None:
+    """On s3rver (moto accepts every key pair: it has no accounts). s3rver checks the key's
+    ID, not the signature."""
+    bucket = s3rver_s3.new_bucket()
+    env = {"AWS_ACCESS_KEY_ID": "nobody-we-know", "AWS_SECRET_ACCESS_KEY": "wrong"}
+    _refused(s3rver_s3, tmp_path, bucket, f"aws:{s3rver_s3.region}:{bucket}/run", env,
+             "refused access to the bucket")
+
+
+def test_toil_endpoint_variables(moto_s3: S3Server, tmp_path: Path) -> None:
+    """TOIL_S3_HOST/PORT/USE_SSL name the endpoint when boto3's own variables do not."""
+    bucket = moto_s3.new_bucket()
+    environ = moto_s3.toil_env(os.environ)
+    environ["MOIL_S3_CACHE"] = str(tmp_path / "cache")
+    done = subprocess.run(
+        [RUNNER, "--jobStore", f"aws:{moto_s3.region}:{bucket}", "--outdir",
+         str(tmp_path / "out"), "--clean", "never", *WORKFLOW],
+        check=False, capture_output=True, text=True, env=environ, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "moil-job-store.json" in _keys(moto_s3, bucket)
