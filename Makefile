@@ -10,7 +10,7 @@ WDL_VERSION ?= 1.1
 JOBS ?= $(shell nproc)
 
 .PHONY: install check test test-unit test-services conformance conformance-suites \
-        conformance-cwl conformance-cwl-slurm conformance-cwl-wes conformance-wdl example bench \
+        conformance-cwl conformance-cwl-slurm conformance-cwl-aws conformance-cwl-wes conformance-wdl example bench \
         bench-peers lint clean
 
 $(VENV)/.installed: pyproject.toml
@@ -53,6 +53,9 @@ conformance-wdl-miniwdl: install  ## the same suite with miniwdl, for comparison
 conformance-cwl-slurm: install  ## the CWL tests tagged required, on a private Slurm
 	VERSION=$(VERSION) bash conformance/on_slurm.sh $(ARGS)
 
+conformance-cwl-aws: install  ## the CWL tests tagged required, each run's job store in S3 (local moto)
+	VERSION=$(VERSION) bash conformance/on_s3.sh $(ARGS)
+
 conformance-cwl-wes: install  ## the CWL tests tagged required, through `toil server` (WES)
 	VERSION=$(VERSION) bash conformance/on_wes.sh $(ARGS)
 
@@ -63,6 +66,7 @@ conformance-suites: install  ## the suites alone, with whatever container engine
 	$(MAKE) --no-print-directory conformance-cwl VERSION=v1.2
 	$(MAKE) --no-print-directory conformance-cwl-slurm VERSION=v1.2
 	$(MAKE) --no-print-directory conformance-cwl-wes VERSION=v1.2
+	$(MAKE) --no-print-directory conformance-cwl-aws VERSION=v1.2
 	$(MAKE) --no-print-directory conformance-cwl VERSION=v1.1
 	$(MAKE) --no-print-directory conformance-cwl VERSION=v1.0
 	$(MAKE) --no-print-directory conformance-wdl WDL_VERSION=draft-2
