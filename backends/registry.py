@@ -33,6 +33,7 @@ BATCH_SYSTEM_GROUP = "moil.batch_systems"
 
 _BUILTIN: dict[str, dict[str, str]] = {
     JOB_STORE_GROUP: {
+        "aws": "backends.jobstore.s3:S3JobStore",
         "file": "backends.jobstore.file:FileJobStore",
         "memory": "backends.jobstore.memory:MemoryJobStore",
     },

@@ -127,9 +127,14 @@ class S3JobStore(JobStore):
 
     kind = "aws"
 
+    @classmethod
+    def parse_location(cls, locator: str, rest: str) -> str:
+        """``REGION:BUCKET[/PREFIX]``, checked and made canonical (no I/O)."""
+        return parse_location(locator, rest).render().removeprefix("aws:")
+
     def __init__(self, locator: str, location: str) -> None:
         where = parse_location(locator, location)
-        super().__init__(where.render(), location)
+        super().__init__(where.render(), where.render().removeprefix("aws:"))
         self.region = where.region
         self.bucket = where.bucket
         self.root = where.prefix

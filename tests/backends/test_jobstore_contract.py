@@ -426,6 +426,8 @@ def test_store_objects_do_no_io(tmp_path: Path) -> None:
         ("./odd:name", ("file", os.path.abspath("./odd:name"))),
         ("C:/js", ("file", os.path.abspath("C:/js"))),
         ("memory:scratch", ("memory", "scratch")),
+        ("aws:us-west-2:my-bucket", ("aws", "us-west-2:my-bucket")),
+        ("aws:us-west-2:my-bucket/runs/a/", ("aws", "us-west-2:my-bucket/runs/a")),
     ],
 )
 def test_parse_locator(locator: str, expected: tuple[str, str]) -> None:
@@ -439,6 +441,10 @@ def test_parse_locator(locator: str, expected: tuple[str, str]) -> None:
         ("file:", "names no location; use file:LOCATION"),
         ("memory:", "names no location; use memory:LOCATION"),
         ("ftp:host/js", "unknown job store kind 'ftp' in 'ftp:host/js'; known: "),
+        ("aws:us-west-2", "aws:REGION:BUCKET"),
+        ("aws:us-west-2:b-1:c", "aws:REGION:BUCKET"),
+        ("aws:us-west-2:Bad_Bucket", "not a valid S3 bucket name"),
+        ("aws:us-west-2:bucket/a/../b", "no empty, '.' or '..' parts"),
     ],
 )
 def test_bad_locators(locator: str, message: str) -> None:
