@@ -311,16 +311,29 @@ class S3JobStore(JobStore):
     @_s3_errors
     def destroy(self) -> None:
         """Delete every key of this store's layout (the marker last) and this host's cache;
-        keys of others that share the bucket or prefix are left alone."""
+        keys of others that share the bucket or prefix are left alone. The areas are listed
+        and deleted in parallel (files/ split by the first digit of the file's UUID), each
+        page of 1000 keys deleted by one DeleteObjects as soon as it is listed."""
+        areas = [*(f"files/{digit}" for digit in "0123456789abcdef"),
+                 *(area for area in _LAYOUT if area.endswith("/") and area != "files/")]
         try:
-            keys = [k for k in self._list("") if k[len(self.root):].startswith(_LAYOUT)]
+            with ThreadPoolExecutor(_PARALLEL) as pool:
+                list(pool.map(self._delete_area, areas))
+            self._delete_area("files/")  # anything not named by a UUID: one listing
         except self.s3.exceptions.NoSuchBucket:
             return
-        marker = self.root + MARKER
-        self._delete_keys([k for k in keys if k != marker])
-        self._delete_keys([marker] if marker in keys else [])
+        self._delete_keys([self.root + "lease"])
+        self._delete_keys([self.root + MARKER])
         shutil.rmtree(self.cache_dir, ignore_errors=True)
         self._journal_at = None
+
+    def _delete_area(self, area: str) -> None:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.root + area)
+        for page in pages:
+            keys = [str(item["Key"]) for item in page.get("Contents", ())]
+            if keys:
+                self._delete_keys(keys)
 
     # -- the lease ------------------------------------------------------------------------------
     def _lease_object(self) -> LeaseObject:

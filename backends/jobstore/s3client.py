@@ -15,6 +15,11 @@ Endpoint, in boto3's own order: Toil's ``TOIL_S3_HOST`` (with ``TOIL_S3_PORT`` a
 Requests that fail on the way (connection refused or reset, timeouts, 5xx, throttling) are
 retried by botocore with exponential backoff (``standard`` mode), up to
 ``MOIL_S3_MAX_ATTEMPTS`` attempts (default 12: about a minute of waiting in all).
+
+``MOIL_S3_REQUEST_LOG=PATH``: every HTTP request to S3 that this process (and every process
+that inherits the variable: workers) sends is appended to PATH as one line
+``OPERATION BYTES_SENT`` (a boto3 ``request-created`` event hook: each attempt of a retried request counts), for ``bench/bench_s3.py`` and
+for finding out what a run costs.
 """
 
 from __future__ import annotations
@@ -145,7 +150,29 @@ def _new_client(region: str, url: str | None) -> Any:
     if url is not None:
         settings["s3"] = {"addressing_style": "path"}
     session = boto3.session.Session(region_name=region)
-    return session.client("s3", endpoint_url=url, config=Config(**settings))
+    made = session.client("s3", endpoint_url=url, config=Config(**settings))
+    request_log = os.environ.get("MOIL_S3_REQUEST_LOG")
+    if request_log:
+        made.meta.events.register("request-created.s3", _request_logger(request_log))
+    return made
+
+
+def _request_logger(path: str) -> Any:
+    def log_request(request: Any, operation_name: str = "", **_: Any) -> None:
+        operation = operation_name or request.method
+        from botocore.utils import determine_content_length
+
+        size = int(request.headers.get("Content-Length", 0) or 0)
+        if not size and request.body:
+            size = determine_content_length(request.body) or 0
+        # one write of a short line to an O_APPEND file: lines of processes do not mix
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, f"{operation} {size}\n".encode())
+        finally:
+            os.close(fd)
+
+    return log_request
 
 
 def where(s3: Any) -> str:
