@@ -44,8 +44,9 @@ def run_root(ctx: Any, payload: dict[str, Any]) -> Any:
     return instantiate(ctx, payload["proc"], payload["inputs"])
 
 
-def instantiate(ctx: Any, ref: ProcRef, job: dict[str, Any]) -> Any:
-    """Start the process ``ref`` on ``job`` (short names); its outputs, maybe promised."""
+def instantiate(ctx: Any, ref: ProcRef, job: dict[str, Any], suffix: str = "") -> Any:
+    """Start the process ``ref`` on ``job`` (short names); its outputs, maybe promised.
+    ``suffix`` ends a tool's display name (``[3]``: the fourth instance of a scatter)."""
     process = resolve(ref)
     kind = tool_class(process)
     if kind == "CommandLineTool":
@@ -53,6 +54,7 @@ def instantiate(ctx: Any, ref: ProcRef, job: dict[str, Any]) -> Any:
             TOOL_EXECUTOR,
             payload={"tool": ref, "inputs": job},
             name=ref.label,
+            display_name=ref.label + suffix,
             resources=resource_spec(process, job, ctx),
         )
         ctx.add_child(node)
@@ -153,9 +155,9 @@ def _scatter(
 ) -> dict[str, Any]:
     elements, dims = expand(io, _aslist(step.tool["scatter"]), step.tool.get("scatterMethod"))
     results = []
-    for element in elements:
+    for index, element in enumerate(elements):
         job = evaluator.tool_inputs(element)
-        results.append(None if job is None else instantiate(ctx, ref, job))
+        results.append(None if job is None else instantiate(ctx, ref, job, f"[{index}]"))
     return {
         name: reshape([None if r is None else get_output(r, name) for r in results], dims)
         for name in names

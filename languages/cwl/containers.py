@@ -35,6 +35,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import UnsupportedRequirement
+from runner.jobenv import toolspan
 from runner.jobenv.containers import ContainerEngine, ImageUnavailable
 
 if TYPE_CHECKING:
@@ -251,7 +252,9 @@ def job_class(kind: str) -> type:
 
         def docker_monitor(self, cidfile: str, *args: Any) -> None:
             process = args[-1]
+            toolspan.begin()
             process.wait()
+            toolspan.end()
 
     MoilContainerJob.__name__ = f"Moil{kind.capitalize()}CommandLineJob"
     _job_classes[kind] = MoilContainerJob

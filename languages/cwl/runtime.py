@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from languages.cwl.settings import CwlSettings, cwl_settings
+from runner.jobenv import toolspan
 
 if TYPE_CHECKING:
     from cwltool.context import RuntimeContext
@@ -300,7 +301,9 @@ def _watch_exit_code(job: Any, run: ProcessRun) -> None:
         # stats already record the peak, and a thread per job is a cost a scatter feels
         def monitor(sproc: Any) -> None:
             started.append(time.monotonic())  # cwltool's ToolTimeLimit timer runs from here
+            toolspan.begin()
             sproc.wait()
+            toolspan.end()
 
         job.process_monitor = monitor
     collect = getattr(job, "collect_outputs", None)

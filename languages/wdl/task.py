@@ -39,6 +39,7 @@ from languages.wdl.taskenv import container_environment, host_environment
 from languages.wdl.values import detach, env_to_bindings
 from runner.engine.execute import PermanentJobError
 from runner.errors import JobError
+from runner.jobenv import toolspan
 from runner.jobenv.containers import ContainerEngine, ImageUnavailable, Mount
 from runner.model.graph import JobContext
 
@@ -172,6 +173,7 @@ class TaskRun:
         warn = self.ctx.file_store.log_to_leader
         env = host_environment(settings, self.work, os.path.join(self.dir, "tmp"), warn)
         with open(stdout, "wb") as out, open(stderr, "wb") as err:
+            toolspan.begin()
             proc = subprocess.run(
                 ["bash", script],
                 cwd=self.work,
@@ -181,6 +183,7 @@ class TaskRun:
                 stdin=subprocess.DEVNULL,
                 check=False,
             )
+            toolspan.end()
         return proc.returncode
 
     def _run_in_container(

@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import resource
+import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Any
 from backends.jobstore.base import JobStore
 from runner.config.runconfig import RunConfig
 from runner.errors import JobError, MoilError
+from runner.jobenv import toolspan
 from runner.jobenv.filestore import FileStore
 from runner.jobenv.peakmem import JobMemory
 from runner.jobenv.tempdirs import work_dir
@@ -53,7 +55,9 @@ class JobResult:
     error: str = ""
     details: str = ""
     retryable: bool = True
-    stats: dict[str, float] = field(default_factory=dict)
+    #: figures of the attempt (with --stats; see runner.views.jobstats), numbers but for
+    #: ``host`` (and, added by the leader, ``display`` and ``error``)
+    stats: dict[str, float | str] = field(default_factory=dict)
     messages: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -138,6 +142,8 @@ def execute(
     # Per-job memory costs a /proc write and, for worker jobs, a sampling thread: only
     # with --stats, the one place it is reported.
     memory = JobMemory(sample=not job.local) if config.stats else None
+    io0 = _io_counters() if config.stats else {}
+    toolspan.reset()
     started, start, cpu0 = time.time(), time.monotonic(), _cpu_seconds()
     tool_exit: int | None = None
     with memory if memory is not None else nullcontext():
@@ -171,7 +177,15 @@ def execute(
         "end": started + wall,
         "local": float(job.local),
         "ok": float(result.ok),
+        "host": socket.gethostname(),
     }
+    span = toolspan.take()
+    if span is not None:
+        result.stats["tool_start"], result.stats["tool_end"] = span
+    if memory is not None:
+        result.stats["tool_rss_kib"] = float(memory.tool_peak_kib())
+    for key, before in io0.items():  # the worker's and the tools it waited for
+        result.stats[key] = float(_io_counters().get(key, before) - before)
     if tool_exit is not None:
         result.stats["exit_code"] = float(tool_exit)
     return result
@@ -188,6 +202,25 @@ def _cpu_seconds() -> float:
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+_IO_KEYS = {b"rchar": "rchar", b"wchar": "wchar", b"read_bytes": "read_bytes",
+            b"write_bytes": "write_bytes"}
+
+
+def _io_counters() -> dict[str, int]:
+    """This process's I/O counters (``/proc/self/io``; Linux adds those of each waited-for
+    child when it is reaped): empty where there are none."""
+    out: dict[str, int] = {}
+    try:
+        with open("/proc/self/io", "rb") as stream:
+            for line in stream:
+                key, _, value = line.partition(b":")
+                if key in _IO_KEYS:
+                    out[_IO_KEYS[key]] = int(value)
+    except (OSError, ValueError):
+        return {}
+    return out
 
 
 def _peak_rss_kib() -> int:

@@ -30,6 +30,7 @@ from runner.model.graph import ResourceSpec
 from runner.model.promise import loads
 from runner.model.records import JobRecord, encode
 from runner.model.state import StateMachine
+from runner.views.jobstats import stats_event
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class Leader:
         self.state = state
         self.config = config
         self.issued: dict[int, str] = {}
+        #: for --stats: job ID -> (batch ID, when it was issued, what it asked for)
+        self.issue_facts: dict[str, tuple[int, float, Resources]] = {}
         self.services: set[str] = set()
         self.pending_events: list[bytes] = []
         self.defaults = Resources(
@@ -180,12 +183,15 @@ class Leader:
             entry=WORKER_ENTRY, argv=argv, environment=_worker_environment(),
             time_limit=self.config.max_job_duration,
         )
+        issued_at = time.time()  # before: a pool worker may start it before issue_job returns
         try:
             batch_id = self.batch.issue_job(batch_job)
         except Exception as exc:  # noqa: BLE001 (InsufficientResources and kin)
             self._handle(record, JobResult(ok=False, error=str(exc), retryable=False))
             return
         self.issued[batch_id] = job_id
+        if self.config.stats:
+            self.issue_facts[job_id] = (batch_id, issued_at, resources)
         if record.relation == "service":
             self.services.add(job_id)
 
@@ -200,13 +206,18 @@ class Leader:
             reason = _exit_message(update)
             result = JobResult(ok=False, error=reason,
                                retryable=update.exit_reason is not ExitReason.ERROR)
+            if self.config.stats:  # the worker never reported: what the batch system says
+                result.stats = {"wall": float(update.wall_time or 0.0), "cpu": 0.0,
+                                "rss_kib": 0.0, "ok": 0.0,
+                                "exit_code": float(update.exit_status)}
         self._handle(self.state.record(job_id), result)
 
     def _handle(self, record: JobRecord, result: JobResult) -> None:
         for text, level in result.messages:
             log.log(level, "%s: %s", record.display_name, text)
         if self.config.stats and result.stats:
-            self.pending_events.append(encode(("stats", record.id, record.name, result.stats)))
+            stats = self._stats_of(record, result)
+            self.pending_events.append(stats_event(record.id, record.name, stats))
         keep_job_log(self.store, record, result, self.config)  # before a retry counts up
         if result.ok:
             self.pending_events.extend(encode(("new", r)) for r in result.new)
@@ -219,6 +230,22 @@ class Leader:
             self._failed(record, result)
         if not record.local:
             self.store.clear_job_io(record.id)
+
+    def _stats_of(self, record: JobRecord, result: JobResult) -> dict[str, float | str]:
+        """The worker's figures of an attempt, with what only the leader knows: when it was
+        issued, its batch ID and requested resources, its attempt, name and error."""
+        stats = dict(result.stats)
+        stats["attempt"] = float(record.attempts)
+        if record.display_name != record.name:
+            stats["display"] = record.display_name
+        facts = self.issue_facts.pop(record.id, None)
+        if facts is not None:
+            batch_id, issued, resources = facts
+            stats.update(batch_id=float(batch_id), queued=issued, cores=float(resources.cores),
+                         memory=float(resources.memory), disk=float(resources.disk))
+        if not result.ok and result.error:
+            stats["error"] = secrets.redact(result.error)[:4000]
+        return stats
 
     def _failed(self, record: JobRecord, result: JobResult) -> None:
         if result.retryable and self.state.attempt_failed(record.id):

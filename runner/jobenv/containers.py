@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from runner.errors import JobError, UnsupportedRequirement
+from runner.jobenv import toolspan
 
 log = logging.getLogger(__name__)
 
@@ -454,9 +455,11 @@ class ContainerEngine:
             )
             with _lock:
                 _running[name] = (self, process)
+            toolspan.begin()
             try:
                 return self._wait(name, process, timeout)
             finally:
+                toolspan.end()
                 with _lock:
                     _running.pop(name, None)
 

@@ -16,10 +16,16 @@ process plus the processes the job starts:
   worker's own peak: then it is exactly the peak of one of this job's tools, even one too
   short-lived for sampling.
 
-Reported: ``max(sampled, own + trusted tool peak)``. Adding two peaks can overstate a job
+Reported (``peak_kib``): ``max(sampled, own + trusted tool peak)``. Adding two peaks can overstate a job
 whose worker and tool peaked at different times, never understate it (the safe side for
 sizing ``memory`` requests). A tool smaller than the worker that lives less than
 ``interval`` may be missed. Off Linux it falls back to the worker's ``ru_maxrss``.
+
+The tool's own peak (``tool_peak_kib``, what a user sizes a ``memory`` request by, without the
+worker's ~50 MB): the sampling thread also reads each live descendant's ``VmHWM`` (its peak
+since its ``exec``, so a sample taken late still sees an earlier peak), summed over the
+descendants alive together, combined with the trusted ``ru_maxrss`` growth above. A job that
+started no process (a Python job) is its growth over the worker's RSS when it began.
 """
 
 from __future__ import annotations
@@ -78,7 +84,25 @@ def _cmdline(pid: int | str) -> bytes:
 def descendants_rss_kib(pid: int) -> int:
     """The summed RSS of the live descendants of ``pid`` that have exec'd a program of their
     own (0 where /proc cannot tell)."""
-    total = 0
+    return descendants_memory_kib(pid)[0]
+
+
+def _hwm_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as stream:
+            for line in stream:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def descendants_memory_kib(pid: int) -> tuple[int, int, int]:
+    """Of the live descendants of ``pid`` that have exec'd a program of their own: their
+    summed RSS, their summed peak RSS (``VmHWM``, each since its exec) and how many there
+    are (zeros where /proc cannot tell)."""
+    total = peaks = count = 0
     own = _cmdline(pid)
     stack = _children_of(pid)
     seen: set[int] = set()
@@ -95,7 +119,9 @@ def descendants_rss_kib(pid: int) -> int:
                 total += int(stream.read().split()[1]) * _PAGE_KIB
         except (OSError, ValueError, IndexError):
             continue
-    return total
+        peaks += _hwm_kib(child)
+        count += 1
+    return total, peaks, count
 
 
 def _current_rss_kib() -> int:
@@ -113,6 +139,11 @@ class JobMemory:
         self.sample = sample
         self.interval = interval
         self.sampled_kib = 0
+        #: the largest sum of the tools' own peaks seen by the sampling thread
+        self.sampled_tool_kib = 0
+        self._tools_seen = False
+        self._start_rss = 0
+        self._tool_peak = 0
         self._reset = False
         self._children_before = 0
         self._stop = threading.Event()
@@ -121,6 +152,7 @@ class JobMemory:
 
     def __enter__(self) -> Self:
         self._reset = _reset_own_peak()
+        self._start_rss = _current_rss_kib()
         self._children_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         if self.sample:
             self._thread = threading.Thread(target=self._sample_loop, name="moil-peakmem",
@@ -137,8 +169,10 @@ class JobMemory:
     def _sample_loop(self) -> None:
         pid = os.getpid()
         while True:
-            now = _current_rss_kib() + descendants_rss_kib(pid)
-            self.sampled_kib = max(self.sampled_kib, now)
+            rss, peaks, count = descendants_memory_kib(pid)
+            self.sampled_kib = max(self.sampled_kib, _current_rss_kib() + rss)
+            self.sampled_tool_kib = max(self.sampled_tool_kib, peaks)
+            self._tools_seen = self._tools_seen or count > 0
             if self._stop.wait(self.interval):
                 return
 
@@ -147,10 +181,19 @@ class JobMemory:
         module docstring for what it counts)."""
         return self._peak
 
+    def tool_peak_kib(self) -> int:
+        """The peak memory of the job's own work in KiB, without the worker's (see the
+        module docstring)."""
+        return self._tool_peak
+
     def _measure(self) -> int:
         own = _own_peak_kib() if self._reset else resource.getrusage(
             resource.RUSAGE_SELF).ru_maxrss
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         # a growth up to the worker's own peak may be a fork inheriting it: not trusted
         tools = children if children > max(self._children_before, own) else 0
+        if self._tools_seen or tools:
+            self._tool_peak = max(self.sampled_tool_kib, tools)
+        else:
+            self._tool_peak = max(0, own - self._start_rss)
         return max(self.sampled_kib, own + tools)
