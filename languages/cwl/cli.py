@@ -285,11 +285,13 @@ def _execute(
                 inputs = Globalizer(run.store, require_exists=True).globalize(job)
             except MissingInput as exc:
                 raise InputMissing(f"input {exc}") from None
+            run.note_inputs(inputs)
             value = run.start(root_node(ref, inputs))
         else:
             value = run.restart()
         compute = not cwl_settings(config).no_compute_checksum
         out = export_outputs(value, run.store, outdir, compute_checksum=compute)
+        run.note_outputs(out)
     print_outputs(out, sys.stdout)
     return 0
 

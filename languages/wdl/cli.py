@@ -129,8 +129,10 @@ def _run(args: argparse.Namespace, config: RunConfig) -> int:
         local=True,
     )
     with Run(config) as run:
+        run.note_inputs({b.name: b.value for b in inputs})
         outputs = run.restart() if config.restart else run.start(root)
         exported = export_outputs(run.store, outputs, out_dir)
+        run.note_outputs(exported)
     dialect = settings.output_dialect
     write_json(output_json(exported, target.name, dialect, out_dir), settings.output_file)
     return 0

@@ -1,6 +1,8 @@
 """``toil stats JOBSTORE``: time, CPU and memory per job name and overall, for a run made
 with ``--stats`` (the store is kept after such a run). ``--raw`` prints JSON, ``--html FILE``
-writes a self-contained report with a timeline of the jobs.
+writes the run report (``runner.cli.report``), ``--trace FILE`` the trace file
+(``runner.cli.trace``). ``toil report JOBSTORE`` writes the report alone; with ``--live`` it
+rewrites it every few seconds while the run goes.
 
 Exit code: 0; 1 if the store holds no stats (the run was made without ``--stats``); 2 for a
 missing store or bad options.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 import typer
@@ -39,19 +42,19 @@ def stats(
     output_file: str | None = typer.Option(
         None, "--outputFile", help="Write the report to this file instead of stdout."),
     html: str | None = typer.Option(
-        None, "--html", help="Also write a self-contained HTML report with a job timeline."),
+        None, "--html", help="Also write the self-contained HTML run report to this file."),
+    trace: str | None = typer.Option(
+        None, "--trace", help="Also write a trace of the job attempts (TSV, Nextflow's "
+        "fields) to this file."),
 ) -> None:
     """Report time, CPU and peak memory per job name and overall (run made with --stats)."""
     chosen = [c.strip().lower() for c in categories.split(",") if c.strip()]
     _check_choice("--categories", chosen, CATEGORIES)
     _check_choice("--sortCategory", [sort_category], SORT_CATEGORIES)
     _check_choice("--sortField", [sort_field], FIELDS)
-    _, info, job_stats = load_stats(job_store)
+    store, info, job_stats = load_stats(job_store)
     summary = aggregate(job_stats, sort_category, sort_field, sort_reverse)
-    if html:
-        from runner.cli.report import write_report
-
-        write_report(html, info, job_stats, summary)
+    _write_files(store, info, job_stats, html, trace)
     out = open(output_file, "w") if output_file else sys.stdout  # noqa: SIM115 (closed below)
     try:
         if raw:
@@ -67,23 +70,62 @@ def stats(
 def report(
     job_store: str = typer.Argument(..., metavar="JOBSTORE", help="the run's job store"),
     output: str = typer.Option("report.html", "--output", "-o", help="The HTML file to write."),
+    trace: str | None = typer.Option(
+        None, "--trace", help="Also write a trace of the job attempts (TSV) to this file."),
+    live: bool = typer.Option(
+        False, "--live", help="Rewrite the report every --interval seconds while the run "
+        "goes (the page reloads itself, keeping its filters); stop when the run ends."),
+    interval: float = typer.Option(5.0, "--interval", min=0.5,
+                                   help="--live: seconds between two writes."),
 ) -> None:
-    """Write an HTML report (job timeline and stats) of a run made with --stats.
+    """Write the HTML run report (tasks, timeline, resources, failures) of a run made with
+    --stats or --report.
 
     The same page as `toil stats --html FILE`: one self-contained file."""
-    _, info, job_stats = load_stats(job_store)
-    from runner.cli.report import write_report
-
-    write_report(output, info, job_stats, aggregate(job_stats))
+    if live:
+        _live(job_store, output, trace, interval)
+        return
+    store, info, job_stats = load_stats(job_store)
+    _write_files(store, info, job_stats, output, trace)
     typer.echo(f"wrote {output}")
 
 
-def load_stats(job_store: str) -> tuple[Any, dict[str, Any], list[JobStat]]:
-    """The store, a description of the run, and its job stats; exits with a message if
-    there are none."""
+def _live(job_store: str, output: str, trace: str | None, interval: float) -> None:
+    """Rewrite the report until the run is no longer running (a run with no stats yet
+    gets a page that says so)."""
+    from runner.cli.report import render_report, report_data, write_report
+    from runner.views.jobstats import read_job_stats
+
+    store = _open(job_store)
+    while True:
+        info = run_description(store)
+        job_stats = read_job_stats(store)
+        running = info["state"] in ("running", "not started")
+        data = report_data(store, info, job_stats)
+        write_report(output, render_report(data, refresh=interval if running else None))
+        if trace:
+            _write_files(store, info, job_stats, None, trace)
+        if not running:
+            break
+        time.sleep(interval)
+    typer.echo(f"wrote {output} (the run is {info['state']})")
+
+
+def _write_files(store: Any, info: dict[str, Any], job_stats: list[JobStat],
+                 html: str | None, trace: str | None) -> None:
+    from runner.cli.report import render_report, report_data, write_report
+    from runner.cli.trace import trace_tsv
+
+    if html:
+        write_report(html, render_report(report_data(store, info, job_stats)))
+    if trace:
+        write_report(trace, trace_tsv(job_stats))
+
+
+def _open(job_store: str) -> Any:
+    """The opened store; exits 2 with a message for a bad locator or a missing store."""
     from backends.errors import InvalidLocatorError
     from backends.jobstore.base import open_job_store
-    from runner.views.runview import load_run_view, read_config
 
     try:
         store = open_job_store(job_store)
@@ -94,11 +136,25 @@ def load_stats(job_store: str) -> tuple[Any, dict[str, Any], list[JobStat]]:
         typer.echo(f"toil stats: there is no job store at {job_store}", err=True)
         raise typer.Exit(2)
     store.open()
+    return store
+
+
+def load_stats(job_store: str) -> tuple[Any, dict[str, Any], list[JobStat]]:
+    """The store, a description of the run, and its job stats; exits with a message if
+    there are none."""
+    store = _open(job_store)
     job_stats = read_job_stats(store)
     if not job_stats:
         typer.echo(f"toil stats: {job_store} holds no stats; run the workflow with --stats",
                    err=True)
         raise typer.Exit(1)
+    return store, run_description(store), job_stats
+
+
+def run_description(store: Any) -> dict[str, Any]:
+    """The store's locator, the run's state and the main settings of its configuration."""
+    from runner.views.runview import load_run_view, read_config
+
     try:
         config = read_config(store)
     except UsageError as exc:  # a configuration this moil cannot read: shown as unknown
@@ -113,7 +169,7 @@ def load_stats(job_store: str) -> tuple[Any, dict[str, Any], list[JobStat]]:
         "default_cores": None if config is None else config.default_cores,
         "default_memory": None if config is None else config.default_memory,
     }
-    return store, info, job_stats
+    return info
 
 
 def _check_choice(option: str, values: list[str], allowed: tuple[str, ...]) -> None:

@@ -89,6 +89,13 @@ class RunConfig(Settings):
                                    help="where jobs get their temporary directories")
     stats: bool = setting(False, "--stats",
                           help="record time and memory per job (keeps the job store)")
+    report: str | None = setting(
+        None, "--report", check="output_file", leader_only=True,
+        help="write the HTML run report to this file when the run ends (records stats)")
+    trace: str | None = setting(
+        None, "--trace", check="output_file", leader_only=True,
+        help="write a trace of the job attempts (TSV, Nextflow's fields) to this file when "
+        "the run ends (records stats)")
     log_level: str = setting(
         "INFO", "--logLevel", parse=str.upper, choices=LOG_LEVELS + LOG_ALIASES,
         consts={"--logOff": "OFF", "--logCritical": "CRITICAL", "--logError": "ERROR",

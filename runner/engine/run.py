@@ -38,6 +38,7 @@ from runner.config import runconfig
 from runner.config.options import batch_system_class
 from runner.config.runconfig import RunConfig
 from runner.engine.leader import KILL_FLAG, Leader
+from runner.engine.runinfo import start_info, update_run_info
 from runner.engine.worker import CONFIG_NAME, read_result
 from runner.errors import JobStoreInUseError, UsageError, WorkflowFailed
 from runner.jobenv.filestore import remove_spares
@@ -64,8 +65,11 @@ class Run:
             self.store: JobStore = open_job_store(locator)
         except InvalidLocatorError as exc:
             raise UsageError(str(exc)) from None
+        #: --stats keeps the store; --report and --trace record stats without keeping it
+        self.keep_for_stats = config.stats
+        stats = config.stats or bool(config.report or config.trace)
         #: the run's configuration, naming the store it runs in
-        self.config = dataclasses.replace(config, job_store=self.store.locator)
+        self.config = dataclasses.replace(config, job_store=self.store.locator, stats=stats)
         self.succeeded = False
         self.started = False
         self.lease: Lease | None = None
@@ -130,8 +134,9 @@ class Run:
             if not self.config.restart and not self.started:
                 self.store.destroy()  # the run never started: nothing in it to resume
                 return
-            clean = self.config.clean or ("never" if self.config.stats else "onSuccess")
             ok = exc_type is None and self.succeeded
+            self._write_reports(ok)
+            clean = self.config.clean or ("never" if self.keep_for_stats else "onSuccess")
             if clean == "always" or (clean == "onSuccess" and ok) or (
                 clean == "onError" and not ok
             ):
@@ -140,6 +145,29 @@ class Run:
                 log.info("the job store %s is kept; resume with --restart", self.store.locator)
         finally:
             self._release()
+
+    def _write_reports(self, ok: bool) -> None:
+        """--report and --trace, from what the store holds now (a failure to write one is
+        logged: the run's own outcome stands)."""
+        if not (self.config.report or self.config.trace):
+            return
+        from runner.cli.report import write_run_files
+
+        try:
+            write_run_files(self.store, self.config.report, self.config.trace,
+                            "succeeded" if ok else "failed")
+        except (OSError, BackendError) as exc:
+            log.error("could not write the run report: %s", exc)
+
+    def note_inputs(self, inputs: Any) -> None:
+        """Keep the workflow's inputs (placeholders for secrets) for the run report."""
+        if self.config.stats:
+            update_run_info(self.store, inputs=inputs)
+
+    def note_outputs(self, outputs: Any) -> None:
+        """Keep the workflow's exported outputs for the run report."""
+        if self.config.stats:
+            update_run_info(self.store, outputs=outputs)
 
     def _release(self) -> None:
         lease, self.lease = self.lease, None
@@ -180,6 +208,8 @@ class Run:
         batch = make_batch_system(self.config)
         leader = Leader(self.store, batch, state, self.config)
         leader.lease = self.lease
+        if self.config.stats:
+            update_run_info(self.store, **start_info(sys.argv))
         self.store.write_shared(STATUS_NAME, pickle.dumps(
             {"state": "running", "pid": os.getpid(), "host": socket.gethostname(),
              "time": time.time()}))

@@ -4,7 +4,7 @@
 Plain HTML and one script, written here: no build step, nothing fetched from elsewhere.
 The page polls the server (``/ga4gh/wes/v1/version`` every second, and the data when it
 changed), so it follows runs live. The timeline is the HTML report's own SVG
-(``runner.cli.report``), made by the server from the run's job stats. With a token
+(``runner.cli.svgtimeline``), made by the server from the run's job stats. With a token
 configured, the page asks for it once and keeps it in the tab's session storage.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from runner.cli.report import CSS
+from runner.cli.svgtimeline import CSS
 
 _PAGE_CSS = (
     CSS

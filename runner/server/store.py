@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from backends.errors import BackendError
 from backends.jobstore.base import JobStore, open_job_store
-from runner.cli.report import color_of, legend_html, timeline_svg
+from runner.cli.svgtimeline import color_of, legend_html, timeline_svg
 from runner.server.state import RunFiles
 from runner.views.jobstats import read_job_stats
 from runner.views.runview import live_leader, load_run_view, read_status

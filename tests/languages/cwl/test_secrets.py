@@ -1,5 +1,6 @@
 """cwltool's Secrets hint: a secret input reaches the tool's command line, environment and
-InitialWorkDir file, and nothing the run writes (job store, logs, stats, stdout) holds it."""
+InitialWorkDir file, and nothing the run writes (job store, logs, stats, the run report and
+trace, stdout) holds it."""
 
 from __future__ import annotations
 
@@ -82,6 +83,10 @@ def run_secret_workflow(run_cwl: RunCommand, tmp_path: Path, *extra: str) -> Res
         "--workDir",
         "work",
         "--logDebug",
+        "--report",
+        "report.html",
+        "--trace",
+        "trace.tsv",
         "--outdir",
         "out",
         *extra,
@@ -99,6 +104,7 @@ def test_secret_reaches_the_tool_and_nothing_else(run_cwl: RunCommand, tmp_path:
     assert (tmp_path / "out/digest").read_text() == expected_digest()
     assert (tmp_path / "store/shared").is_dir()  # the store is there to be searched
     assert any((tmp_path / "joblogs").iterdir())
+    assert "wf.cwl/use" in (tmp_path / "report.html").read_text()  # there to be searched
     assert everything_written(tmp_path, result) == []
 
 

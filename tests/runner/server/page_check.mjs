@@ -6,18 +6,10 @@
 //
 // Prints "seen QUEUED" once the list shows the run queued (the test then lets it run), and
 // at the end one JSON line: the states seen, in order, and what the run page showed.
-import { createRequire } from "node:module";
-import path from "node:path";
+import { launchChromium } from "../browser.mjs";
 
 const [playwrightDir, chromium, base, runId, shot] = process.argv.slice(2);
-const require = createRequire(path.join(playwrightDir, "package.json"));
-const { chromium: launcher } = require("playwright-core");
-
-const browser = await launcher.launch({
-  executablePath: chromium,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium(playwrightDir, chromium);
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   await page.goto(base + "/");
