@@ -141,3 +141,38 @@ def test_write_logs_from_all_jobs_truncated_to_max_size(tmp_path: Path, cli: Any
     assert len(explode) <= 400 + 100
     assert explode.startswith(b"[moil: ") and b"cut by --maxLogFileSize" in explode
     assert b"ValueError: boom 4242" in explode, "the end of the log is kept"
+
+
+def test_report_live_refreshes_while_the_run_goes_and_stops_when_it_ends(
+        tmp_path: Path, cli: Any) -> None:
+    import subprocess
+    import sys
+
+    store, work, page = tmp_path / "store", tmp_path / "work", tmp_path / "live.html"
+    work.mkdir()
+    (work / "runs").mkdir()
+    run = cli.start(store, work, "wait", "--stats")
+    live = None
+    try:
+        cli.wait_for(lambda: len(cli.executions(work)) >= 2, "the quick jobs")
+        live = subprocess.Popen(
+            [sys.executable, "-m", "runner.cli.toil_cmd", "report", str(store), "-o", str(page),
+             "--live", "--interval", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        cli.wait_for(lambda: page.exists() and "moil-data" in page.read_text(), "a live page")
+        text = page.read_text()
+        assert "http-equiv='refresh' content='1'" in text and "<b>live</b>" in text
+        assert "id='state'>running<" in text
+        assert live.poll() is None, "it goes on while the run goes"
+    finally:
+        (work / "release").touch()
+        _, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert live is not None
+    _, live_err = live.communicate(timeout=60)
+    assert live.returncode == 0, live_err
+    final = page.read_text()
+    assert "http-equiv='refresh'" not in final and "id='state'>succeeded<" in final
+    blob = re.search(r"<script type='application/json' id='moil-data'>(.*?)</script>", final,
+                     re.DOTALL)
+    assert blob is not None and len(json.loads(blob.group(1))["jobs"]) == 7
