@@ -273,6 +273,7 @@ def _execute(
     from languages.cwl.files import Globalizer, MissingInput
     from languages.cwl.outputs import export_outputs, print_outputs
     from languages.cwl.settings import cwl_settings
+    from runner.cache.store import open_cache
     from runner.engine.run import Run
 
     with Run(config) as run:
@@ -281,8 +282,10 @@ def _execute(
         else:
             secrets.save_placeholders(run.store, placeholders)
         if job is not None:
+            digests = open_cache(config.call_cache) if config.call_cache else None
             try:
-                inputs = Globalizer(run.store, require_exists=True).globalize(job)
+                inputs = Globalizer(run.store, require_exists=True,
+                                    digests=digests).globalize(job)
             except MissingInput as exc:
                 raise InputMissing(f"input {exc}") from None
             run.note_inputs(inputs)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from languages.cwl.cachekey import KEYER_PATH
 from languages.cwl.expressions import ExpressionFailed, run_expression_tool
 from languages.cwl.load import ProcRef, resolve, resolve_step, tool_class
 from languages.cwl.loop import is_loop, start_loop
@@ -44,18 +45,20 @@ def run_root(ctx: Any, payload: dict[str, Any]) -> Any:
     return instantiate(ctx, payload["proc"], payload["inputs"])
 
 
-def instantiate(ctx: Any, ref: ProcRef, job: dict[str, Any], suffix: str = "") -> Any:
+def instantiate(ctx: Any, ref: ProcRef, job: dict[str, Any], index: int | None = None) -> Any:
     """Start the process ``ref`` on ``job`` (short names); its outputs, maybe promised.
-    ``suffix`` ends a tool's display name (``[3]``: the fourth instance of a scatter)."""
+    ``index``: the element's place in its step's scatter (``[3]`` ends the tool's display
+    name, and names it in the cache's lines)."""
     process = resolve(ref)
     kind = tool_class(process)
     if kind == "CommandLineTool":
         node = JobNode(
             TOOL_EXECUTOR,
-            payload={"tool": ref, "inputs": job},
+            payload={"tool": ref, "inputs": job, "index": index},
             name=ref.label,
-            display_name=ref.label + suffix,
+            display_name=ref.label + ("" if index is None else f"[{index}]"),
             resources=resource_spec(process, job, ctx),
+            cache=KEYER_PATH,
         )
         ctx.add_child(node)
         return node.rv()
@@ -157,7 +160,7 @@ def _scatter(
     results = []
     for index, element in enumerate(elements):
         job = evaluator.tool_inputs(element)
-        results.append(None if job is None else instantiate(ctx, ref, job, f"[{index}]"))
+        results.append(None if job is None else instantiate(ctx, ref, job, index))
     return {
         name: reshape([None if r is None else get_output(r, name) for r in results], dims)
         for name in names

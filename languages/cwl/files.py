@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from backends.jobstore.base import JobStore
+from runner.cache.store import CallCache
 from runner.engine.execute import PermanentJobError
 from runner.userinput.fileuri import file_uri_path, is_file_uri
 
@@ -312,7 +313,9 @@ class Globalizer:
     files that came from the store (from a Localizer). ``checksums``: stored location ->
     checksum of files already known; with ``checksum``, a File without one gets it from
     there or, for a new file, from one read of it as it enters the store (so a file is
-    hashed once in its life, not once per step).
+    hashed once in its life, not once per step). ``digests``: digests of local files
+    remembered across runs (the call cache's), so an input file unchanged since an earlier
+    run (same path, size, mtime and inode) is not read again to hash it.
     """
 
     def __init__(
@@ -324,8 +327,10 @@ class Globalizer:
         inputs: Iterable[str] = (),
         checksums: dict[str, str] | None = None,
         checksum: bool = False,
+        digests: CallCache | None = None,
     ) -> None:
         self.store = store
+        self.digests = digests
         self.back = back if back is not None else {}  # shared with the Localizer
         self.owned = [os.path.realpath(p) + os.sep for p in owned]
         self.require_exists = require_exists
@@ -399,6 +404,11 @@ class Globalizer:
         # the store takes only a digest computed here from the bytes (one given with the
         # value may be anyone's claim): then it need not hash the file a second time
         computed = sha1_of(real) if self.checksum and not checksum else None
+        if computed is None and self.digests is not None:
+            computed = self.digests.known_digest(real)
+            if computed is None:
+                computed = sha1_of(real)
+                self.digests.remember_digest(real, computed)
         digest = (checksum or computed) if self.checksum else None
         file_id = self.store.import_local(real, move=move, basename=basename or None,
                                           digest=computed)

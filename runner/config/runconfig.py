@@ -80,6 +80,10 @@ class RunConfig(Settings):
         None, "--maxJobDuration", minimum=0, minimum_allowed=False,
         help="kill a job that runs longer than this many seconds")
     restart: bool = setting(False, "--restart", help="resume the run kept in the job store")
+    call_cache: str | None = setting(
+        None, "--callCache", "--cachedir", metavar="DIR",
+        help="reuse results of earlier runs kept in DIR, and keep this run's there (off by "
+        "default; --cachedir is cwltool's name)")
     clean: str | None = setting(
         None, "--clean", choices=CLEAN_CHOICES,
         help="when to delete the job store (default: never with --stats, else onSuccess)")

@@ -18,6 +18,7 @@ from typing import Any
 
 from backends.batch.base import BatchJob, BatchSystem, ExitReason, Resources, UpdatedJob
 from backends.jobstore.base import JobStore, Lease
+from runner.cache.decide import make_decider
 from runner.cli.progress import Progress
 from runner.config.runconfig import RunConfig
 from runner.engine.execute import JobInput, JobResult, execute
@@ -79,6 +80,7 @@ class Leader:
         self.snapshot = SnapshotWriter(store)
         #: the store's lease, kept alive from the loop (set by runner.engine.run)
         self.lease: Lease | None = None
+        self.cache = make_decider(store, config)
 
     # -- main loop ------------------------------------------------------------------------
     def run(self) -> Any:
@@ -92,6 +94,9 @@ class Leader:
                 signal.signal(sig, handler)
             self.progress.stop()
             self.snapshot.write_final(self.state, self.stop_reason)
+            if self.cache is not None:
+                self.cache.close()
+                log.info("%s", self.cache.summary())
         if self.stop_reason is not None:
             raise Interrupted(
                 f"run stopped ({self.stop_reason}); resume it with --restart", self.stop_code
@@ -176,6 +181,11 @@ class Leader:
         except Exception as exc:  # noqa: BLE001 (a bad promised requirement fails the job)
             self._handle(record, JobResult(ok=False, error=f"resources: {exc}", retryable=False))
             return
+        if self.cache is not None and record.cache:
+            cached = self.cache.lookup(record, values, resources)
+            if cached is not None:
+                self._handle(record, cached)
+                return
         self.store.write_job_input(job_id, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
         argv = (sys.executable, "-m", "runner.worker", self.store.locator, job_id)
         batch_job = BatchJob(
@@ -220,6 +230,8 @@ class Leader:
             self.pending_events.append(stats_event(record.id, record.name, stats))
         keep_job_log(self.store, record, result, self.config)  # before a retry counts up
         if result.ok:
+            if self.cache is not None and not record.local:
+                self.cache.finished(record, result)
             self.pending_events.extend(encode(("new", r)) for r in result.new)
             self.pending_events.append(
                 encode(("ran", record.id, result.value, result.promises))

@@ -227,6 +227,11 @@ class ContainerEngine:
         """Whether the engine holds ``image`` now."""
         return self._present(image, None)
 
+    def image_id(self, image: str) -> str | None:
+        """The ID (content digest) of ``image`` as the engine holds it now, or None."""
+        done = self._call([self.binary, "image", "inspect", "--format", "{{.Id}}", image], 120)
+        return done.stdout.strip() or None if done.returncode == 0 else None
+
     def _present(self, image: str, dockerfile_digest: str | None) -> bool:
         label = f'{{{{index .Config.Labels "{_DOCKERFILE_LABEL}"}}}}'
         inspect = [self.binary, "image", "inspect", "--format", label, image]

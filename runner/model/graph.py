@@ -88,6 +88,9 @@ class JobNode:
     services: list[JobNode] = field(default_factory=list)
     #: Extra promises the node must wait for although its payload does not hold them.
     after: list[Promise] = field(default_factory=list)
+    #: ``"module:attribute"`` of the node's cache keyer (``runner.cache.keys.Keyer``), or
+    #: "" for a node whose result is never reused from a cache
+    cache: str = ""
 
     def rv(self, *path: Any) -> Promise:
         """A promise of this node's return value (indexed by ``path``)."""

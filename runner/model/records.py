@@ -38,6 +38,8 @@ class JobRecord:
     followons: list[str] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
     attempts: int = 0
+    #: the node's cache keyer (``JobNode.cache``)
+    cache: str = ""
 
 
 # Journal events (tuples, first element the kind):
@@ -75,6 +77,7 @@ def flatten(
             children=[c.id for c in current.children],
             followons=[f.id for f in current.followons],
             services=[s.id for s in current.services],
+            cache=current.cache,
         )
         out.append(record)
         for kind, nodes in (
