@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -63,11 +64,14 @@ class CwlKeyer:
     def __init__(self) -> None:
         self._tools: dict[ProcRef, dict[str, Any] | None] = {}
         self._images: dict[tuple[str | None, str], str | None] = {}
+        self._recorded_bytes: bytes | None = None
+        self._recorded_tools: dict[str, dict[str, Any]] = {}
 
-    def key(self, store: JobStore, payload: Any, resources: Resources, config: RunConfig
-            ) -> CacheKey | None:
+    def key(self, store: JobStore, payload: Any, resources: Resources, config: RunConfig,
+            recorded: bytes | None = None) -> CacheKey | None:
         ref: ProcRef = payload["tool"]
-        tool = self._tool_parts(ref)
+        tool = self._tool_parts(ref) if recorded is None else self._recorded(recorded).get(
+            _ref_key(ref))
         if tool is None or secrets.values():
             return None
         parts: dict[str, Any] = {k: v for k, v in tool.items() if not k.startswith("_")}
@@ -93,6 +97,14 @@ class CwlKeyer:
             label += f"[{index}]"
         name = json.dumps([ref.uri, list(ref.steps), index])
         return CacheKey.of(name, label, parts, final)
+
+    def _recorded(self, recorded: bytes) -> dict[str, dict[str, Any]]:
+        """The tools' parts in ``definitions``' record (read once per record)."""
+        if self._recorded_bytes != recorded:
+            data = json.loads(recorded)
+            self._recorded_tools = dict(data.get("tools") or {})
+            self._recorded_bytes = recorded
+        return self._recorded_tools
 
     def _tool_parts(self, ref: ProcRef) -> dict[str, Any] | None:
         if ref in self._tools:
@@ -161,6 +173,36 @@ class CwlKeyer:
 KEYER = CwlKeyer()
 
 
+def _ref_key(ref: ProcRef) -> str:
+    return json.dumps([ref.uri, list(ref.steps)])
+
+
+def definitions(ref: ProcRef) -> bytes:
+    """The record of the document under ``ref`` that ``Run.start`` keeps: every process
+    reachable through steps by a digest of its definition (any change of one is an edit),
+    and each reusable tool's key parts (the ``recorded`` its old jobs' keys are made of)."""
+    from languages.cwl.load import tool_class
+
+    processes: dict[str, str] = {}
+    tools: dict[str, dict[str, Any]] = {}
+    base = ref.uri.rsplit("/", 1)[0] + "/"
+    stack = [ref]
+    while stack:
+        current = stack.pop()
+        process = resolve(current)
+        name = _ref_key(current)
+        processes[name] = digest_of(_relative(dict(process.tool), base))
+        kind = tool_class(process)
+        if kind == "Workflow":
+            stack.extend(current.step(step.id) for step in getattr(process, "steps", ()))
+        elif kind == "CommandLineTool":
+            parts = KEYER._tool_parts(current)
+            if parts is not None:
+                tools[name] = parts
+    data = {"format": 1, "processes": processes, "tools": tools}
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
 def _settings(config: RunConfig) -> Any:
     from languages.cwl.settings import CwlSettings
 
@@ -178,10 +220,16 @@ def _reusable(process: Any) -> bool:
                                                                *process.hints])
 
 
+#: the IDs schema-salad makes up for processes that have none (an inline ``run:``): new
+#: ones at each load
+_BLANK_ID = re.compile(r"_:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _relative(value: Any, base: str) -> Any:
-    """``value`` with the document's directory ``base`` taken out of every string."""
+    """``value`` with the document's directory ``base`` taken out of every string, and
+    made-up IDs left out."""
     if isinstance(value, str):
-        return value.replace(base, "")
+        return _BLANK_ID.sub("_:", value.replace(base, ""))
     if isinstance(value, Mapping):
         return {str(k): _relative(v, base) for k, v in value.items()}
     if isinstance(value, list | tuple):

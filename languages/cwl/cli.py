@@ -276,6 +276,7 @@ def _execute(
     from runner.cache.store import open_cache
     from runner.engine.run import Run
 
+    definitions = _definitions(ref)
     with Run(config) as run:
         if job is None:
             secrets.recover(run.store, given)
@@ -289,14 +290,26 @@ def _execute(
             except MissingInput as exc:
                 raise InputMissing(f"input {exc}") from None
             run.note_inputs(inputs)
-            value = run.start(root_node(ref, inputs))
+            value = run.start(root_node(ref, inputs), definitions)
         else:
-            value = run.restart()
+            value = run.restart(definitions, lambda old: root_node(ref, old["inputs"]))
         compute = not cwl_settings(config).no_compute_checksum
         out = export_outputs(value, run.store, outdir, compute_checksum=compute)
         run.note_outputs(out)
     print_outputs(out, sys.stdout)
     return 0
+
+
+def _definitions(ref: Any) -> bytes | None:
+    """The document's definitions for Run.start/restart (None for a document whose tools
+    cannot be walked: such a run restarts as it always did)."""
+    from languages.cwl.cachekey import definitions
+
+    try:
+        return definitions(ref)
+    except Exception as exc:  # noqa: BLE001 (an edit cannot be told apart then: say so)
+        logging.getLogger(__name__).debug("no definitions recorded: %s", exc)
+        return None
 
 
 class InputMissing(MoilError):

@@ -81,10 +81,13 @@ class Blob:
 class Keyer(Protocol):
     """A front end's cache support for one kind of work node."""
 
-    def key(self, store: JobStore, payload: Any, resources: Resources, config: RunConfig
-            ) -> CacheKey | None:
+    def key(self, store: JobStore, payload: Any, resources: Resources, config: RunConfig,
+            recorded: bytes | None = None) -> CacheKey | None:
         """The node's key, or None when the node must always run (its definition says
-        so, or one of its inputs cannot be identified by content)."""
+        so, or one of its inputs cannot be identified by content). ``recorded``: the
+        definitions the front end gave when the run started (``Run.start``): the key of a
+        node that ran then, for a restart after the document was edited; None: the
+        definitions loaded now."""
         ...
 
     def pack(self, store: JobStore, value: Any) -> tuple[Any, list[Blob]] | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from backends.batch.base import BatchJob, BatchSystem, ExitReason, Resources, UpdatedJob
 from backends.jobstore.base import JobStore, Lease
-from runner.cache.decide import make_decider
+from runner.cache.decide import Previous, make_decider
 from runner.cli.progress import Progress
 from runner.config.runconfig import RunConfig
 from runner.engine.execute import JobInput, JobResult, execute
@@ -56,7 +56,8 @@ class Leader:
     """One run of the loop over a state machine already loaded with the run's jobs."""
 
     def __init__(
-        self, store: JobStore, batch: BatchSystem, state: StateMachine, config: RunConfig
+        self, store: JobStore, batch: BatchSystem, state: StateMachine, config: RunConfig,
+        previous: Previous | None = None,
     ) -> None:
         self.store = store
         self.batch = batch
@@ -80,7 +81,8 @@ class Leader:
         self.snapshot = SnapshotWriter(store)
         #: the store's lease, kept alive from the loop (set by runner.engine.run)
         self.lease: Lease | None = None
-        self.cache = make_decider(store, config)
+        #: reuse decisions: the call cache, and ``previous`` results of an edited run
+        self.cache = make_decider(store, config, previous)
 
     # -- main loop ------------------------------------------------------------------------
     def run(self) -> Any:

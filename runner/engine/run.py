@@ -34,6 +34,7 @@ from backends.errors import (
     LeaseLostError,
 )
 from backends.jobstore.base import JobStore, Lease, open_job_store
+from runner.cache.decide import Previous, previous_results
 from runner.config import runconfig
 from runner.config.options import batch_system_class
 from runner.config.runconfig import RunConfig
@@ -44,12 +45,15 @@ from runner.errors import JobStoreInUseError, UsageError, WorkflowFailed
 from runner.jobenv.filestore import remove_spares
 from runner.jobenv.tempdirs import stores_dir, work_dir
 from runner.model.graph import JobNode
+from runner.model.promise import loads
 from runner.model.records import decode, encode, flatten
 from runner.model.state import StateMachine, Status
 
 log = logging.getLogger(__name__)
 
 STATUS_NAME = "status"
+#: the front end's record of the document's definitions, as the run started (Run.start)
+DEFINITIONS_NAME = "definitions"
 
 
 
@@ -178,10 +182,16 @@ class Run:
         self.store.write_shared(CONFIG_NAME, runconfig.encode(self.config))
 
     # -- running --------------------------------------------------------------------------
-    def start(self, root: JobNode) -> Any:
-        """Run the graph under ``root``; returns the root's value or raises."""
+    def start(self, root: JobNode, definitions: bytes | None = None) -> Any:
+        """Run the graph under ``root``; returns the root's value or raises.
+
+        ``definitions``: the front end's record of the document's work-node definitions
+        (what its keyer's ``recorded`` reads), kept in the store so that ``--restart``
+        after an edit can tell which finished jobs are still valid."""
         if self.config.restart:
             return self.restart()
+        if definitions is not None:
+            self.store.write_shared(DEFINITIONS_NAME, definitions)
         records = flatten(root)
         events = [encode(("new", r)) for r in records] + [encode(("root", root.id))]
         self.store.append_records(events)
@@ -189,8 +199,17 @@ class Run:
         state.add(records)
         return self._drive(state)
 
-    def restart(self) -> Any:
-        """Resume the run kept in the store; finished jobs do not run again."""
+    def restart(
+        self, definitions: bytes | None = None,
+        edited: Callable[[Any], JobNode] | None = None,
+    ) -> Any:
+        """Resume the run kept in the store; finished jobs do not run again.
+
+        With ``definitions`` (as for ``start``) that differ from those the run started
+        with, the document was edited: ``edited(payload)`` builds the new root node from
+        the old root's payload, and the new graph runs in this store, each finished job
+        whose key is unchanged reused, the others run again (``_restart_edited``). Equal
+        definitions, or none: the run resumes as it was."""
         state = replay(self.store, self.config.retry_count)
         if state.root is None:
             where = self.store.locator
@@ -198,15 +217,47 @@ class Run:
                 f"the job store {where} holds no workflow to resume (its run never started); "
                 f"delete it with `toil clean {where}` and start the run without --restart"
             )
+        if definitions is not None and edited is not None:
+            recorded = self._recorded_definitions()
+            if recorded is not None and recorded != definitions:
+                return self._restart_edited(state, recorded, definitions, edited)
         if state.succeeded():
             self.succeeded = True
             return state.root_value()
         return self._drive(state, resumed=True)
 
-    def _drive(self, state: StateMachine, resumed: bool = False) -> Any:
+    def _recorded_definitions(self) -> bytes | None:
+        if not self.store.shared_exists(DEFINITIONS_NAME):
+            return None  # a store of a run started without them (an older moil)
+        return self.store.read_shared(DEFINITIONS_NAME)
+
+    def _restart_edited(
+        self, state: StateMachine, recorded: bytes, definitions: bytes,
+        edited: Callable[[Any], JobNode],
+    ) -> Any:
+        """Run the edited document's graph in this store, reusing finished jobs by key.
+
+        The journal is replaced by the new graph before the new definitions are stored:
+        a leader killed in between restarts as after an edit again (the jobs reused so
+        far are in the new journal; the old run's other results are lost and rerun)."""
+        log.info("the workflow changed since the run started: finished jobs whose key is "
+                 "unchanged are reused, the others run again")
+        previous = previous_results(self.store, state, recorded, self.config)
+        old_root = state.record(state.root or "")
+        root = edited(loads(old_root.body, state.inputs_of(old_root.id)))
+        records = flatten(root)
+        self.store.replace_records(
+            [encode(("new", r)) for r in records] + [encode(("root", root.id))])
+        self.store.write_shared(DEFINITIONS_NAME, definitions)
+        fresh = StateMachine(self.config.retry_count)
+        fresh.add(records)
+        return self._drive(fresh, resumed=True, previous=previous)
+
+    def _drive(self, state: StateMachine, resumed: bool = False,
+               previous: Previous | None = None) -> Any:
         self.started = True
         batch = make_batch_system(self.config)
-        leader = Leader(self.store, batch, state, self.config)
+        leader = Leader(self.store, batch, state, self.config, previous)
         leader.lease = self.lease
         if self.config.stats:
             update_run_info(self.store, **start_info(sys.argv))
