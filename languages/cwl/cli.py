@@ -290,12 +290,14 @@ def _execute(
             except MissingInput as exc:
                 raise InputMissing(f"input {exc}") from None
             run.note_inputs(inputs)
+            run.note_workflow(_document_path(ref.uri), "cwl")
             value = run.start(root_node(ref, inputs), definitions)
         else:
             value = run.restart(definitions, lambda old: root_node(ref, old["inputs"]))
         compute = not cwl_settings(config).no_compute_checksum
-        out = export_outputs(value, run.store, outdir, compute_checksum=compute)
-        run.note_outputs(out)
+        files: dict[str, str] = {}
+        out = export_outputs(value, run.store, outdir, compute_checksum=compute, files=files)
+        run.note_outputs(out, files)
     print_outputs(out, sys.stdout)
     return 0
 
@@ -310,6 +312,14 @@ def _definitions(ref: Any) -> bytes | None:
     except Exception as exc:  # noqa: BLE001 (an edit cannot be told apart then: say so)
         logging.getLogger(__name__).debug("no definitions recorded: %s", exc)
         return None
+
+
+def _document_path(uri: str) -> str:
+    """The local path of a ``file:`` document URI (its fragment dropped), else the URI."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme == "file" else uri.split("#")[0]
 
 
 class InputMissing(MoilError):

@@ -44,21 +44,28 @@ log = logging.getLogger(__name__)
 
 
 def export_outputs(
-    value: Any, store: JobStore, outdir: str, *, compute_checksum: bool = True
+    value: Any, store: JobStore, outdir: str, *, compute_checksum: bool = True,
+    files: dict[str, str] | None = None,
 ) -> Any:
-    """``value`` with its files placed in ``outdir`` (created if needed). Raises
-    ``UnsafeName`` (naming the output) for a basename that is not a single name."""
+    """``value`` with its files placed in ``outdir`` (created if needed); ``files``, if
+    given, gets each stored file's target path -> file ID. Raises ``UnsafeName`` (naming
+    the output) for a basename that is not a single name."""
     os.makedirs(outdir, exist_ok=True)
     exporter = _Exporter(store, outdir, compute_checksum)
-    if not isinstance(value, dict):
-        return exporter.export(value)
-    out = {}
-    for name, item in value.items():
-        try:
-            out[name] = exporter.export(item)
-        except UnsafeName as exc:
-            raise UnsafeName(f"output {name!r}: {exc}") from None
-    return out
+    try:
+        if not isinstance(value, dict):
+            return exporter.export(value)
+        out = {}
+        for name, item in value.items():
+            try:
+                out[name] = exporter.export(item)
+            except UnsafeName as exc:
+                raise UnsafeName(f"output {name!r}: {exc}") from None
+        return out
+    finally:
+        if files is not None:
+            files.update({target: file_id_of(loc) for loc, target in exporter.placed.items()
+                          if loc.startswith(FILE_SCHEME)})
 
 
 def print_outputs(value: Any, stream: IO[str]) -> None:

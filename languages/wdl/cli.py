@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import uuid
 from typing import NoReturn
@@ -129,10 +130,13 @@ def _run(args: argparse.Namespace, config: RunConfig) -> int:
         local=True,
     )
     with Run(config) as run:
-        run.note_inputs({b.name: b.value for b in inputs})
+        run.note_inputs({b.name: b.value.json for b in inputs})
+        run.note_workflow(os.path.abspath(args.wdl) if os.path.exists(args.wdl) else args.wdl,
+                          "wdl")
         outputs = run.restart() if config.restart else run.start(root)
-        exported = export_outputs(run.store, outputs, out_dir)
-        run.note_outputs(exported)
+        files: dict[str, str] = {}
+        exported = export_outputs(run.store, outputs, out_dir, files)
+        run.note_outputs({name: v.json for name, v in exported.items()}, files)
     dialect = settings.output_dialect
     write_json(output_json(exported, target.name, dialect, out_dir), settings.output_file)
     return 0

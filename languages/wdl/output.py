@@ -49,12 +49,17 @@ class Exporter:
 
 
 def export_outputs(
-    store: JobStore, outputs: dict[str, Value.Base], out_dir: str
+    store: JobStore, outputs: dict[str, Value.Base], out_dir: str,
+    files: dict[str, str] | None = None,
 ) -> dict[str, Value.Base]:
-    """``outputs`` with their files placed under ``out_dir`` (created if needed)."""
+    """``outputs`` with their files placed under ``out_dir`` (created if needed); ``files``,
+    if given, gets each placed file's path -> stored file ID."""
     os.makedirs(out_dir, exist_ok=True)
     exporter = Exporter(store, out_dir)
-    return {name: exporter.value(v) for name, v in outputs.items()}
+    out = {name: exporter.value(v) for name, v in outputs.items()}
+    if files is not None:
+        files.update(exporter.placed)
+    return out
 
 
 def output_json(

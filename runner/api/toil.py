@@ -80,6 +80,8 @@ class Toil:
         """Run ``rootJob`` and everything it adds; returns its return value."""
         if self._active.config.restart:
             raise UsageError("this job store is being restarted: call restart(), not start()")
+        script = sys.argv[0] if sys.argv and sys.argv[0] else "python"
+        self._active.note_workflow(os.path.abspath(script), "python")
         return self._active.start(rootJob._to_node())
 
     def restart(self) -> Any:

@@ -100,6 +100,20 @@ class RunConfig(Settings):
         None, "--trace", check="output_file", leader_only=True,
         help="write a trace of the job attempts (TSV, Nextflow's fields) to this file when "
         "the run ends (records stats)")
+    provenance: str | None = setting(
+        None, "--provenance", check="output_dir", leader_only=True,
+        help="write the run as a Workflow Run RO-Crate (Provenance Run Crate) into this "
+        "directory when the run ends (records stats)")
+    orcid: str | None = setting(None, "--orcid", leader_only=True,
+                                help="--provenance: the ORCID of the person running it")
+    full_name: str | None = setting(None, "--full-name", leader_only=True,
+                                    help="--provenance: the name of the person running it")
+    user_provenance: bool = setting(
+        False, "--enable-user-provenance", negate=("--disable-user-provenance",),
+        leader_only=True, help="--provenance: name the login user (if no --full-name)")
+    host_provenance: bool = setting(
+        False, "--enable-host-provenance", negate=("--disable-host-provenance",),
+        leader_only=True, help="--provenance: name the host and its system")
     log_level: str = setting(
         "INFO", "--logLevel", parse=str.upper, choices=LOG_LEVELS + LOG_ALIASES,
         consts={"--logOff": "OFF", "--logCritical": "CRITICAL", "--logError": "ERROR",

@@ -69,9 +69,9 @@ class Run:
             self.store: JobStore = open_job_store(locator)
         except InvalidLocatorError as exc:
             raise UsageError(str(exc)) from None
-        #: --stats keeps the store; --report and --trace record stats without keeping it
+        #: --stats keeps the store; --report, --trace, --provenance record stats without
         self.keep_for_stats = config.stats
-        stats = config.stats or bool(config.report or config.trace)
+        stats = config.stats or bool(config.report or config.trace or config.provenance)
         #: the run's configuration, naming the store it runs in
         self.config = dataclasses.replace(config, job_store=self.store.locator, stats=stats)
         self.succeeded = False
@@ -151,27 +151,44 @@ class Run:
             self._release()
 
     def _write_reports(self, ok: bool) -> None:
-        """--report and --trace, from what the store holds now (a failure to write one is
-        logged: the run's own outcome stands)."""
-        if not (self.config.report or self.config.trace):
-            return
-        from runner.cli.report import write_run_files
+        """--report, --trace and --provenance, from what the store holds now (a failure to
+        write one is logged: the run's own outcome stands)."""
+        state = "succeeded" if ok else "failed"
+        config = self.config
+        if config.report or config.trace:
+            from runner.cli.report import write_run_files
 
-        try:
-            write_run_files(self.store, self.config.report, self.config.trace,
-                            "succeeded" if ok else "failed")
-        except (OSError, BackendError) as exc:
-            log.error("could not write the run report: %s", exc)
+            try:
+                write_run_files(self.store, config.report, config.trace, state)
+            except (OSError, BackendError) as exc:
+                log.error("could not write the run report: %s", exc)
+        if config.provenance:
+            from runner.engine.runcrate import write_run_crate
+
+            options = {"orcid": config.orcid, "full_name": config.full_name,
+                       "user_provenance": config.user_provenance,
+                       "host_provenance": config.host_provenance}
+            try:
+                write_run_crate(self.store, config.provenance, state, options)
+            except (OSError, BackendError) as exc:
+                log.error("could not write the provenance crate: %s", exc)
+
+    def note_workflow(self, document: str, language: str) -> None:
+        """Keep the workflow document's path and language (cwl, wdl, python) for the report
+        and the provenance crate."""
+        if self.config.stats:
+            update_run_info(self.store, workflow=document, language=language)
 
     def note_inputs(self, inputs: Any) -> None:
         """Keep the workflow's inputs (placeholders for secrets) for the run report."""
         if self.config.stats:
             update_run_info(self.store, inputs=inputs)
 
-    def note_outputs(self, outputs: Any) -> None:
-        """Keep the workflow's exported outputs for the run report."""
+    def note_outputs(self, outputs: Any, files: dict[str, str] | None = None) -> None:
+        """Keep the workflow's exported outputs for the run report, and ``files`` (each
+        exported file's path -> its stored file ID) for the provenance crate."""
         if self.config.stats:
-            update_run_info(self.store, outputs=outputs)
+            update_run_info(self.store, outputs=outputs, output_files=files or {})
 
     def _release(self) -> None:
         lease, self.lease = self.lease, None
