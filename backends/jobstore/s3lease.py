@@ -5,7 +5,8 @@ with ``If-None-Match: *`` when absent, or with ``If-Match: ETAG`` of the expired
 was read; the holder renews it every ``RENEW_EVERY`` seconds with ``If-Match`` on its own
 ETag and deletes it on release. Expiry is judged by the server's clock: the object's
 ``Last-Modified`` against the ``Date`` of the response that read it, so a reader's clock
-does not matter. On S3 (and moto) the conditions make taking and renewing atomic.
+does not matter. A holder that ran on this host and whose process is gone (SIGKILL) frees
+its lease at once: a ``--restart`` on the same host need not wait for the expiry. On S3 (and moto) the conditions make taking and renewing atomic.
 
 The fallback, for S3-compatible servers that accept the conditional headers and ignore them
 (s3rver): every take is followed by a read-back, and every renewal and release by a read
@@ -87,7 +88,7 @@ class LeaseObject:
 
     def live_holder(self) -> LeaseHolder | None:
         found = self.read()
-        return found[0] if found is not None and found[3] else None
+        return found[0] if found is not None and found[3] and not _died_here(found[0]) else None
 
     def _put(self, body: bytes, **condition: str) -> str:
         response = self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=body, **condition)
@@ -99,7 +100,7 @@ class LeaseObject:
         holder = LeaseHolder(owner, socket.gethostname(), os.getpid(), now, now + TTL)
         token = uuid.uuid4().hex
         found = self.read()
-        if found is not None and found[3]:
+        if found is not None and found[3] and not _died_here(found[0]):
             self._refuse(found[0])
         condition = {"IfNoneMatch": "*"} if found is None else {"IfMatch": found[2]}
         try:
@@ -118,6 +119,21 @@ class LeaseObject:
         raise JobStoreLeasedError(
             f"the job store {self.locator} is in use by a running leader{who}", holder
         )
+
+
+def _died_here(holder: LeaseHolder) -> bool:
+    """Whether the holder ran on this host and its process is gone (a leader killed with
+    SIGKILL): its lease is free at once rather than after its expiry. A pid that was
+    reused since counts as alive, so the lease is then waited out: never taken early."""
+    if holder.host != socket.gethostname() or holder.pid <= 0:
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _body(holder: LeaseHolder, token: str) -> bytes:

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,3 +116,68 @@ def test_toil_endpoint_variables(moto_s3: S3Server, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "moil-job-store.json" in _keys(moto_s3, bucket)
+
+
+GRAPH200 = REPO / "tests" / "runner" / "scripts" / "graph200.py"
+
+
+def _graph_leader(server: S3Server, tmp_path: Path, bucket: str, done: int
+                  ) -> tuple[subprocess.Popen[str], list[str], dict[str, str], Path]:
+    """graph200.py (200 jobs, each leaving a file in RUNS) on an aws: store, once ``done``
+    jobs have run: (leader, its argv, its environment, RUNS)."""
+    import time
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    environ = server.env(os.environ)
+    environ["MOIL_S3_CACHE"] = str(tmp_path / "cache")
+    argv = [sys.executable, str(GRAPH200), f"aws:{server.region}:{bucket}/graph", str(runs),
+            "--logLevel", "WARNING"]
+    leader = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=environ)
+    deadline = time.monotonic() + 180
+    while len(os.listdir(runs)) < done and time.monotonic() < deadline:
+        assert leader.poll() is None, leader.communicate()
+        time.sleep(0.01)
+    return leader, argv, environ, runs
+
+
+@pytest.mark.slow
+def test_sigkill_leader_then_restart_on_aws(s3_server: S3Server, tmp_path: Path) -> None:
+    """As on file: (tests/runner/test_restart.py): the restart starts at once (the dead
+    leader's lease object is freed: it ran on this host and its process is gone) and no
+    finished job runs again."""
+    import signal
+
+    import psutil
+
+    bucket = s3_server.new_bucket()
+    leader, argv, environ, runs = _graph_leader(s3_server, tmp_path, bucket, 60)
+    workers = psutil.Process(leader.pid).children(recursive=True)
+    leader.send_signal(signal.SIGKILL)
+    leader.wait()
+    assert 0 < len(os.listdir(runs)) < 200, "the kill must land in the middle of the run"
+    psutil.wait_procs(workers, timeout=30)
+    assert "graph/lease" in _keys(s3_server, bucket)  # what the killed leader left
+
+    result = subprocess.run([*argv, "--restart"], capture_output=True, text=True, env=environ,
+                            timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "TOTAL 180" in result.stdout
+    names = [name.split(".")[0] for name in os.listdir(runs)]
+    assert len(set(names)) == 200 and len(names) == 200, "a finished job ran again"
+    assert _keys(s3_server, bucket) == []  # the store is gone after the successful restart
+
+
+@pytest.mark.slow
+def test_the_server_stopped_for_20_s_mid_run(s3_server_factory: Any, tmp_path: Path) -> None:
+    """s3rver (it keeps its data over a restart) stopped for 20 s while the run goes on:
+    requests are retried with backoff and the run finishes with the right result."""
+    server: S3Server = s3_server_factory("s3rver")
+    leader, _argv, _environ, runs = _graph_leader(server, tmp_path, server.new_bucket(), 40)
+    back = server.stop_for(20)
+    out, err = leader.communicate(timeout=600)
+    back.join()
+    assert leader.returncode == 0, err
+    assert "TOTAL 180" in out
+    assert len({name.split(".")[0] for name in os.listdir(runs)}) == 200
