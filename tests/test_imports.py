@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACTS = {"backends", "backends.errors", "backends.registry", "backends.jobstore",
              "backends.jobstore.base", "backends.batch", "backends.batch.base",
-             "backends.settings"}
+             "backends.settings", "backends.urls"}
 
 
 def imports_of(package: str) -> list[tuple[str, str]]:

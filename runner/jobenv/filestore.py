@@ -23,6 +23,7 @@ from typing import IO, Any
 
 import psutil
 
+from backends import urls
 from backends.jobstore.base import FileID, JobStore
 
 log = logging.getLogger(__name__)
@@ -89,11 +90,12 @@ class FileStore:
         return self.store.local_path(file_id)
 
     def import_url(self, url: str) -> FileID:
-        """Fetch ``url`` (a local path, ``file://``, ``http(s)://``) into the store once."""
+        """Fetch ``url`` (a local path, ``file://``, ``http(s)://``, ``ftp://``, ``s3://``)
+        into the store once."""
         return import_url(self.store, url)
 
     def export_url(self, file_id: str, url: str) -> None:
-        """Write a stored file to ``url`` (a local path or ``file://``)."""
+        """Write a stored file to ``url`` (a local path, ``file://`` or ``s3://``)."""
         export_url(self.store, file_id, url)
 
     # -- Toil's names --------------------------------------------------------------------
@@ -201,23 +203,32 @@ def _url_path(url: str) -> str | None:
 
 
 def import_url(store: JobStore, url: str) -> FileID:
-    """Bring ``url`` into ``store``: a local file by hard link (no copy), a remote one by
-    one download."""
+    """Bring ``url`` into ``store``: a local file by hard link (no copy), a remote one
+    (``s3://``, ``http(s)://``, ``ftp://``) by one download."""
     path = _url_path(url)
     if path is not None:
         return store.import_local(os.path.abspath(path))
     basename = os.path.basename(urllib.parse.urlparse(url).path) or "download"
     file_id, stream = store.write_stream(basename)
-    with stream, urllib.request.urlopen(url) as response:
-        shutil.copyfileobj(response, stream)
+    if urls.is_s3_url(url):
+        with stream:
+            urls.download(url, stream)
+    else:
+        with stream, urllib.request.urlopen(url) as response:
+            shutil.copyfileobj(response, stream)
     return FileID(file_id, store.file_size(file_id))
 
 
 def export_url(store: JobStore, file_id: str, url: str) -> None:
-    """Write a stored file to a local path or ``file://`` URL (hard link when possible)."""
+    """Write a stored file to a local path or ``file://`` URL (hard link when possible),
+    or to an ``s3://BUCKET/KEY`` URL."""
+    if urls.is_s3_url(url):
+        with store.open_read(file_id) as source:
+            urls.upload(source, url)
+        return
     path = _url_path(url)
     if path is None:
-        raise ValueError(f"cannot export to {url!r}: only local paths and file:// URLs")
+        raise ValueError(f"cannot export to {url!r}: only local paths, file:// and s3:// URLs")
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     if os.path.lexists(path):

@@ -1,0 +1,67 @@
+"""Files named by ``s3://BUCKET/KEY`` URLs, for imports and exports of any job store.
+
+The client is the ``aws:`` store's (``backends.jobstore.s3client``): the same endpoint
+(``TOIL_S3_HOST``, else boto3's ``AWS_ENDPOINT_URL(_S3)`` and profiles), credentials and
+retries. Transfers stream through boto3's managed transfer (parallel parts, never the
+whole file in memory). Other schemes (``http(s)://``, ``ftp://``, ``file://``) are urllib's,
+in ``runner.jobenv.filestore``.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from typing import IO, Any
+
+from backends.errors import JobStoreError, NoSuchFileError
+
+
+def is_s3_url(url: str) -> bool:
+    return url.startswith("s3://")
+
+
+def _split(url: str) -> tuple[str, str]:
+    parsed = urllib.parse.urlparse(url)
+    key = urllib.parse.unquote(parsed.path.lstrip("/"))
+    if not parsed.netloc or not key or key.endswith("/"):
+        raise JobStoreError(f"{url!r} is not an s3://BUCKET/KEY URL of a file")
+    return parsed.netloc, key
+
+
+def _client() -> Any:
+    from backends.jobstore.s3client import client
+
+    return client(os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                  or "us-east-1")
+
+
+def download(url: str, out: IO[bytes]) -> None:
+    """Write the object ``url`` names to ``out``. Raises NoSuchFileError, JobStoreError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from backends.jobstore.s3client import is_missing, raise_store_error
+
+    bucket, key = _split(url)
+    s3 = _client()
+    try:
+        s3.download_fileobj(bucket, key, out)
+    except ClientError as exc:
+        if is_missing(exc):
+            raise NoSuchFileError(f"no object at {url}") from None
+        raise_store_error(exc, s3, bucket)
+    except BotoCoreError as exc:
+        raise_store_error(exc, s3, bucket)
+
+
+def upload(source: IO[bytes], url: str) -> None:
+    """Write ``source`` (read to its end) to ``url``. Raises JobStoreError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from backends.jobstore.s3client import raise_store_error
+
+    bucket, key = _split(url)
+    s3 = _client()
+    try:
+        s3.upload_fileobj(source, bucket, key)
+    except (BotoCoreError, ClientError) as exc:
+        raise_store_error(exc, s3, bucket)
