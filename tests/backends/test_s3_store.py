@@ -183,3 +183,36 @@ def test_the_server_stopped_for_20_s_mid_run(s3_server_factory: Any, tmp_path: P
     assert leader.returncode == 0, err
     assert "TOTAL 180" in out
     assert len({name.split(".")[0] for name in os.listdir(runs)}) == 200
+
+
+def _status_requests(server: S3Server, tmp_path: Path, items: int) -> list[str]:
+    """The S3 requests of one ``toil status`` of a finished scatter of ``items`` jobs."""
+    bucket = server.new_bucket()
+    locator = f"aws:{server.region}:{bucket}/scatter"
+    job = tmp_path / f"job-{items}.json"
+    job.write_text('{"names": [%s]}' % ", ".join(f'"n{i}"' for i in range(items)))
+    environ = server.env(os.environ)
+    environ["MOIL_S3_CACHE"] = str(tmp_path / "cache")
+    done = subprocess.run(
+        [RUNNER, "--jobStore", locator, "--clean", "never", "--outdir",
+         str(tmp_path / f"out-{items}"), WORKFLOW[0], str(job)],
+        check=False, capture_output=True, text=True, env=environ, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    request_log = tmp_path / f"status-{items}.requests"
+    environ["MOIL_S3_REQUEST_LOG"] = str(request_log)
+    status = subprocess.run(
+        [str(Path(sys.executable).with_name("toil")), "status", locator],
+        check=False, capture_output=True, text=True, env=environ, timeout=120,
+    )
+    assert status.returncode == 0, status.stderr
+    assert f"{items + 4} in all" in status.stdout, status.stdout
+    return sorted(line.split()[0] for line in request_log.read_text().splitlines())
+
+
+def test_toil_status_costs_the_same_requests_for_2_or_30_jobs(
+    moto_s3: S3Server, tmp_path: Path
+) -> None:
+    """``toil status`` of an aws: store reads a few blobs, never one object per job."""
+    few, many = (_status_requests(moto_s3, tmp_path, n) for n in (2, 30))
+    assert few == many and len(few) <= 8, (few, many)
