@@ -215,6 +215,8 @@ class Bench:
         print(f"toil clean of an aws: store with {objects} objects (filled in {filled:.0f} s)")
         print(f"  exit {measure.returncode}, wall {measure.wall:.1f} s, {left} objects left, "
               f"requests: " + ", ".join(f"{op} {c}" for op, c in sorted(counts.items())))
+        if measure.returncode != 0:
+            print("  toil clean said: " + measure.stderr_tail.strip()[-1500:])
 
     def run_keep(self, locator: str) -> None:
         job_path = os.path.join(self.work, "keep.json")
