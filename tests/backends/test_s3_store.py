@@ -6,6 +6,7 @@ The store's own promises (the shared contract) are in ``test_jobstore_contract.p
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -190,7 +191,7 @@ def _status_requests(server: S3Server, tmp_path: Path, items: int) -> list[str]:
     bucket = server.new_bucket()
     locator = f"aws:{server.region}:{bucket}/scatter"
     job = tmp_path / f"job-{items}.json"
-    job.write_text('{"names": [%s]}' % ", ".join(f'"n{i}"' for i in range(items)))
+    job.write_text(json.dumps({"names": [f"n{i}" for i in range(items)]}))
     environ = server.env(os.environ)
     environ["MOIL_S3_CACHE"] = str(tmp_path / "cache")
     done = subprocess.run(
