@@ -60,7 +60,7 @@ def clean(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
 
 def work_dir_leftovers(store: JobStore, root: str | None) -> list[str]:
     """The jobs' temporary directories this run left in its work dir ``root``."""
-    from runner.views.jobstats import iter_events
+    from runner.model.events import job_records
 
     if root is None:
         return []
@@ -72,7 +72,7 @@ def work_dir_leftovers(store: JobStore, root: str | None) -> list[str]:
     if not candidates:
         return []
     # only directories named after this run's jobs: the work dir may be shared (/tmp)
-    prefixes = {event[1].id[:8] for event in iter_events(store, "new")}
+    prefixes = {record.id[:8] for record in job_records(store.read_records())}
     return [e.path for e in candidates if e.name[5:13] in prefixes]
 
 

@@ -23,15 +23,23 @@ from runner.cli.progress import Progress
 from runner.config.runconfig import RunConfig
 from runner.engine.execute import JobInput, JobResult, execute
 from runner.engine.joblogs import keep_job_log
+from runner.engine.journal import Journal
 from runner.engine.snapshot import SnapshotWriter
 from runner.engine.worker import read_result
 from runner.errors import MoilError, WorkflowFailed
 from runner.jobenv import secrets
+from runner.model.events import (
+    AttemptFailed,
+    CheckpointReset,
+    JobFailed,
+    JobRan,
+    JobStats,
+    ServiceStarted,
+)
 from runner.model.graph import ResourceSpec
 from runner.model.promise import loads
-from runner.model.records import JobRecord, encode
+from runner.model.records import JobRecord
 from runner.model.state import StateMachine
-from runner.views.jobstats import stats_event
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +75,7 @@ class Leader:
         #: for --stats: job ID -> (batch ID, when it was issued, what it asked for)
         self.issue_facts: dict[str, tuple[int, float, Resources]] = {}
         self.services: set[str] = set()
-        self.pending_events: list[bytes] = []
+        self.journal = Journal(store, state)
         self.defaults = Resources(
             cores=config.default_cores,
             memory=config.default_memory,
@@ -125,7 +133,7 @@ class Leader:
             ready = self.state.take_ready()
             for job_id in ready:
                 self._start(job_id)
-            self._flush()
+            self.journal.flush()
             self._stop_services()
             if not self.issued and not self.state.ready:
                 break
@@ -145,7 +153,7 @@ class Leader:
             self.progress.update(self.state, len(self.issued))
             self.snapshot.maybe_write(self.state, self.issued.values())
         if self.stop_reason is not None:
-            self._flush()
+            self.journal.flush()
             self.batch.kill_jobs(list(self.issued))
 
     def _on_signal(self, signum: int, frame: object) -> None:
@@ -163,11 +171,6 @@ class Leader:
             self.store.delete_shared(KILL_FLAG)
             self.stop_reason = "killed by toil kill"
 
-    def _flush(self) -> None:
-        if self.pending_events:
-            self.store.append_records(self.pending_events)
-            self.pending_events = []
-
     # -- starting jobs ------------------------------------------------------------------------
     def _start(self, job_id: str) -> None:
         record = self.state.record(job_id)
@@ -175,18 +178,18 @@ class Leader:
         job = JobInput(job_id, record.executor, record.name, record.body, values,
                        record.attempts, record.local)
         if record.local:
-            self._handle(record, execute(self.store, job, self.config, log))
+            self.handle(record, execute(self.store, job, self.config, log))
             return
         try:
             spec: ResourceSpec = loads(record.resources, values)
             resources = spec.resolve(self.defaults)
         except Exception as exc:  # noqa: BLE001 (a bad promised requirement fails the job)
-            self._handle(record, JobResult(ok=False, error=f"resources: {exc}", retryable=False))
+            self.handle(record, JobResult(ok=False, error=f"resources: {exc}", retryable=False))
             return
         if self.cache is not None and record.cache:
             cached = self.cache.lookup(record, values, resources)
             if cached is not None:
-                self._handle(record, cached)
+                self.handle(record, cached)
                 return
         self.store.write_job_input(job_id, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
         argv = (sys.executable, "-m", "runner.worker", self.store.locator, job_id)
@@ -199,7 +202,7 @@ class Leader:
         try:
             batch_id = self.batch.issue_job(batch_job)
         except Exception as exc:  # noqa: BLE001 (InsufficientResources and kin)
-            self._handle(record, JobResult(ok=False, error=str(exc), retryable=False))
+            self.handle(record, JobResult(ok=False, error=str(exc), retryable=False))
             return
         self.issued[batch_id] = job_id
         if self.config.stats:
@@ -222,24 +225,22 @@ class Leader:
                 result.stats = {"wall": float(update.wall_time or 0.0), "cpu": 0.0,
                                 "rss_kib": 0.0, "ok": 0.0,
                                 "exit_code": float(update.exit_status)}
-        self._handle(self.state.record(job_id), result)
+        self.handle(self.state.record(job_id), result)
 
-    def _handle(self, record: JobRecord, result: JobResult) -> None:
+    def handle(self, record: JobRecord, result: JobResult) -> None:
+        """Take the result of ``record``'s attempt (ISSUED): journal and apply what it
+        means (it ran, will be retried, failed for good, or reruns a checkpoint)."""
         for text, level in result.messages:
             log.log(level, "%s: %s", record.display_name, text)
         if self.config.stats and result.stats:
             stats = self._stats_of(record, result)
-            self.pending_events.append(stats_event(record.id, record.name, stats))
+            self.journal.record(JobStats(record.id, record.name, stats))
         keep_job_log(self.store, record, result, self.config)  # before a retry counts up
         if result.ok:
             if self.cache is not None and not record.local:
                 self.cache.finished(record, result)
-            self.pending_events.extend(encode(("new", r)) for r in result.new)
-            self.pending_events.append(
-                encode(("ran", record.id, result.value, result.promises))
-            )
-            self._flush()
-            self.state.ran(record.id, result.value, result.promises, result.new)
+            event = JobRan(record.id, result.value, result.promises, tuple(result.new))
+            self.journal.record(event, flush=True)
         else:
             self._failed(record, result)
         if not record.local:
@@ -262,18 +263,18 @@ class Leader:
         return stats
 
     def _failed(self, record: JobRecord, result: JobResult) -> None:
-        if result.retryable and self.state.attempt_failed(record.id):
+        if result.retryable and self.state.can_retry(record.id):
+            self.journal.record(AttemptFailed(record.id, record.attempts + 1))
             log.warning("%s failed (%s); retrying (attempt %d of %d)", record.display_name,
                         result.error, record.attempts + 1, self.state.retry_count + 1)
-            self.pending_events.append(encode(("attempt", record.id, record.attempts)))
             return
-        checkpoint = self.state.failed_for_good(record.id, result.error)
+        checkpoint = self.state.checkpoint_to_rerun(record.id)
         if checkpoint is not None:
             log.warning("%s failed; rerunning checkpoint %s", record.display_name,
                         self.state.record(checkpoint).display_name)
-            self.pending_events.append(encode(("reset", checkpoint)))
+            self.journal.record(CheckpointReset(checkpoint))
             return
-        self.pending_events.append(encode(("failed", record.id, result.error)))
+        self.journal.record(JobFailed(record.id, result.error))
         message = f"{record.display_name} failed: {result.error}"
         if not record.local:
             message += self._log_tail(record.id)
@@ -293,13 +294,10 @@ class Leader:
         for sid in list(self.services):
             name = f"service-started-{sid}"
             if sid not in self.state.values and self.store.shared_exists(name):
-                value = self.store.read_shared(name)
-                self.pending_events.append(encode(("started", sid, value)))
-                self.state.service_started(sid, value)
+                self.journal.record(ServiceStarted(sid, self.store.read_shared(name)))
 
     def _stop_services(self) -> None:
-        while self.state.to_stop:
-            sid = self.state.to_stop.pop()
+        for sid in self.state.take_stop_requests():
             self.store.write_shared(f"service-stop-{sid}", b"stop")
 
 

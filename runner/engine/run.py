@@ -38,15 +38,18 @@ from runner.cache.decide import Previous, previous_results
 from runner.config import runconfig
 from runner.config.options import batch_system_class
 from runner.config.runconfig import RunConfig
+from runner.engine.journal import Journal, replay
 from runner.engine.leader import KILL_FLAG, Leader
 from runner.engine.runinfo import start_info, update_run_info
 from runner.engine.worker import CONFIG_NAME, read_result
 from runner.errors import JobStoreInUseError, UsageError, WorkflowFailed
 from runner.jobenv.filestore import remove_spares
 from runner.jobenv.tempdirs import stores_dir, work_dir
+from runner.model import events
+from runner.model.events import RunStarted
 from runner.model.graph import JobNode
 from runner.model.promise import loads
-from runner.model.records import decode, encode, flatten
+from runner.model.records import flatten
 from runner.model.state import StateMachine, Status
 
 log = logging.getLogger(__name__)
@@ -209,11 +212,9 @@ class Run:
             return self.restart()
         if definitions is not None:
             self.store.write_shared(DEFINITIONS_NAME, definitions)
-        records = flatten(root)
-        events = [encode(("new", r)) for r in records] + [encode(("root", root.id))]
-        self.store.append_records(events)
         state = StateMachine(self.config.retry_count)
-        state.add(records)
+        journal = Journal(self.store, state)
+        journal.record(RunStarted(tuple(flatten(root)), root.id), flush=True)
         return self._drive(state)
 
     def restart(
@@ -241,6 +242,7 @@ class Run:
         if state.succeeded():
             self.succeeded = True
             return state.root_value()
+        state.revive_failed()
         return self._drive(state, resumed=True)
 
     def _recorded_definitions(self) -> bytes | None:
@@ -262,12 +264,11 @@ class Run:
         previous = previous_results(self.store, state, recorded, self.config)
         old_root = state.record(state.root or "")
         root = edited(loads(old_root.body, state.inputs_of(old_root.id)))
-        records = flatten(root)
-        self.store.replace_records(
-            [encode(("new", r)) for r in records] + [encode(("root", root.id))])
+        started = RunStarted(tuple(flatten(root)), root.id)
+        self.store.replace_records(events.encode(started))
         self.store.write_shared(DEFINITIONS_NAME, definitions)
         fresh = StateMachine(self.config.retry_count)
-        fresh.add(records)
+        fresh.apply(started)
         return self._drive(fresh, resumed=True, previous=previous)
 
     def _drive(self, state: StateMachine, resumed: bool = False,
@@ -316,57 +317,11 @@ def in_use_message(where: str, exc: JobStoreLeasedError) -> str:
     )
 
 
-def replay(
-    store: JobStore, retry_count: int,
-    observe: Callable[[tuple[Any, ...]], None] | None = None,
-) -> StateMachine:
-    """Rebuild the state machine from the store's journal (read-only). ``observe``, if
-    given, sees every event first (``toil status`` collects failure messages with it).
-
-    A damaged journal (the store skips batches it cannot read) may hold events of jobs whose
-    ``new`` event was lost, or a second ``ran`` of a job: those are ignored, so the lost
-    jobs, and the jobs they made, simply run again. A record that is not an event is
-    skipped with a warning."""
-    state = StateMachine(retry_count)
-    buffered = []
-    for data in store.read_records():
-        try:
-            event = decode(data)
-            kind = event[0]
-        except Exception as exc:  # noqa: BLE001 (any unpickling error: damage)
-            log.warning("skipping a journal record that cannot be read (%s)", exc)
-            continue
-        if observe is not None:
-            observe(event)
-        if kind == "new":
-            buffered.append(event[1])
-        elif kind == "root":
-            state.add(buffered)
-            buffered = []
-        elif kind == "ran":
-            if _may_run(state, event[1]):
-                state.ran(event[1], event[2], event[3], buffered)
-            buffered = []
-        elif kind == "attempt" and event[1] in state.jobs:
-            state.jobs[event[1]].record.attempts = event[2]
-        elif kind == "started" and event[1] in state.jobs:
-            state.service_started(event[1], event[2])
-        elif kind == "reset" and event[1] in state.jobs:
-            state.reset(event[1])
-        elif kind == "failed" and event[1] in state.jobs:
-            state.jobs[event[1]].record.attempts = 0  # a restart retries failed jobs
-    return state
-
-
-def _may_run(state: StateMachine, job_id: str) -> bool:
-    job = state.jobs.get(job_id)
-    return job is not None and job.status in (Status.WAITING, Status.READY)
-
-
 def adopt_orphan_results(store: JobStore, leader: Leader) -> None:
     """Take results that workers of a dead leader wrote, waiting for ones still running."""
     state = leader.state
-    waiting = [j for j in list(state.ready) if store.job_is_running(j)]
+    ready = [j for j in dict.fromkeys(state.ready) if state.status(j) is Status.READY]
+    waiting = [j for j in ready if store.job_is_running(j)]
     deadline = time.monotonic() + 600
     while waiting and time.monotonic() < deadline:
         log.info("waiting for %d job(s) still running from the previous leader", len(waiting))
@@ -378,11 +333,11 @@ def adopt_orphan_results(store: JobStore, leader: Leader) -> None:
         if job_id in state.jobs and state.status(job_id) is Status.READY:
             result = read_result(store, job_id, state.record(job_id).display_name)
             if result is not None:
-                state.jobs[job_id].status = Status.ISSUED
-                leader._handle(state.record(job_id), result)
+                state.issue(job_id)
+                leader.handle(state.record(job_id), result)
                 continue
         store.clear_job_io(job_id)
-    leader._flush()
+    leader.journal.flush()
 
 
 def log_command_counts(batch: BatchSystem) -> None:

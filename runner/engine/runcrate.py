@@ -35,7 +35,8 @@ from urllib.parse import quote
 
 from backends.jobstore.base import JobStore
 from runner.engine.runinfo import read_run_info
-from runner.views.jobstats import JobStat, iter_events, read_job_stats
+from runner.model import events
+from runner.views.jobstats import JobStat, read_job_stats
 
 PROFILES = {
     "https://w3id.org/ro/wfrun/process/0.5": "Process Run Crate",
@@ -70,8 +71,8 @@ def producers(store: JobStore, files: dict[str, str], tools: set[str]) -> dict[s
     wanted = {path: (file_id.encode(), quote(file_id, safe="").encode())
               for path, file_id in files.items()}  # a reference may percent-encode the ID
     out: dict[str, str] = {}
-    for event in iter_events(store, "ran"):
-        job_id, value = event[1], event[2]
+    for event in events.decode_kind(store.read_records(), events.JobRan):
+        job_id, value = event.job_id, event.value
         if job_id not in tools or not isinstance(value, bytes | bytearray):
             continue
         for path, keys in wanted.items():

@@ -45,12 +45,11 @@ _INDEX = {
 
 def build_snapshot(
     state: StateMachine, issued: Iterable[str], *, final: bool = False,
-    stop_reason: str | None = None, failed: dict[str, str] | None = None,
+    stop_reason: str | None = None,
 ) -> dict[str, Any]:
     """The summary of ``state`` (see the module docstring). ``issued`` are the IDs of jobs
-    handed to the batch system (ignored when ``final``); ``failed`` overrides
-    ``state.failed`` (a replay, where failed jobs come back as ready, passes its own)."""
-    failed = state.failed if failed is None else failed
+    handed to the batch system (ignored when ``final``)."""
+    failed = state.failed
     issued_ids = [] if final else [j for j in issued if j in state.jobs]
     issued_set = set(issued_ids)
     by_name: dict[str, list[int]] = {}

@@ -1,15 +1,12 @@
-"""Job records and journal events: what the leader keeps in the job store.
+"""Job records: each job of a run as the leader knows it and journals it.
 
-The journal is a sequence of events, each a pickled tuple. Replaying it gives the state a
-restart needs. Payloads stay pickled bytes (with their promises listed) so the leader never
-unpickles a job it only schedules.
+A record's payload stays pickled bytes (with its promises listed) so the leader never
+unpickles a job it only schedules. The journal's events are in ``runner.model.events``.
 """
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass, field
-from typing import Any
 
 from runner.model.graph import JobNode
 from runner.model.promise import Promise, dumps
@@ -40,16 +37,6 @@ class JobRecord:
     attempts: int = 0
     #: the node's cache keyer (``JobNode.cache``)
     cache: str = ""
-
-
-# Journal events (tuples, first element the kind):
-#   ("new", JobRecord)                      a job exists
-#   ("ran", job_id, value_bytes, promises, new_children, new_followons, new_services)
-#   ("attempt", job_id, attempts)           a failed attempt that will be retried
-#   ("failed", job_id, message)             the job failed for good
-#   ("started", service_id, value_bytes)    a service's start() returned
-#   ("reset", checkpoint_id)                a checkpoint job's subtree is dropped, to rerun
-#   ("root", job_id)                        the job whose value the run returns
 
 
 def flatten(
@@ -87,15 +74,3 @@ def flatten(
         ):
             stack.extend((n, current.id, kind) for n in reversed(nodes))
     return out
-
-
-def encode(event: tuple[Any, ...]) -> bytes:
-    """Bytes of one journal event."""
-    return pickle.dumps(event, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def decode(data: bytes) -> tuple[Any, ...]:
-    """The event of ``encode``."""
-    event: tuple[Any, ...] = pickle.loads(data)
-    return event
-

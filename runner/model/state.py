@@ -1,8 +1,9 @@
 """The pure state machine of a run: which jobs are ready, what finishing one releases.
 
-No I/O and no clock: the leader feeds it events (a job ran, failed, a service started) and
-takes ready jobs from it, so it can be tested without processes and replayed from the
-journal on restart.
+No I/O and no clock: its only input is ``apply(event)`` (``runner.model.events``: a job
+ran, failed, a service started), and the leader takes ready jobs from it, so it can be
+tested without processes, and replaying the journal's events rebuilds the state the live
+run had (a job handed out is ISSUED live and READY in a replay: nothing runs it there).
 
 Readiness of a job J:
 - structure (Toil's rules): a child runs after its parent ran; a follow-on after its parent
@@ -21,6 +22,15 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+from runner.model.events import (
+    AttemptFailed,
+    CheckpointReset,
+    Event,
+    JobFailed,
+    JobRan,
+    RunStarted,
+    ServiceStarted,
+)
 from runner.model.promise import Promise, loads
 from runner.model.records import JobRecord
 
@@ -144,8 +154,105 @@ class StateMachine:
                     break
         return out
 
-    # -- events -------------------------------------------------------------------------
-    def add(self, records: Iterable[JobRecord]) -> None:
+    def can_retry(self, job_id: str) -> bool:
+        """Whether a failed attempt of ``job_id`` leaves it a retry."""
+        return self.jobs[job_id].record.attempts < self.retry_count
+
+    def checkpoint_to_rerun(self, job_id: str) -> str | None:
+        """The nearest checkpoint ancestor of ``job_id`` with a retry left (it reruns when
+        ``job_id`` fails for good), or None."""
+        ancestor = self.jobs[job_id].record.parent
+        while ancestor is not None:
+            anc = self.jobs[ancestor]
+            if anc.record.checkpoint and anc.record.attempts < self.retry_count:
+                return ancestor
+            ancestor = anc.record.parent
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every job's state and every value, as plain data (to compare two states). The
+        work queues the leader drains (``take_ready``, ``take_stop_requests``) are left out:
+        each job's status and ``stopping`` flag say what they held."""
+        jobs = {}
+        for job_id, job in self.jobs.items():
+            rec = job.record
+            jobs[job_id] = {
+                "status": job.status.value, "done": job.done, "has_value": job.has_value,
+                "structural": job.structural, "pending": sorted(job.pending),
+                "forward": job.forward is not None, "attempts": rec.attempts,
+                "children": list(rec.children), "followons": list(rec.followons),
+                "services": list(rec.services), "left": (job.children_left,
+                job.followons_left, job.services_left, job.services_unstarted),
+                "stopping": job.stopping, "parent": rec.parent, "relation": rec.relation,
+            }
+        return {
+            "jobs": jobs, "values": dict(self.values), "failed": dict(self.failed),
+            "root": self.root,
+            "waiters": {k: sorted(v) for k, v in self.waiters.items() if v},
+        }
+
+    # -- the input: events ----------------------------------------------------------------
+    def apply(self, event: Event) -> None:
+        """Change the state by ``event``: the one input of a live run and of a replay.
+
+        Events about jobs this state does not hold, or a second ``JobRan`` of a job, are
+        ignored: a damaged journal (whose lost batches are skipped) may hold them, and the
+        lost jobs then simply run again. Events of a later run of the same store (after a
+        restart) supersede a failure: a failed job that runs or fails an attempt again is
+        no longer failed."""
+        if isinstance(event, JobRan):
+            job = self.jobs.get(event.job_id)
+            if job is not None and job.status is not Status.RAN:
+                self.failed.pop(event.job_id, None)
+                self._ran(job, event.value, event.promises, event.new)
+        elif isinstance(event, RunStarted):
+            self._add(event.records)
+        elif isinstance(event, AttemptFailed):
+            job = self.jobs.get(event.job_id)
+            if job is not None:
+                job.record.attempts = event.attempts
+                if job.status in (Status.ISSUED, Status.FAILED):
+                    self._ready_again(job)
+        elif isinstance(event, JobFailed):
+            job = self.jobs.get(event.job_id)
+            if job is not None:
+                job.status = Status.FAILED
+                self.failed[event.job_id] = event.message
+        elif isinstance(event, ServiceStarted) and event.job_id in self.jobs:
+            self._service_started(event.job_id, event.value)
+        elif isinstance(event, CheckpointReset) and event.job_id in self.jobs:
+            self._reset(event.job_id)
+        # JobStats: figures only
+
+    def issue(self, job_id: str) -> None:
+        """Hand out the READY job ``job_id`` by itself (it becomes ISSUED), as
+        ``take_ready`` does with all of them."""
+        job = self.jobs[job_id]
+        if job.status is not Status.READY:
+            raise ValueError(f"job {job_id} is {job.status.value}, not ready")
+        job.status = Status.ISSUED
+
+    def revive_failed(self) -> list[str]:
+        """Make every job that failed for good ready to run again with all its retries (a
+        restart does this). Returns their IDs."""
+        revived = list(self.failed)
+        for job_id in revived:
+            job = self.jobs[job_id]
+            job.record.attempts = 0
+            self._ready_again(job)
+        return revived
+
+    def take_stop_requests(self) -> list[str]:
+        """The services the leader must now tell to stop (each once)."""
+        out, self.to_stop = self.to_stop, []
+        return out
+
+    def _ready_again(self, job: _Job) -> None:
+        self.failed.pop(job.record.id, None)
+        job.status = Status.READY
+        self.ready.append(job.record.id)
+
+    def _add(self, records: Iterable[JobRecord]) -> None:
         """Register new jobs (a batch may reference each other's promises)."""
         batch = [r for r in records if r.id not in self.jobs]
         for record in batch:
@@ -162,17 +269,12 @@ class StateMachine:
             job.structural = self._structurally_ok(job)
             self._maybe_ready(job)
 
-    def ran(
-        self,
-        job_id: str,
-        value: bytes,
-        promises: frozenset[Promise],
-        new: list[JobRecord] = (),  # type: ignore[assignment]  # read-only default
+    def _ran(
+        self, job: _Job, value: bytes, promises: frozenset[Promise], new: Iterable[JobRecord]
     ) -> None:
-        """``job_id`` ran and returned ``value`` (pickled, holding ``promises``); ``new``
-        are the jobs it added (their ``parent``/``relation`` say where)."""
-        job = self.jobs[job_id]
         rec = job.record
+        job_id = rec.id
+        new = list(new)
         for r in new:
             if r.parent == job_id:
                 {"child": rec.children, "followon": rec.followons, "service": rec.services}[
@@ -182,19 +284,17 @@ class StateMachine:
         job.children_left = len(rec.children)
         job.followons_left = len(rec.followons)
         job.services_left = len(rec.services)
-        self.add(new)
+        self._add(new)
         job.services_unstarted = sum(1 for s in rec.services if s not in self.values)
         for sid in rec.services + rec.children + rec.followons:
             sub = self.jobs[sid]
             sub.structural = self._structurally_ok(sub)
             self._maybe_ready(sub)
-        if self.jobs[job_id].record.relation != "service" or job_id not in self.values:
+        if rec.relation != "service" or job_id not in self.values:
             self._set_value(job_id, value, promises)
         self._check_done(job)
 
-    def service_started(self, service_id: str, value: bytes) -> None:
-        """A service's ``start()`` returned: its promise resolves, its host's successors
-        may run."""
+    def _service_started(self, service_id: str, value: bytes) -> None:
         job = self.jobs[service_id]
         if service_id in self.values:
             return
@@ -209,35 +309,10 @@ class StateMachine:
                     self._maybe_ready(sub)
                 self._maybe_stop_services(host)
 
-    def attempt_failed(self, job_id: str) -> bool:
-        """An attempt of ``job_id`` failed; True if it will be retried (it is READY again)."""
-        job = self.jobs[job_id]
-        if job.record.attempts < self.retry_count:
-            job.record.attempts += 1
-            job.status = Status.READY
-            self.ready.append(job_id)
-            return True
-        return False
-
-    def failed_for_good(self, job_id: str, message: str) -> str | None:
-        """``job_id`` failed with no retries left. Returns the checkpoint job that will rerun
-        because of it, or None (then the failure stands)."""
-        job = self.jobs[job_id]
-        job.status = Status.FAILED
-        ancestor = job.record.parent
-        while ancestor is not None:
-            anc = self.jobs[ancestor]
-            if anc.record.checkpoint and anc.record.attempts < self.retry_count:
-                self.reset(ancestor)
-                return ancestor
-            ancestor = anc.record.parent
-        self.failed[job_id] = message
-        return None
-
-    def reset(self, checkpoint_id: str) -> list[str]:
+    def _reset(self, checkpoint_id: str) -> list[str]:
         """Drop everything below a checkpoint job and make it ready to run again; the jobs
-        it had before it ran come back fresh. Returns the dropped job IDs (the leader kills
-        those still running)."""
+        it had before it ran come back fresh. Returns the dropped job IDs. (Called by
+        ``apply(CheckpointReset)``.)"""
         cp = self.jobs[checkpoint_id]
         static: list[JobRecord] = []
         walk = list(cp.static_children + cp.static_followons + cp.static_services)
@@ -269,7 +344,7 @@ class StateMachine:
         self.ready.append(checkpoint_id)
         for record in static:
             record.attempts = 0
-        self.add(static)
+        self._add(static)
         return dropped
 
     # -- internals ------------------------------------------------------------------------

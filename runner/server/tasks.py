@@ -1,9 +1,9 @@
 """A run's jobs as WES tasks, read from its job store without changing it.
 
-One pass over the store's journal: each ``new`` event is a task (its job's name and
-display name), ``ran`` makes it COMPLETE, ``failed`` EXECUTOR_ERROR (with its message),
-``attempt`` counts retries, and the ``stats`` events (a server's runs always have
-``--stats``) give each attempt's start and end and, for a tool that exited non-zero, its
+One pass over the store's journal (``runner.model.events``): each job a ``RunStarted`` or
+``JobRan`` adds is a task (its job's name and display name), ``JobRan`` makes it COMPLETE,
+``JobFailed`` EXECUTOR_ERROR (with its message), ``AttemptFailed`` counts retries, and the
+``JobStats`` events (a server's runs always have ``--stats``) give each attempt's start and end and, for a tool that exited non-zero, its
 exit code. A task neither finished nor failed is RUNNING while a worker holds its running
 lock, else QUEUED. Tasks come in the order the leader created their jobs, which does not
 change as the run goes on, so a page token is an index.
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.jobstore.base import JobStore
+from runner.model import events
 
 #: most unfinished tasks probed for a running worker in one listing
 MAX_PROBES = 2000
@@ -75,22 +76,15 @@ class _Unpickler(pickle.Unpickler):
         return _Inert
 
 
-def _decode(data: bytes) -> tuple[Any, ...] | None:
-    try:
-        event = _Unpickler(io.BytesIO(data)).load()
-    except Exception:  # noqa: BLE001 (a damaged record is skipped, as replay does)
-        return None
-    return event if isinstance(event, tuple) and event else None
+def _loads(data: bytes) -> Any:
+    return _Unpickler(io.BytesIO(data)).load()
 
 
 def read_tasks(store: JobStore, *, probe: bool = True) -> list[Task]:
     """Every job of the run in ``store`` (opened), oldest first."""
     tasks: dict[str, Task] = {}
-    for data in store.read_records():
-        event = _decode(data)
-        if event is None:
-            continue
-        _apply(tasks, event)
+    for event in events.decode(store.read_records(), loads=_loads):
+        _apply(tasks, event)  # a damaged record is skipped, as a replay does
     if probe:
         unfinished = [t for t in tasks.values() if t.state == "QUEUED" and not t.local]
         for task in unfinished[:MAX_PROBES]:
@@ -99,34 +93,38 @@ def read_tasks(store: JobStore, *, probe: bool = True) -> list[Task]:
     return list(tasks.values())
 
 
-def _apply(tasks: dict[str, Task], event: tuple[Any, ...]) -> None:
-    kind = event[0]
-    if kind == "new":
-        record = event[1]
-        job_id = getattr(record, "id", None)
-        if isinstance(job_id, str):
-            tasks[job_id] = Task(
-                job_id, str(record.name), str(record.display_name), bool(record.local)
-            )
+def _apply(tasks: dict[str, Task], event: events.Event) -> None:
+    added = event.new if isinstance(event, events.JobRan) else (
+        event.records if isinstance(event, events.RunStarted) else ())
+    for record in added:
+        tasks[record.id] = Task(
+            record.id, str(record.name), str(record.display_name), bool(record.local)
+        )
+    if isinstance(event, events.RunStarted):
         return
-    task = tasks.get(event[1]) if len(event) > 1 and isinstance(event[1], str) else None
+    task = tasks.get(event.job_id)
     if task is None:
         return
-    if kind == "ran":
+    if isinstance(event, events.JobRan):
         task.state = "COMPLETE"
-    elif kind == "failed":
+    elif isinstance(event, events.JobFailed):
         task.state = "EXECUTOR_ERROR"
-        task.message = str(event[2]) if len(event) > 2 else ""
-    elif kind == "attempt":
-        task.attempts = int(event[2])
-    elif kind == "reset":
+        task.message = str(event.message)
+    elif isinstance(event, events.AttemptFailed):
+        task.attempts = int(event.attempts)
+    elif isinstance(event, events.CheckpointReset):
         task.state = "QUEUED"
-    elif kind == "stats" and len(event) > 3 and isinstance(event[3], dict):
-        _stats(task, event[3])
+    elif isinstance(event, events.JobStats) and isinstance(event.stats, dict):
+        _stats(task, event.stats)
 
 
-def _stats(task: Task, stats: dict[str, float]) -> None:
-    start, end = stats.get("start"), stats.get("end")
+def _number(stats: dict[str, float | str], key: str) -> float | None:
+    value = stats.get(key)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _stats(task: Task, stats: dict[str, float | str]) -> None:
+    start, end = _number(stats, "start"), _number(stats, "end")
     ok = bool(stats.get("ok", 1.0))
     if start is not None:
         task.start = start if task.start is None else min(task.start, start)
@@ -136,8 +134,9 @@ def _stats(task: Task, stats: dict[str, float]) -> None:
         task.spans.append((float(start), float(end), ok))
     if not ok:
         task.failed_attempts += 1
-    if "exit_code" in stats:
-        task.exit_code = int(stats["exit_code"])
+    exit_code = _number(stats, "exit_code")
+    if exit_code is not None:
+        task.exit_code = int(exit_code)
     elif ok:
         task.exit_code = 0 if not task.local else None
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from backends.jobstore.base import JobStore
 from runner.config.runconfig import RunConfig
 from runner.engine.execute import JobInput, JobResult, execute
-from runner.engine.run import replay
+from runner.engine.journal import replay
 from runner.errors import UsageError
 from runner.jobenv.filestore import remove_spares
 from runner.model.state import StateMachine
@@ -36,16 +35,8 @@ def load_run(store: JobStore, config: RunConfig) -> Loaded:
     from runner.engine.worker import load_user_main
 
     load_user_main(config.user_main)
-    failed: dict[str, str] = {}
-
-    def observe(event: tuple[Any, ...]) -> None:
-        if event[0] == "failed":
-            failed[event[1]] = event[2]
-        elif event[0] in ("ran", "reset"):
-            failed.pop(event[1], None)
-
-    state = replay(store, config.retry_count, observe)
-    return Loaded(state, {j: m for j, m in failed.items() if j in state.jobs})
+    state = replay(store, config.retry_count)
+    return Loaded(state, dict(state.failed))
 
 
 def find_job(loaded: Loaded, key: str) -> str:

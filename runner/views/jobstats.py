@@ -1,6 +1,6 @@
 """Per-job statistics of a run made with ``--stats``, and their summaries (``toil stats``).
 
-The leader journals one ``("stats", job_id, name, stats)`` event per finished attempt of a
+The leader journals one ``JobStats`` event (``runner.model.events``) per finished attempt of a
 job (failed attempts included), where ``stats`` comes from ``runner.engine.execute``: ``wall`` and
 ``cpu`` seconds (CPU of the worker and the tools it waited for), ``rss_kib`` (the job's peak
 memory, see ``runner.jobenv.peakmem``), wall-clock ``start``/``end``, ``local`` (1 for a job the
@@ -20,12 +20,12 @@ blur the figures of the tools that share their name.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from backends.jobstore.base import JobStore
-from runner.model.records import decode, encode
+from runner.model import events
 
 CATEGORIES = ("time", "clock", "wait", "memory")
 FIELDS = ("min", "med", "ave", "max", "total")
@@ -94,28 +94,10 @@ class JobStat:
         return self.rss_kib
 
 
-def iter_events(store: JobStore, kind: str) -> Iterator[tuple[Any, ...]]:
-    """The journal's events of one ``kind``, oldest first. A pickled event starts with its
-    kind string, so records of other kinds are skipped without unpickling them (a match is
-    always checked after decoding)."""
-    marker = bytes([0x8C, len(kind)]) + kind.encode()  # SHORT_BINUNICODE + length + text
-    for data in store.read_records():
-        if data.find(marker, 0, 32) == -1:
-            continue
-        event = decode(data)
-        if event[0] == kind:
-            yield event
-
-
-def stats_event(job_id: str, name: str, stats: dict[str, float | str]) -> bytes:
-    """The journal record of one attempt's figures (what ``read_job_stats`` reads back)."""
-    return encode(("stats", job_id, name, stats))
-
-
 def read_job_stats(store: JobStore) -> list[JobStat]:
     """Every job attempt's stats in the store's journal (empty for a run without --stats)."""
-    return [job_stat(job_id, str(name), stats)
-            for _, job_id, name, stats in iter_events(store, "stats")]
+    return [job_stat(e.job_id, str(e.name), e.stats)
+            for e in events.decode_kind(store.read_records(), events.JobStats)]
 
 
 _OPTIONAL = ("queued", "tool_start", "tool_end", "tool_rss_kib", "cores", "memory", "disk",
@@ -191,8 +173,7 @@ def read_dependencies(store: JobStore) -> dict[str, set[str]]:
     """For each job in the journal, the jobs it waited for: its parent (a child starts after
     its parent ran) and the jobs whose results it needs."""
     out: dict[str, set[str]] = {}
-    for event in iter_events(store, "new"):
-        record = event[1]
+    for record in events.job_records(store.read_records()):
         needs = {p.job_id for p in getattr(record, "needs", ()) if hasattr(p, "job_id")}
         parent = getattr(record, "parent", None)
         out[str(record.id)] = needs | ({parent} if parent else set())

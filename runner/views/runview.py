@@ -25,6 +25,7 @@ import psutil
 from backends.errors import BackendError
 from backends.jobstore.base import JobStore, LeaseHolder
 from runner.config.runconfig import RunConfig, decode
+from runner.engine.journal import replay
 from runner.engine.snapshot import STATES, build_snapshot, read_snapshot
 from runner.model import promise
 from runner.model.state import Status
@@ -189,28 +190,17 @@ def _replay_snapshot(store: JobStore, *, probe: bool) -> dict[str, Any]:
     """A snapshot built by replaying the journal: failed jobs come back from their events,
     and (``probe``) ready jobs that a worker still runs (orphans of a dead leader, or a
     leader that has not written a snapshot yet) count as issued."""
-    from runner.engine.run import replay
-
-    failed: dict[str, str] = {}
-
-    def observe(event: tuple[Any, ...]) -> None:
-        if event[0] == "failed":
-            failed[event[1]] = event[2]
-        elif event[0] in ("ran", "reset"):
-            failed.pop(event[1], None)
-
     saved = promise.class_finder
     promise.class_finder = _tolerant_find_class  # never run the user's __main__ here
     try:
-        state = replay(store, 0, observe)
+        state = replay(store, 0)
     finally:
         promise.class_finder = saved
     running: list[str] = []
     if probe:
-        ready = [j for j, job in state.jobs.items()
-                 if job.status is Status.READY and j not in failed]
+        ready = [j for j, job in state.jobs.items() if job.status is Status.READY]
         running = [j for j in ready[:MAX_PROBES] if store.job_is_running(j)]
-    return build_snapshot(state, running, failed=failed)
+    return build_snapshot(state, running)
 
 
 def _fill(view: RunView, snapshot: dict[str, Any], store: JobStore, *, probe: bool,

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from runner.model.events import (
+    AttemptFailed,
+    CheckpointReset,
+    JobFailed,
+    JobRan,
+    RunStarted,
+    ServiceStarted,
+)
 from runner.model.graph import JobNode
 from runner.model.promise import dumps
 from runner.model.records import flatten
@@ -20,7 +28,29 @@ def finish(sm: StateMachine, job_id: str, value: object = None, new: list[JobNod
            relation: str = "child") -> None:
     data, promises = dumps(value)
     records = [r for n in new for r in flatten(n, job_id, relation)]
-    sm.ran(job_id, data, promises, records)
+    sm.apply(JobRan(job_id, data, promises, tuple(records)))
+
+
+def start(sm: StateMachine, root: JobNode) -> None:
+    sm.apply(RunStarted(tuple(flatten(root)), root.id))
+
+
+def attempt_failed(sm: StateMachine, job_id: str) -> bool:
+    """What the leader does for a failed attempt: True if it is retried."""
+    if not sm.can_retry(job_id):
+        return False
+    sm.apply(AttemptFailed(job_id, sm.record(job_id).attempts + 1))
+    return True
+
+
+def failed_for_good(sm: StateMachine, job_id: str, message: str) -> str | None:
+    """What the leader does for a job with no retry left: the checkpoint that reruns."""
+    checkpoint = sm.checkpoint_to_rerun(job_id)
+    if checkpoint is not None:
+        sm.apply(CheckpointReset(checkpoint))
+    else:
+        sm.apply(JobFailed(job_id, message))
+    return checkpoint
 
 
 def test_children_wait_for_parent_and_followons_for_children() -> None:
@@ -29,7 +59,7 @@ def test_children_wait_for_parent_and_followons_for_children() -> None:
     root.add_child(b)
     root.add_followon(f)
     sm = StateMachine()
-    sm.add(flatten(root))
+    start(sm, root)
     assert names(sm, sm.take_ready()) == ["root"]
     finish(sm, root.id)
     assert names(sm, sm.take_ready()) == ["a", "b"]
@@ -47,7 +77,7 @@ def test_followon_waits_for_grandchildren_added_at_run_time() -> None:
     root.add_child(a)
     root.add_followon(f)
     sm = StateMachine()
-    sm.add(flatten(root))
+    start(sm, root)
     sm.take_ready()
     finish(sm, root.id)
     sm.take_ready()
@@ -63,7 +93,7 @@ def test_promise_in_payload_delays_a_job_until_the_value_exists() -> None:
     producer = root.add_child(node("producer"))
     consumer = root.add_child(node("consumer", payload={"x": producer.rv("k")}))
     sm = StateMachine()
-    sm.add(flatten(root))
+    start(sm, root)
     sm.take_ready()
     finish(sm, root.id)
     assert names(sm, sm.take_ready()) == ["producer"]
@@ -75,7 +105,7 @@ def test_promise_in_payload_delays_a_job_until_the_value_exists() -> None:
 def test_returned_promises_forward_the_childrens_values() -> None:
     root = node("root")
     sm = StateMachine()
-    sm.add(flatten(root))
+    start(sm, root)
     sm.take_ready()
     kids = [node(f"k{i}") for i in range(3)]
     finish(sm, root.id, [k.rv() for k in kids], new=kids)
@@ -90,12 +120,12 @@ def test_retry_then_failure_blocks_successors() -> None:
     root = node("root")
     child = root.add_child(node("child"))
     sm = StateMachine(retry_count=1)
-    sm.add(flatten(root))
+    start(sm, root)
     sm.take_ready()
-    assert sm.attempt_failed(root.id) is True
+    assert attempt_failed(sm, root.id) is True
     assert names(sm, sm.take_ready()) == ["root"]
-    assert sm.attempt_failed(root.id) is False
-    assert sm.failed_for_good(root.id, "boom") is None
+    assert attempt_failed(sm, root.id) is False
+    assert failed_for_good(sm, root.id, "boom") is None
     assert sm.status(child.id) is Status.WAITING
     assert sm.take_ready() == []
     assert not sm.succeeded()
@@ -105,15 +135,15 @@ def test_retry_then_failure_blocks_successors() -> None:
 def test_checkpoint_reruns_when_a_descendant_fails() -> None:
     root = node("root", checkpoint=True)
     sm = StateMachine(retry_count=1)
-    sm.add(flatten(root))
+    start(sm, root)
     sm.take_ready()
     kid = node("kid")
     finish(sm, root.id, kid.rv(), new=[kid])
     sm.take_ready()
-    sm.attempt_failed(kid.id)
+    attempt_failed(sm, kid.id)
     sm.take_ready()
-    assert sm.attempt_failed(kid.id) is False
-    assert sm.failed_for_good(kid.id, "boom") == root.id
+    assert attempt_failed(sm, kid.id) is False
+    assert failed_for_good(sm, kid.id, "boom") == root.id
     assert kid.id not in sm.jobs
     assert names(sm, sm.take_ready()) == ["root"]
     kid2 = node("kid2")
@@ -130,15 +160,15 @@ def test_services_start_before_children_and_stop_after_them() -> None:
     host.services.append(service)
     host.add_child(child)
     sm = StateMachine()
-    sm.add(flatten(host))
+    start(sm, host)
     sm.take_ready()
     finish(sm, host.id)
     assert names(sm, sm.take_ready()) == ["service"]
-    sm.service_started(service.id, dumps("addr")[0])
+    sm.apply(ServiceStarted(service.id, dumps("addr")[0]))
     assert names(sm, sm.take_ready()) == ["child"]
     assert sm.to_stop == []
     finish(sm, child.id)
-    assert sm.to_stop == [service.id]
+    assert sm.take_stop_requests() == [service.id]
     assert not sm.is_done(host.id)
     finish(sm, service.id)
     assert sm.is_done(host.id)
@@ -148,14 +178,14 @@ def test_checkpoint_rerun_brings_back_the_children_it_had_before_it_ran() -> Non
     root = node("root", checkpoint=True)
     static = root.add_child(node("static"))
     sm = StateMachine(retry_count=1)
-    sm.add(flatten(root))
+    start(sm, root)
     sm.take_ready()
     finish(sm, root.id)
     assert names(sm, sm.take_ready()) == ["static"]
-    sm.attempt_failed(static.id)
+    attempt_failed(sm, static.id)
     sm.take_ready()
-    assert sm.attempt_failed(static.id) is False
-    assert sm.failed_for_good(static.id, "boom") == root.id
+    assert attempt_failed(sm, static.id) is False
+    assert failed_for_good(sm, static.id, "boom") == root.id
     assert names(sm, sm.take_ready()) == ["root"]
     assert sm.status(static.id) is Status.WAITING
     finish(sm, root.id)

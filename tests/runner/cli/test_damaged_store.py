@@ -14,19 +14,18 @@ from typing import Any
 import psutil
 
 from backends.jobstore import journal
+from runner.model.events import JobRan, decode
 
 SCRIPTS = Path(__file__).parents[1] / "scripts"
 
 
-def _events(store: Path) -> list[tuple[int, list[tuple[Any, ...]]]]:
+def _events(store: Path) -> list[tuple[int, list[Any]]]:
     """Each journal frame of ``store``: its start offset and its events."""
-    from runner.model.records import decode
-
     with open(store / "records" / "journal", "rb") as stream:
         frames = list(journal.scan(stream))
     starts = [0, *(end for end, _ in frames[:-1])]
     return [
-        (start, [decode(r) for r in records])
+        (start, list(decode(records)))
         for start, (_, records) in zip(starts, frames, strict=True)
     ]
 
@@ -76,8 +75,11 @@ def test_a_damaged_frame_in_the_middle_costs_only_its_own_jobs(tmp_path: Path, c
     assert len(frames) > 10, len(frames)
     index = len(frames) // 3
     start, lost = frames[index]
-    lost_ran = {e[1] for e in lost if e[0] == "ran"}
-    kept_ran = {e[1] for _, events in frames if events is not lost for e in events if e[0] == "ran"}
+    lost_ran = {e.job_id for e in lost if isinstance(e, JobRan)}
+    kept_ran = {
+        e.job_id for _, events in frames if events is not lost for e in events
+        if isinstance(e, JobRan)
+    }
     assert lost_ran and kept_ran
     data = bytearray((store / "records" / "journal").read_bytes())
     data[start + 20] ^= 0xFF  # one bad byte in the frame's payload

@@ -11,11 +11,11 @@ LINKS = 6 * 8
 
 def _done_job_ids(store: Path) -> set[str]:
     from backends.jobstore.base import open_job_store
-    from runner.views.jobstats import iter_events
+    from runner.model.events import JobRan, decode_kind
 
     job_store = open_job_store(f"file:{store}")
     job_store.open()
-    return {event[1] for event in iter_events(job_store, "ran")}
+    return {event.job_id for event in decode_kind(job_store.read_records(), JobRan)}
 
 
 def test_kill_then_restart_finishes_without_rerunning_finished_jobs(tmp_path: Path,

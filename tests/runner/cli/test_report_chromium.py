@@ -173,13 +173,13 @@ def synthetic_store(where: Path) -> str:
     failed ones), written through the store API the way the leader journals them."""
     from backends.jobstore.base import open_job_store
     from runner.engine.runinfo import start_info, update_run_info
-    from runner.views.jobstats import stats_event
+    from runner.model.events import JobStats, encode
     from runner.views.runview import STATUS_NAME
 
     store = open_job_store(f"file:{where}")
     store.create()
     rng = random.Random(21)
-    events, t0, batch = [], time.time() - 3600, 0
+    records, t0, batch = [], time.time() - 3600, 0
     for step in range(STEPS):
         free = [t0 + step * 60.0] * LANES
         for index in range(PER_STEP):
@@ -208,8 +208,8 @@ def synthetic_store(where: Path) -> str:
                 log.write_text("".join(f"line {n} of the tool's chatter\n" for n in range(80))
                                + f"disk quota exceeded on shard {step}-{index}\n")
                 store.save_job_log(job_id, str(log))
-            events.append(stats_event(job_id, f"wf/step{step:02d}", stats))
-    store.append_records(events)
+            records += encode(JobStats(job_id, f"wf/step{step:02d}", stats))
+    store.append_records(records)
     store.write_shared(STATUS_NAME, pickle.dumps({"state": "failed", "time": time.time()}))
     update_run_info(store, **start_info(["toil-cwl-runner", "wf.cwl", "job.yml"]))
     return store.locator
