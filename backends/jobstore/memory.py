@@ -67,7 +67,8 @@ class _State:
     lease: _MemoryLease | None = None
 
 
-_REGISTRY: dict[str, _State] = {}
+#: the stores of this process, by location (a test may damage one behind its back here)
+REGISTRY: dict[str, _State] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
@@ -81,22 +82,22 @@ class MemoryJobStore(JobStore):
 
     @property
     def _state(self) -> _State:
-        state = _REGISTRY.get(self.location)
+        state = REGISTRY.get(self.location)
         if state is None:
             raise NoSuchJobStoreError(f"no job store at {self.locator}")
         return state
 
     # -- life cycle ---------------------------------------------------------------------
     def exists(self) -> bool:
-        return self.location in _REGISTRY
+        return self.location in REGISTRY
 
     def create(self) -> None:
         with _REGISTRY_LOCK:
-            if self.location in _REGISTRY:
+            if self.location in REGISTRY:
                 raise JobStoreExistsError(
                     f"a job store already exists at {self.locator}; use another name"
                 )
-            _REGISTRY[self.location] = _State()
+            REGISTRY[self.location] = _State()
 
     def open(self) -> None:
         self._state  # noqa: B018 (raises NoSuchJobStoreError)
@@ -121,7 +122,7 @@ class MemoryJobStore(JobStore):
 
     def destroy(self) -> None:
         with _REGISTRY_LOCK:
-            state = _REGISTRY.pop(self.location, None)
+            state = REGISTRY.pop(self.location, None)
         if state is not None:
             for path in state.log_targets.values():
                 _unlink_quietly(path)

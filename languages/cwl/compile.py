@@ -18,13 +18,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from languages.cwl import loop
 from languages.cwl.cachekey import KEYER_PATH
 from languages.cwl.expressions import ExpressionFailed, run_expression_tool
 from languages.cwl.load import ProcRef, resolve, resolve_step, tool_class
-from languages.cwl.loop import is_loop, start_loop
 from languages.cwl.resources import resource_spec
 from languages.cwl.scatter import expand, reshape
-from languages.cwl.steps import StepEvaluator, gather_inputs, merge_sources, shortname
+from languages.cwl.steps import (
+    StepEvaluator,
+    gather_inputs,
+    get_output,
+    merge_sources,
+    shortname,
+)
 from languages.cwl.tool import EXECUTOR as TOOL_EXECUTOR
 from runner.model.graph import JobNode
 
@@ -137,8 +143,8 @@ def run_step(ctx: Any, payload: dict[str, Any]) -> Any:
     io = gather_inputs(step.tool["inputs"], payload["sources"], multiple)
     evaluator = StepEvaluator(ctx, step, workflow)
     names = [shortname(o["id"]) for o in step.tool["outputs"]]
-    if is_loop(step):
-        return start_loop(ctx, ref, step, evaluator, io)
+    if loop.is_loop(step):
+        return loop.start_loop(ctx, ref, step, evaluator, io, instantiate)
     if "scatter" in step.tool:
         return _scatter(ctx, ref, step, io, evaluator, names)
     job = evaluator.tool_inputs(io)
@@ -167,11 +173,9 @@ def _scatter(
     }
 
 
-def get_output(outputs: Any, name: str) -> Any:
-    """Output ``name`` of a process's outputs (a dict, or a promise of the whole object)."""
-    if isinstance(outputs, dict):
-        return outputs.get(name)
-    return outputs[name]  # a promise of the whole output object
+def run_loop_node(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Executor of a looping step's loop node (``languages.cwl.loop.run_loop_node``)."""
+    return loop.run_loop_node(ctx, payload, instantiate)
 
 
 def _aslist(value: Any) -> list[Any]:

@@ -5,7 +5,8 @@ cwltool checks a hint against the schema only when it knows the class: it does n
 Arvados' ``UsePreemptible`` (which Toil and moil read), and a ``string`` field of its own
 extensions (``cudaVersionMin``, ``shmSize``) takes ``$(inputs.x)`` as that very string.
 Here such a field must be a literal of its type; an expression, or a value of another
-type, makes the document invalid (``InvalidDocument``, exit 2) with file:line:col.
+type, makes the document invalid (the loader raises ``InvalidDocument``, exit 2, with the
+file:line:col this module gives).
 """
 
 from __future__ import annotations
@@ -24,29 +25,29 @@ LITERAL_FIELDS: dict[str, dict[str, tuple[tuple[type, ...], str, bool]]] = {
 PREEMPTIBLE = "http://arvados.org/cwl#UsePreemptible"
 
 
-def check_literal_hints(process: Any) -> None:
-    """Raise InvalidDocument for the first literal-only field of a hint or requirement of
-    ``process`` (or of its steps) that holds an expression or a value of another type."""
+def literal_hint_problem(process: Any) -> str | None:
+    """What is wrong (file:line:col and why) with the first literal-only field of a hint
+    or requirement of ``process`` (or of its steps) that holds an expression or a value of
+    another type; None if none does."""
     holders = [process.tool, *(step.tool for step in getattr(process, "steps", ()))]
     for holder in holders:
         for key in ("hints", "requirements"):
             for entry in holder.get(key) or ():
                 if isinstance(entry, dict) and entry.get("class") in LITERAL_FIELDS:
-                    _check(entry)
+                    problem = _problem(entry)
+                    if problem is not None:
+                        return problem
+    return None
 
 
-def _check(entry: dict[str, Any]) -> None:
+def _problem(entry: dict[str, Any]) -> str | None:
     from schema_salad.sourceline import SourceLine
-
-    from languages.cwl.load import InvalidDocument
 
     name = str(entry["class"]).rsplit("#", 1)[-1]
     for field, (types, schema_type, required) in LITERAL_FIELDS[entry["class"]].items():
         if field not in entry:
             if required:
-                raise InvalidDocument(
-                    str(SourceLine(entry).makeError(f"{name} needs '{field}' ({schema_type})"))
-                )
+                return str(SourceLine(entry).makeError(f"{name} needs '{field}' ({schema_type})"))
             continue
         value = entry[field]
         items = value if isinstance(value, list) else [value]
@@ -54,13 +55,12 @@ def _check(entry: dict[str, Any]) -> None:
         wrong_list = isinstance(value, list) and not all(isinstance(v, str) for v in value)
         if expression or not isinstance(value, types) or wrong_list:
             what = "expressions are not allowed" if expression else "the value has another type"
-            raise InvalidDocument(
-                str(
-                    SourceLine(entry, field).makeError(
-                        f"{name}.{field} takes a literal {schema_type}: {what} ({value!r})"
-                    )
+            return str(
+                SourceLine(entry, field).makeError(
+                    f"{name}.{field} takes a literal {schema_type}: {what} ({value!r})"
                 )
             )
+    return None
 
 
 def preemptible(process: Any) -> bool:

@@ -67,6 +67,14 @@ class ProcRef:
 
 _ROOTS: dict[tuple[str, LoadOptions], Process] = {}
 _STEPS: dict[ProcRef, WorkflowStep] = {}
+
+
+def forget_documents() -> None:
+    """Drop the documents and steps this process has loaded: ``resolve`` loads them again,
+    as a worker started on another host does."""
+    _ROOTS.clear()
+    _STEPS.clear()
+
 _schemas_ready: set[bool] = set()
 
 
@@ -193,11 +201,13 @@ def load_document(path_or_uri: str, options: LoadOptions) -> tuple[ProcRef, Proc
     if cached is not None:
         return ProcRef(uri, options), cached
     process = _load(uri, options)
-    from languages.cwl.hints import check_literal_hints
+    from languages.cwl.hints import literal_hint_problem
 
     for each in walk_processes(process):
         _canonical_defaults(each)
-        check_literal_hints(each)
+        problem = literal_hint_problem(each)
+        if problem is not None:
+            raise InvalidDocument(problem)
     _ROOTS[key] = process
     return ProcRef(uri, options), process
 

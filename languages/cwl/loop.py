@@ -46,11 +46,13 @@ from languages.cwl.expressions import (
 )
 from languages.cwl.load import ProcRef, resolve, resolve_step
 from languages.cwl.settings import cwl_settings
-from languages.cwl.steps import StepEvaluator, merge_sources, shortname
+from languages.cwl.steps import StepEvaluator, get_output, merge_sources, shortname
 from runner.model.graph import JobNode, new_job_id
 from runner.model.promise import Promise
 
-LOOP_EXECUTOR = "languages.cwl.loop:run_loop_node"
+#: the loop node's executor: ``compile.run_loop_node`` calls ``run_loop_node`` here with
+#: ``compile.instantiate``, so that this module does not import the compiler back
+LOOP_EXECUTOR = "languages.cwl.compile:run_loop_node"
 RESULT_EXECUTOR = "languages.cwl.loop:run_result_node"
 ALL = "all_iterations"
 
@@ -66,8 +68,14 @@ def output_method(step: Any) -> str:
     return {"all": ALL, "last": "last_iteration"}.get(method, method)
 
 
+#: ``instantiate(ctx, ref, job)``: add the jobs of a step's process on the inputs ``job``
+#: and return their outputs (``languages.cwl.compile.instantiate``)
+Instantiate = Callable[[Any, ProcRef, dict[str, Any]], Any]
+
+
 def start_loop(
-    ctx: Any, ref: ProcRef, step: Any, evaluator: StepEvaluator, io: dict[str, Any]
+    ctx: Any, ref: ProcRef, step: Any, evaluator: StepEvaluator, io: dict[str, Any],
+    instantiate: Instantiate,
 ) -> Any:
     """The outputs of a looping step on its gathered inputs ``io`` (full IDs): a promise
     of the result node, or the skipped step's outputs if ``loopWhen`` is false at once."""
@@ -78,7 +86,7 @@ def start_loop(
     if evaluated is None:
         return {name: [] if output_method(step) == ALL else None for name in names}
     base = new_job_id()
-    _start_iteration(ctx, ref, evaluator, evaluated, base, 1)
+    _start_iteration(ctx, ref, evaluator, evaluated, base, 1, instantiate)
     return Promise(result_id(base))
 
 
@@ -99,10 +107,9 @@ def _start_iteration(
     io: dict[str, Any],
     base: str,
     iteration: int,
+    instantiate: Instantiate,
 ) -> None:
     """Add iteration ``iteration`` on ``io`` and the loop node that waits for it."""
-    from languages.cwl.compile import get_output, instantiate
-
     outputs = instantiate(ctx, ref, evaluator.tool_job(io))
     names = [shortname(o["id"]) for o in evaluator.step.tool["outputs"]]
     node = JobNode(
@@ -121,9 +128,11 @@ def _start_iteration(
     ctx.add_child(node)
 
 
-def run_loop_node(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """Executor of a loop node: start the next iteration, or the result node. Its value is
-    the outputs of the iteration it followed."""
+def run_loop_node(
+    ctx: Any, payload: dict[str, Any], instantiate: Instantiate
+) -> dict[str, Any]:
+    """What a loop node does (its executor is ``LOOP_EXECUTOR``): start the next
+    iteration, or the result node. Its value is the outputs of the iteration it followed."""
     ref: ProcRef = payload["step"]
     step = resolve_step(ref)
     workflow = resolve(ProcRef(ref.uri, ref.options, ref.steps[:-1]))
@@ -139,7 +148,7 @@ def run_loop_node(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
                 f"iterations, the limit set by --loop-iteration-limit {limit}"
             )
         evaluator = StepEvaluator(ctx, step, workflow)
-        _start_iteration(ctx, ref, evaluator, io, base, iteration + 1)
+        _start_iteration(ctx, ref, evaluator, io, base, iteration + 1, instantiate)
         return outputs
     if output_method(step) == ALL:
         ids = [loop_node_id(base, i) for i in range(1, iteration + 1)]

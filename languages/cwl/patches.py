@@ -20,7 +20,7 @@ from typing import Any
 _applied = False
 
 
-def _deepcopy_sharing_datum(value: Any, memo: dict[int, Any] | None = None) -> Any:
+def deepcopy_sharing_datum(value: Any, memo: dict[int, Any] | None = None) -> Any:
     """``copy.deepcopy``, except that a binding's ``datum`` list is shared, not copied."""
     if isinstance(value, MutableMapping):
         datum = value.get("datum")
@@ -40,6 +40,6 @@ def apply() -> None:
     # builder.py deep-copies only its bindings and schemas: give that module a ``copy`` whose
     # deepcopy shares the datum (schemas have no datum key: copied as before)
     builder.copy = types.SimpleNamespace(  # type: ignore[attr-defined,assignment] # stand-in module
-        copy=copy.copy, deepcopy=_deepcopy_sharing_datum
+        copy=copy.copy, deepcopy=deepcopy_sharing_datum
     )
     _applied = True

@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from runner.engine import names
 from runner.errors import UsageError
 from runner.jobenv import secrets
 
 SECRETS_CLASS = "http://commonwl.org/cwltool#Secrets"
 #: shared blob of the job store: {input name: placeholder}
-PLACEHOLDERS = "cwl-secret-placeholders"
+PLACEHOLDERS = names.language_blob("cwl", "secret-placeholders")
 
 
 class BadSecret(UsageError):

@@ -26,6 +26,13 @@ def shortname(identifier: str) -> str:
     return str(cwl_shortname(identifier))
 
 
+def get_output(outputs: Any, name: str) -> Any:
+    """Output ``name`` of a process's outputs (a dict, or a promise of the whole object)."""
+    if isinstance(outputs, dict):
+        return outputs.get(name)
+    return outputs[name]  # a promise of the whole output object
+
+
 def merge_sources(param: dict[str, Any], values: list[Any], multiple_ok: bool) -> Any:
     """One value from the values of a parameter's sources (linkMerge, then pickValue)."""
     name = shortname(param["id"])

@@ -34,12 +34,13 @@ from WDL import Type, Value
 
 from languages.wdl.fetch import UrlFetcher
 from languages.wdl.values import detach, iter_files, parse_ref
+from runner.engine import names
 from runner.engine.execute import PermanentJobError
 from runner.jobenv.filestore import FileStore
 from runner.userinput.fileuri import InvalidFileUri, file_uri_path, is_file_uri
 
 #: the job-store blob that lists the local input paths of a run (JSON)
-INPUT_PATHS = "wdl-input-paths"
+INPUT_PATHS = names.language_blob("wdl", "input-paths")
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runner.config.units import parse_size
+from runner.engine import names
 from runner.model.graph import JobNode, ResourceSpec, new_job_id
 from runner.model.promise import Promise, PromisedRequirement
 
@@ -354,8 +355,8 @@ def run_service(ctx: Any, service: Job.Service) -> Any:
     data, promises = dumps(value)
     if promises:
         raise ValueError("a service's start() cannot return promises")
-    store.write_shared(f"service-started-{ctx.job_id}", data)
-    stop_flag = f"service-stop-{ctx.job_id}"
+    store.write_shared(names.service_started(ctx.job_id), data)
+    stop_flag = names.service_stop(ctx.job_id)
     try:
         while not store.shared_exists(stop_flag):
             if service.check() is False:
@@ -364,5 +365,5 @@ def run_service(ctx: Any, service: Job.Service) -> Any:
     finally:
         service.stop(host)
         store.delete_shared(stop_flag)
-        store.delete_shared(f"service-started-{ctx.job_id}")
+        store.delete_shared(names.service_started(ctx.job_id))
     return value

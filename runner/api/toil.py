@@ -6,10 +6,9 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, NoReturn, Self
+from typing import TYPE_CHECKING, Any, NoReturn, Self
 
 from backends.jobstore.base import FileID
-from runner.api.job import Job
 from runner.cli.console import catch_sigterm
 from runner.cli.logs import setup_logging
 from runner.config.checks import validate
@@ -19,6 +18,9 @@ from runner.engine.leader import Interrupted
 from runner.engine.run import Run, make_batch_system
 from runner.errors import UsageError
 from runner.jobenv.filestore import export_url, import_url
+
+if TYPE_CHECKING:  # runner.api.job imports this module when a job starts a run
+    from runner.api.job import Job
 
 
 class Toil:

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from backends.batch.base import Resources
 from runner.cache.keys import CacheKey, Keyer, why_changed
 from runner.cache.store import CallCache, Entry, open_cache
-from runner.engine.execute import JobResult, load_executor
+from runner.engine.execute import load_executor
+from runner.engine.handoff import JobResult
 from runner.model.promise import dumps, loads
 
 if TYPE_CHECKING:

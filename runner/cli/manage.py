@@ -60,20 +60,20 @@ def clean(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
 
 def work_dir_leftovers(store: JobStore, root: str | None) -> list[str]:
     """The jobs' temporary directories this run left in its work dir ``root``."""
+    from runner.engine.names import job_dir_owner
     from runner.model.events import job_records
 
     if root is None:
         return []
     try:
-        candidates = [e for e in os.scandir(root)
-                      if e.name.startswith("moil-") and e.name[13:14] == "-" and e.is_dir()]
+        candidates = [e for e in os.scandir(root) if job_dir_owner(e.name) and e.is_dir()]
     except OSError:
         return []
     if not candidates:
         return []
     # only directories named after this run's jobs: the work dir may be shared (/tmp)
     prefixes = {record.id[:8] for record in job_records(store.read_records())}
-    return [e.path for e in candidates if e.name[5:13] in prefixes]
+    return [e.path for e in candidates if job_dir_owner(e.name) in prefixes]
 
 
 def _work_dir(store: JobStore) -> str | None:
@@ -90,7 +90,7 @@ def _work_dir(store: JobStore) -> str | None:
 
 def kill(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
     """Ask the leader of a running workflow to stop; the store stays restartable."""
-    from runner.engine.leader import KILL_FLAG
+    from runner.engine import names
     from runner.views.runview import leader_alive, live_leader, read_status
 
     store = _open(job_store, "kill")
@@ -105,7 +105,7 @@ def kill(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
         what = "is gone" if state == "running" else f"is not running (the run {state})"
         typer.echo(f"toil kill: the leader of {job_store} {what}; nothing to stop")
         return
-    store.write_shared(KILL_FLAG, b"kill")
+    store.write_shared(names.KILL_REQUEST, b"kill")
     typer.echo(f"asked the leader of {job_store} to stop; resume the run with --restart")
 
 

@@ -1,8 +1,8 @@
 """Running one job: the same code for pool workers, cluster workers and leader-local jobs.
 
-The leader writes a ``JobInput`` (the job's pickled payload plus the values of the promises
-it needs); this module runs the job's executor and returns a ``JobResult`` (its pickled
-return value, the jobs it added, or the error).
+``execute`` takes a ``JobInput`` (the job's pickled payload plus the values of the promises
+it needs; see ``runner.engine.handoff``), runs the job's executor and returns a
+``JobResult`` (its pickled return value, the jobs it added, or the error).
 """
 
 from __future__ import annotations
@@ -16,49 +16,20 @@ import time
 import traceback
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from typing import Any
 
 from backends.jobstore.base import JobStore
 from runner.config.runconfig import RunConfig
+from runner.engine import names
+from runner.engine.handoff import JobInput, JobResult
 from runner.errors import JobError, MoilError
 from runner.jobenv import toolspan
 from runner.jobenv.filestore import FileStore
 from runner.jobenv.peakmem import JobMemory
 from runner.jobenv.tempdirs import work_dir
 from runner.model.graph import JobNode
-from runner.model.promise import Promise, dumps, loads
+from runner.model.promise import dumps, loads
 from runner.model.records import JobRecord, flatten
-
-
-@dataclass
-class JobInput:
-    """What a worker needs to run one job (written by the leader)."""
-
-    job_id: str
-    executor: str
-    name: str
-    body: bytes
-    values: dict[Promise, Any]
-    attempt: int = 0
-    local: bool = False
-
-
-@dataclass
-class JobResult:
-    """How one run of a job went (written by the worker)."""
-
-    ok: bool
-    value: bytes = b""
-    promises: frozenset[Promise] = frozenset()
-    new: list[JobRecord] = field(default_factory=list)
-    error: str = ""
-    details: str = ""
-    retryable: bool = True
-    #: figures of the attempt (with --stats; see runner.views.jobstats), numbers but for
-    #: ``host`` (and, added by the leader, ``display`` and ``error``)
-    stats: dict[str, float | str] = field(default_factory=dict)
-    messages: list[tuple[str, int]] = field(default_factory=list)
 
 
 class PermanentJobError(JobError):
@@ -136,7 +107,7 @@ def execute(
 ) -> JobResult:
     """Run ``job``'s executor and capture its outcome; never raises for a job's own error."""
     log = log or logging.getLogger(f"moil.job.{job.name}")
-    file_store = FileStore(store, work_root(config), log, prefix=f"moil-{job.job_id[:8]}-")
+    file_store = FileStore(store, work_root(config), log, prefix=names.job_dir_prefix(job.job_id))
     ctx = Context(job.job_id, job.name, file_store, log, config)
     ctx.attempt = job.attempt
     # Per-job memory costs a /proc write and, for worker jobs, a sampling thread: only

@@ -21,7 +21,7 @@ import re
 from backends.jobstore.base import JobStore
 from runner.config.options import log_level
 from runner.config.runconfig import RunConfig
-from runner.engine.execute import JobResult
+from runner.engine.handoff import JobResult
 from runner.model.records import JobRecord
 
 log = logging.getLogger(__name__)

@@ -9,23 +9,21 @@ journals the outcome, and feeds it to the state machine.
 from __future__ import annotations
 
 import logging
-import os
-import pickle
 import signal
-import sys
 import time
 from typing import Any
 
-from backends.batch.base import BatchJob, BatchSystem, ExitReason, Resources, UpdatedJob
+from backends.batch.base import BatchSystem, ExitReason, Resources, UpdatedJob
 from backends.jobstore.base import JobStore, Lease
 from runner.cache.decide import Previous, make_decider
 from runner.cli.progress import Progress
 from runner.config.runconfig import RunConfig
-from runner.engine.execute import JobInput, JobResult, execute
+from runner.engine import handoff, names
+from runner.engine.execute import execute
+from runner.engine.handoff import JobInput, JobResult
 from runner.engine.joblogs import keep_job_log
 from runner.engine.journal import Journal
 from runner.engine.snapshot import SnapshotWriter
-from runner.engine.worker import read_result
 from runner.errors import MoilError, WorkflowFailed
 from runner.jobenv import secrets
 from runner.model.events import (
@@ -43,8 +41,6 @@ from runner.model.state import StateMachine
 
 log = logging.getLogger(__name__)
 
-WORKER_ENTRY = "runner.engine.worker:run_job"
-KILL_FLAG = "kill-request"
 LOG_TAIL_LINES = 30
 
 
@@ -167,16 +163,15 @@ class Leader:
         self.last_kill_check = now
         if self.lease is not None:
             self.lease.keep()
-        if self.store.shared_exists(KILL_FLAG):
-            self.store.delete_shared(KILL_FLAG)
+        if self.store.shared_exists(names.KILL_REQUEST):
+            self.store.delete_shared(names.KILL_REQUEST)
             self.stop_reason = "killed by toil kill"
 
     # -- starting jobs ------------------------------------------------------------------------
     def _start(self, job_id: str) -> None:
         record = self.state.record(job_id)
         values = self.state.inputs_of(job_id)
-        job = JobInput(job_id, record.executor, record.name, record.body, values,
-                       record.attempts, record.local)
+        job = JobInput.of(record, values)
         if record.local:
             self.handle(record, execute(self.store, job, self.config, log))
             return
@@ -191,13 +186,8 @@ class Leader:
             if cached is not None:
                 self.handle(record, cached)
                 return
-        self.store.write_job_input(job_id, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
-        argv = (sys.executable, "-m", "runner.worker", self.store.locator, job_id)
-        batch_job = BatchJob(
-            job_id=job_id, name=record.name, resources=resources, locator=self.store.locator,
-            entry=WORKER_ENTRY, argv=argv, environment=_worker_environment(),
-            time_limit=self.config.max_job_duration,
-        )
+        handoff.write_input(self.store, job)
+        batch_job = handoff.worker_job(self.store, record, resources, self.config.max_job_duration)
         issued_at = time.time()  # before: a pool worker may start it before issue_job returns
         try:
             batch_id = self.batch.issue_job(batch_job)
@@ -216,7 +206,7 @@ class Leader:
         if job_id is None or job_id not in self.state.jobs:
             return
         self.services.discard(job_id)
-        result = read_result(self.store, job_id, self.state.record(job_id).display_name)
+        result = handoff.read_result(self.store, job_id, self.state.record(job_id).display_name)
         if result is None:
             reason = _exit_message(update)
             result = JobResult(ok=False, error=reason,
@@ -292,13 +282,13 @@ class Leader:
     # -- services -------------------------------------------------------------------------
     def _poll_services(self) -> None:
         for sid in list(self.services):
-            name = f"service-started-{sid}"
+            name = names.service_started(sid)
             if sid not in self.state.values and self.store.shared_exists(name):
                 self.journal.record(ServiceStarted(sid, self.store.read_shared(name)))
 
     def _stop_services(self) -> None:
         for sid in self.state.take_stop_requests():
-            self.store.write_shared(f"service-stop-{sid}", b"stop")
+            self.store.write_shared(names.service_stop(sid), b"stop")
 
 
 def _exit_message(update: UpdatedJob) -> str:
@@ -317,13 +307,4 @@ def _exit_message(update: UpdatedJob) -> str:
     elif update.exit_status:
         text += f" (exit status {update.exit_status})"
     return text + (f": {update.message}" if update.message else "")
-
-
-def _worker_environment() -> dict[str, str]:
-    env = {}
-    for key in ("PATH", "PYTHONPATH", "HOME", "TMPDIR"):
-        if key in os.environ:
-            env[key] = os.environ[key]
-    env.update(secrets.worker_environment())  # in memory only: see runner.jobenv.secrets
-    return env
 

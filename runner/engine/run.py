@@ -38,10 +38,11 @@ from runner.cache.decide import Previous, previous_results
 from runner.config import runconfig
 from runner.config.options import batch_system_class
 from runner.config.runconfig import RunConfig
+from runner.engine import names
+from runner.engine.handoff import read_result
 from runner.engine.journal import Journal, replay
-from runner.engine.leader import KILL_FLAG, Leader
+from runner.engine.leader import Leader
 from runner.engine.runinfo import start_info, update_run_info
-from runner.engine.worker import CONFIG_NAME, read_result
 from runner.errors import JobStoreInUseError, UsageError, WorkflowFailed
 from runner.jobenv.filestore import remove_spares
 from runner.jobenv.tempdirs import stores_dir, work_dir
@@ -53,10 +54,6 @@ from runner.model.records import flatten
 from runner.model.state import StateMachine, Status
 
 log = logging.getLogger(__name__)
-
-STATUS_NAME = "status"
-#: the front end's record of the document's definitions, as the run started (Run.start)
-DEFINITIONS_NAME = "definitions"
 
 
 
@@ -101,7 +98,7 @@ class Run:
                         f"--restart, or delete it with `toil clean {where}`"
                     )
                 self.lease = self._create(where, owner)
-            self.store.delete_shared(KILL_FLAG)  # meant for a leader that is gone: not us
+            self.store.delete_shared(names.KILL_REQUEST)  # meant for a leader that is gone: not us
             self._write_config()
         except JobStoreLeasedError as exc:
             raise JobStoreInUseError(in_use_message(where, exc)) from None
@@ -199,7 +196,7 @@ class Run:
             lease.release()
 
     def _write_config(self) -> None:
-        self.store.write_shared(CONFIG_NAME, runconfig.encode(self.config))
+        self.store.write_shared(names.CONFIG, runconfig.encode(self.config))
 
     # -- running --------------------------------------------------------------------------
     def start(self, root: JobNode, definitions: bytes | None = None) -> Any:
@@ -211,7 +208,7 @@ class Run:
         if self.config.restart:
             return self.restart()
         if definitions is not None:
-            self.store.write_shared(DEFINITIONS_NAME, definitions)
+            self.store.write_shared(names.DEFINITIONS, definitions)
         state = StateMachine(self.config.retry_count)
         journal = Journal(self.store, state)
         journal.record(RunStarted(tuple(flatten(root)), root.id), flush=True)
@@ -246,9 +243,9 @@ class Run:
         return self._drive(state, resumed=True)
 
     def _recorded_definitions(self) -> bytes | None:
-        if not self.store.shared_exists(DEFINITIONS_NAME):
+        if not self.store.shared_exists(names.DEFINITIONS):
             return None  # a store of a run started without them (an older moil)
-        return self.store.read_shared(DEFINITIONS_NAME)
+        return self.store.read_shared(names.DEFINITIONS)
 
     def _restart_edited(
         self, state: StateMachine, recorded: bytes, definitions: bytes,
@@ -266,7 +263,7 @@ class Run:
         root = edited(loads(old_root.body, state.inputs_of(old_root.id)))
         started = RunStarted(tuple(flatten(root)), root.id)
         self.store.replace_records(events.encode(started))
-        self.store.write_shared(DEFINITIONS_NAME, definitions)
+        self.store.write_shared(names.DEFINITIONS, definitions)
         fresh = StateMachine(self.config.retry_count)
         fresh.apply(started)
         return self._drive(fresh, resumed=True, previous=previous)
@@ -279,7 +276,7 @@ class Run:
         leader.lease = self.lease
         if self.config.stats:
             update_run_info(self.store, **start_info(sys.argv))
-        self.store.write_shared(STATUS_NAME, pickle.dumps(
+        self.store.write_shared(names.STATUS, pickle.dumps(
             {"state": "running", "pid": os.getpid(), "host": socket.gethostname(),
              "time": time.time()}))
         batch.start()
@@ -291,7 +288,7 @@ class Run:
             raise WorkflowFailed(f"{exc}; this leader stops") from None
         except BaseException:
             try:
-                self.store.write_shared(STATUS_NAME, pickle.dumps(
+                self.store.write_shared(names.STATUS, pickle.dumps(
                     {"state": "failed", "time": time.time()}))
             except OSError as exc:  # e.g. the disk that failed the run: report that instead
                 log.warning("could not record the run's failure in the store: %s", exc)
@@ -301,7 +298,7 @@ class Run:
             log_command_counts(batch)
             # the job directories this process and its (now gone) workers kept for reuse
             remove_spares(work_dir(self.config.work_dir))
-        self.store.write_shared(STATUS_NAME, pickle.dumps(
+        self.store.write_shared(names.STATUS, pickle.dumps(
             {"state": "succeeded", "time": time.time()}))
         self.succeeded = True
         return value
@@ -320,8 +317,7 @@ def in_use_message(where: str, exc: JobStoreLeasedError) -> str:
 def adopt_orphan_results(store: JobStore, leader: Leader) -> None:
     """Take results that workers of a dead leader wrote, waiting for ones still running."""
     state = leader.state
-    ready = [j for j in dict.fromkeys(state.ready) if state.status(j) is Status.READY]
-    waiting = [j for j in ready if store.job_is_running(j)]
+    waiting = [j for j in state.ready_jobs() if store.job_is_running(j)]
     deadline = time.monotonic() + 600
     while waiting and time.monotonic() < deadline:
         log.info("waiting for %d job(s) still running from the previous leader", len(waiting))

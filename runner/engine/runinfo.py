@@ -19,9 +19,9 @@ from typing import Any
 
 from backends.errors import BackendError
 from backends.jobstore.base import JobStore
+from runner.engine import names
 from runner.jobenv import secrets
 
-RUN_INFO = "run-info"
 #: libraries whose versions a report names, when the run loaded them
 LIBRARIES = ("moil", "cwltool", "cwl-utils", "schema-salad", "miniwdl")
 
@@ -60,9 +60,9 @@ def start_info(argv: list[str]) -> dict[str, Any]:
 def read_run_info(store: JobStore) -> dict[str, Any]:
     """The stored run-info (empty if there is none or it cannot be read)."""
     try:
-        if not store.shared_exists(RUN_INFO):
+        if not store.shared_exists(names.RUN_INFO):
             return {}
-        data = json.loads(store.read_shared(RUN_INFO))
+        data = json.loads(store.read_shared(names.RUN_INFO))
     except (BackendError, OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -72,4 +72,4 @@ def update_run_info(store: JobStore, **entries: Any) -> None:
     """Add ``entries`` (JSON-ready after ``str`` of what is not) to the stored run-info."""
     info = read_run_info(store)
     info.update({key: _clean(value) for key, value in entries.items()})
-    store.write_shared(RUN_INFO, json.dumps(info).encode())
+    store.write_shared(names.RUN_INFO, json.dumps(info).encode())

@@ -2,7 +2,7 @@
 
 Replaying the journal gives the exact state of a run but costs seconds for 100,000 jobs
 (every record is unpickled). The leader already holds that state, so it writes a small JSON
-summary as the shared blob ``SNAPSHOT_NAME``: counts of jobs by state and by job name, the
+summary as the shared blob ``names.SNAPSHOT``: counts of jobs by state and by job name, the
 jobs it has issued, and the failed ones. It writes one when something changed, at most
 every ``MIN_INTERVAL`` seconds and never more often than ``COST_FACTOR`` times the time the
 last one took to build (so a huge run spends at most ~2% of the leader on it), and a final
@@ -25,11 +25,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from backends.jobstore.base import JobStore
+from runner.engine import names
 from runner.model.state import StateMachine, Status
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_NAME = "status-snapshot"
 STATES = ("done", "issued", "ready", "waiting", "failed")
 MIN_INTERVAL = 1.0
 COST_FACTOR = 50.0
@@ -105,10 +105,10 @@ def _describe(state: StateMachine, job_id: str) -> dict[str, Any]:
 
 def read_snapshot(store: JobStore) -> dict[str, Any] | None:
     """The last snapshot a leader wrote in ``store``, or None."""
-    if not store.shared_exists(SNAPSHOT_NAME):
+    if not store.shared_exists(names.SNAPSHOT):
         return None
     try:
-        data: dict[str, Any] = json.loads(store.read_shared(SNAPSHOT_NAME))
+        data: dict[str, Any] = json.loads(store.read_shared(names.SNAPSHOT))
     except (OSError, ValueError):
         return None
     return data if data.get("version") == 1 else None
@@ -144,7 +144,7 @@ class SnapshotWriter:
         start = time.monotonic()
         try:
             data = json.dumps(build(*args, **kwargs), separators=(",", ":")).encode()
-            self.store.write_shared(SNAPSHOT_NAME, data)
+            self.store.write_shared(names.SNAPSHOT, data)
         except Exception as exc:  # noqa: BLE001 (status is a convenience: never fail the run)
             log.warning("could not write the status snapshot: %s", exc)
         return time.monotonic() - start

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import pickle
 import random
 import signal
 import sys
@@ -20,7 +19,8 @@ from typing import Any
 
 from backends.jobstore.base import JobStore, open_job_store
 from runner.config.runconfig import RunConfig, decode
-from runner.engine.execute import JobInput, JobResult, execute
+from runner.engine import handoff, names
+from runner.engine.execute import execute
 from runner.jobenv.filestore import remove_spares
 from runner.model import promise
 
@@ -28,15 +28,13 @@ log = logging.getLogger(__name__)
 #: the store and configuration of each run this process has run a job of, by locator
 _stores: dict[str, tuple[JobStore, RunConfig]] = {}
 
-CONFIG_NAME = "config"
-
 
 def _open(locator: str) -> tuple[JobStore, RunConfig]:
     cached = _stores.get(locator)
     if cached is None:
         store = open_job_store(locator)
         store.open()
-        config = decode(store.read_shared(CONFIG_NAME))
+        config = decode(store.read_shared(names.CONFIG))
         load_user_main(config.user_main)
         cached = _stores[locator] = (store, config)
     return cached
@@ -67,7 +65,7 @@ def load_user_main(path: str | None) -> None:
 def run_job(locator: str, job_id: str) -> None:
     """Run ``job_id`` of the store at ``locator`` and store its result."""
     store, config = _open(locator)
-    job: JobInput = pickle.loads(store.read_job_input(job_id))
+    job = handoff.read_input(store, job_id)
     log_path = store.job_log_target(job_id)
     # The result is written under the running lock: a store may reuse the job's input file
     # for it (file:), which nobody may replace while the lock is held.
@@ -82,7 +80,7 @@ def run_job(locator: str, job_id: str) -> None:
         # A job's last allowed attempt is spared, so a run with retries is never doomed.
         if bad and job.attempt < config.retry_count and random.random() < bad:
             os.kill(os.getpid(), signal.SIGKILL)
-        store.write_job_result(job_id, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        handoff.write_result(store, job_id, result)
 
 
 class _captured_output:  # noqa: N801 (used as a context manager)
@@ -114,26 +112,6 @@ class _captured_output:  # noqa: N801 (used as a context manager)
         os.dup2(self.saved[1], 2)
         for fd in (*self.saved, self.fd):
             os.close(fd)
-
-
-def read_result(store: JobStore, job_id: str, name: str = "") -> JobResult | None:
-    """The result a worker stored for ``job_id``, if any. A result that cannot be read
-    (truncated, garbage, not a result) counts as none, with a warning: the job runs again."""
-    data = store.read_job_result(job_id)
-    if data is None:
-        return None
-    try:
-        result = pickle.loads(data)
-    except Exception as exc:  # noqa: BLE001 (any unpickling error means a damaged result)
-        problem = f"{type(exc).__name__}: {exc}"
-    else:
-        if isinstance(result, JobResult):
-            return result
-        problem = f"it holds a {type(result).__name__}"
-    label = f"{name} ({job_id})" if name else job_id
-    log.warning("the stored result of job %s cannot be read (%s, %d bytes); the job runs "
-                "again", label, problem, len(data))
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:

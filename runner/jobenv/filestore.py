@@ -247,7 +247,7 @@ def export_url(store: JobStore, file_id: str, url: str) -> None:
 
 SPARE_PREFIX = "moil-spare-"
 _spares: list[str] = []  # this process's spare (at most one)
-_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:40] or "host"
+SPARE_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:40] or "host"
 
 
 def _forget_spares() -> None:
@@ -303,7 +303,7 @@ def _is_plain_empty_dir(path: str) -> bool:
 
 
 def _keep_spare(path: str, root: str) -> bool:
-    spare = f"{root}/{SPARE_PREFIX}{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    spare = f"{root}/{SPARE_PREFIX}{SPARE_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         os.rename(path, spare)
     except OSError:
@@ -319,7 +319,7 @@ def remove_spares(root: str | None = None) -> None:
         shutil.rmtree(_spares.pop(), ignore_errors=True)
     if root is None:
         return
-    mine = f"{SPARE_PREFIX}{_HOST}-"
+    mine = f"{SPARE_PREFIX}{SPARE_HOST}-"
     try:
         with os.scandir(root) as entries:
             names = [e.name for e in entries if e.name.startswith(mine)]

@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 
 _made: dict[tuple[str, str], str] = {}
 
+
+def forget_made_dirs() -> None:
+    """Forget the directories this process made or checked: the next call checks again."""
+    _made.clear()
+
+
 # ext2/3/4's "top of a directory hierarchy" inode flag (chattr +T); FS_IOC_[GS]ETFLAGS.
 _FS_TOPDIR_FL = 0x00020000
 _FS_IOC_GETFLAGS = 0x80086601

@@ -133,6 +133,15 @@ class StateMachine:
             out["done"] += job.done
         return out
 
+    def ready_jobs(self) -> list[str]:
+        """The jobs READY now, in the order they became ready (none is handed out)."""
+        out = []
+        for job_id in dict.fromkeys(self.ready):
+            job = self.jobs.get(job_id)
+            if job is not None and job.status is Status.READY:
+                out.append(job_id)
+        return out
+
     def take_ready(self) -> list[str]:
         """Every job ready now; they become ISSUED."""
         out = []

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from backends.jobstore.base import JobStore
 from runner.config.runconfig import RunConfig
-from runner.engine.execute import JobInput, JobResult, execute
+from runner.engine.execute import execute
+from runner.engine.handoff import JobInput, JobResult
 from runner.engine.journal import replay
 from runner.errors import UsageError
 from runner.jobenv.filestore import remove_spares
@@ -75,8 +76,7 @@ def rerun_job(store: JobStore, config: RunConfig, loaded: Loaded, job_id: str,
                           for j in missing)
         raise UsageError(f"{record.display_name} cannot run yet: it needs the results of "
                          f"{names}, which have not run")
-    job = JobInput(job_id, record.executor, record.name, record.body, state.inputs_of(job_id),
-                   record.attempts, record.local)
+    job = JobInput.of(record, state.inputs_of(job_id))
     try:
         return execute(store, job, config, log)
     finally:

@@ -25,13 +25,12 @@ import psutil
 from backends.errors import BackendError
 from backends.jobstore.base import JobStore, LeaseHolder
 from runner.config.runconfig import RunConfig, decode
+from runner.engine import names
 from runner.engine.journal import replay
 from runner.engine.snapshot import STATES, build_snapshot, read_snapshot
 from runner.model import promise
 from runner.model.state import Status
 
-STATUS_NAME = "status"
-CONFIG_NAME = "config"
 LOG_TAIL_LINES = 20
 #: most ready jobs probed for a running worker when no snapshot says which were issued
 MAX_PROBES = 5000
@@ -85,10 +84,10 @@ class RunView:
 
 def read_status(store: JobStore) -> dict[str, Any] | None:
     """The leader's ``status`` blob (state, pid, host, time), or None if never written."""
-    if not store.shared_exists(STATUS_NAME):
+    if not store.shared_exists(names.STATUS):
         return None
     try:
-        status: dict[str, Any] = pickle.loads(store.read_shared(STATUS_NAME))
+        status: dict[str, Any] = pickle.loads(store.read_shared(names.STATUS))
     except (BackendError, OSError, pickle.UnpicklingError, EOFError):
         return None
     return status
@@ -97,9 +96,9 @@ def read_status(store: JobStore) -> dict[str, Any] | None:
 def read_config(store: JobStore) -> RunConfig | None:
     """The run's configuration, or None if it has none. Raises UsageError for one this
     moil cannot read."""
-    if not store.shared_exists(CONFIG_NAME):
+    if not store.shared_exists(names.CONFIG):
         return None
-    return decode(store.read_shared(CONFIG_NAME))
+    return decode(store.read_shared(names.CONFIG))
 
 
 def live_leader(store: JobStore) -> LeaseHolder | None:

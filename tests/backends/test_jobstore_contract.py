@@ -837,7 +837,7 @@ def _damage(store: JobStore, file_id: str, data: bytes) -> None:
         return
     from backends.jobstore import memory
 
-    memory._REGISTRY[store.location].files[file_id].data = data
+    memory.REGISTRY[store.location].files[file_id].data = data
 
 
 def test_stored_files_carry_their_sha1(store: JobStore, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ def test_private_dir_is_the_users_own_and_reused(temp_base) -> None:
     info = os.lstat(path)
     assert stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700
     assert tempdirs.stores_dir() == os.path.join(temp_base, f"moil-stores-{os.geteuid()}")
-    tempdirs._made.clear()
+    tempdirs.forget_made_dirs()
     assert tempdirs.private_temp_dir("work") == path  # an existing one is taken as it is
 
 

@@ -156,8 +156,7 @@ def test_a_fresh_process_finds_a_step_tool_again(tmp_path: Path) -> None:
     doc.write_text(SCATTER_WF)
     ref, workflow = load.load_document(str(doc), load.LoadOptions())
     step_ref = ref.step(workflow.steps[0].id)
-    load._ROOTS.clear()  # what a worker started on another host has
-    load._STEPS.clear()
+    load.forget_documents()  # what a worker started on another host has
     tool = load.resolve(step_ref)
     assert tool.tool["class"] == "CommandLineTool"
     assert tool is not workflow.steps[0].embedded_tool
@@ -185,17 +184,17 @@ def test_scatter_step_adds_one_work_node_per_element(tmp_path: Path, ctx: Any) -
 
 
 def test_binding_an_array_copies_each_binding_but_not_the_whole_array() -> None:
-    from languages.cwl.patches import _deepcopy_sharing_datum
+    from languages.cwl.patches import deepcopy_sharing_datum
 
     files = [{"class": "File", "path": f"/d/{i}"} for i in range(3)]
     binding = {"position": [1, "files"], "prefix": "-f", "datum": files}
-    copied = _deepcopy_sharing_datum(binding)
+    copied = deepcopy_sharing_datum(binding)
     assert copied["datum"] is files  # cwltool replaces it with the element at once
     assert copied["position"] == binding["position"]
     assert copied["position"] is not binding["position"]
     schema = {"type": {"type": "array", "items": "File"}}
-    assert _deepcopy_sharing_datum(schema) == schema
-    assert _deepcopy_sharing_datum(schema)["type"] is not schema["type"]
+    assert deepcopy_sharing_datum(schema) == schema
+    assert deepcopy_sharing_datum(schema)["type"] is not schema["type"]
 
 
 def test_array_items_bind_as_before_with_the_copy_fix(

@@ -172,9 +172,9 @@ def synthetic_store(where: Path) -> str:
     """A store holding the stats of 10,000 attempts of 20 steps (and the logs of the three
     failed ones), written through the store API the way the leader journals them."""
     from backends.jobstore.base import open_job_store
+    from runner.engine import names
     from runner.engine.runinfo import start_info, update_run_info
     from runner.model.events import JobStats, encode
-    from runner.views.runview import STATUS_NAME
 
     store = open_job_store(f"file:{where}")
     store.create()
@@ -210,7 +210,7 @@ def synthetic_store(where: Path) -> str:
                 store.save_job_log(job_id, str(log))
             records += encode(JobStats(job_id, f"wf/step{step:02d}", stats))
     store.append_records(records)
-    store.write_shared(STATUS_NAME, pickle.dumps({"state": "failed", "time": time.time()}))
+    store.write_shared(names.STATUS, pickle.dumps({"state": "failed", "time": time.time()}))
     update_run_info(store, **start_info(["toil-cwl-runner", "wf.cwl", "job.yml"]))
     return store.locator
 
