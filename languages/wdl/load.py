@@ -356,7 +356,3 @@ def _resolve_path(value: Value.File | Value.Directory, base_dir: str | None, key
     kind = "directory" if want_dir else "file"
     raise InvalidInputs(f"input {key}: {kind} not found: {value.value}")
 
-
-def decl_type(decl: Tree.Decl) -> Type.Base:
-    """The type a value for ``decl`` may have (inputs with a default may be null)."""
-    return decl.type.copy(optional=True) if decl.expr is not None else decl.type

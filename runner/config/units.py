@@ -31,11 +31,3 @@ def parse_size(value: float | str) -> int:
         raise ValueError(f"not a size: {value!r} (use a number of bytes or e.g. 2G, 512M)")
     return int(float(match.group(1)) * _UNITS[unit])
 
-
-def human_size(n: float) -> str:
-    """``n`` bytes as a short human string (``1.5 GiB``)."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"

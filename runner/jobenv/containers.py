@@ -425,7 +425,8 @@ class ContainerEngine:
         ``stdin`` is a file fed to the command; ``stdout``/``stderr`` files receive its
         output (None: this process's streams). On timeout the container is killed and the
         result says ``timed_out``; if the caller is interrupted (KeyboardInterrupt, any
-        exception) the container is killed before the exception propagates."""
+        exception) the container is killed before the exception propagates. (Over 60 lines
+        by its keyword arguments, passed on to run_argv one per line.)"""
         name = name or f"moil-{uuid.uuid4().hex[:16]}"
         argv = self.run_argv(
             image,

@@ -10,7 +10,8 @@ special cases in the core:
 - *work* node: ``local=False``; runs in a worker of the batch system.
 - *expression* node: ``local=True``; cheap, run by the leader itself.
 - *scatter* node: a local node whose executor adds one child per element and returns the
-  list of the children's promises (the gather). See ``runner.kinds.scatter``.
+  list of the children's promises (the gather); the front ends make them
+  (``languages.cwl.scatter``, ``languages.wdl.nodes``).
 - *conditional* node: a local node that evaluates the condition, then adds the guarded node
   as a child and returns its promise, or returns the value for "skipped".
 - *subgraph* node: a local node that builds the nodes of a subworkflow as children and
