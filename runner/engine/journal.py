@@ -10,7 +10,6 @@ their encoding are in ``runner.model.events``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 from backends.jobstore.base import JobStore
 from runner.model import events
@@ -46,12 +45,6 @@ def _warn(exc: events.EventError) -> None:
     log.warning("skipping a journal record that cannot be read (%s)", exc)
 
 
-def read_events(store: JobStore) -> Iterator[events.Event]:
-    """The events in ``store``'s journal, oldest first; a record that is not an event is
-    skipped with a warning."""
-    return events.decode(store.read_records(), on_error=_warn)
-
-
 def replay(store: JobStore, retry_count: int) -> StateMachine:
     """The state machine rebuilt from ``store``'s journal (which is only read). Failed jobs
     stay failed, with their messages (``state.failed``); a restart revives them.
@@ -60,6 +53,7 @@ def replay(store: JobStore, retry_count: int) -> StateMachine:
     whose batch was lost, or a second ``ran`` of a job: ``apply`` ignores those, so the
     lost jobs, and the jobs they made, simply run again."""
     state = StateMachine(retry_count)
-    for event in read_events(store):
+    # JobStats change no state: those records are not even unpickled
+    for event in events.decode(store.read_records(), on_error=_warn, skip=(events.JobStats,)):
         state.apply(event)
     return state

@@ -165,14 +165,19 @@ def decode(
     loads: Callable[[bytes], Any] = pickle.loads,
     on_error: Callable[[EventError], None] | None = None,
     markers: tuple[bytes, ...] | None = None,
+    skip: tuple[EventType, ...] = (),
 ) -> Iterator[Event]:
     """The events of ``records`` (a journal, oldest first). A record that is not an event
     goes to ``on_error`` (or is skipped) and the rest go on. ``loads`` unpickles a record
     (a reader that must not build the user's classes passes a restricted one); with
-    ``markers``, a record with none of them in its first bytes is skipped unread."""
+    ``markers``, a record with none of them in its first bytes is skipped unread, and so
+    is one of a kind in ``skip`` (a replay skips ``JobStats``: they change no state)."""
     new: list[JobRecord] = []
+    unwanted = [_marker(cls.KIND) for cls in skip]
     for data in records:
         if markers is not None and not any(data.find(m, 0, 32) >= 0 for m in markers):
+            continue
+        if unwanted and any(data.find(m, 0, 32) >= 0 for m in unwanted):
             continue
         try:
             item = loads(data)
