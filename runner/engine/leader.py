@@ -1,9 +1,10 @@
 """The leader: drives the state machine against a job store and a batch system.
 
 Only the leader appends job records. For each ready job it either runs it in-process
-(``local`` jobs: cheap expressions, scatter expansion) or writes the job's input to the store
-and issues it to the batch system; for each finished job it reads the worker's result,
-journals the outcome, and feeds it to the state machine.
+(``local`` jobs: cheap expressions, scatter expansion) or hands it to a worker through the
+store and the batch system (``runner.engine.handoff``); for each finished job it reads the
+worker's result, decides what it means (ran, retry, failed for good, checkpoint rerun) and
+records that as an event (``runner.engine.journal``), which is how the state changes.
 """
 
 from __future__ import annotations
