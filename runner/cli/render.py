@@ -1,12 +1,17 @@
 """Output helpers shared by the ``toil`` subcommands: tables (rich on a terminal, aligned
 plain text otherwise, so that output piped to a file or a test stays easy to read), and
-human units."""
+human units, and the description of a run that `toil stats` and `toil report` head their
+output with."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, Any
+
+import typer
+
+from runner.errors import UsageError
 
 
 def is_terminal(stream: IO[str] | None = None) -> bool:
@@ -73,3 +78,24 @@ def ago(seconds: float) -> str:
     if seconds < 1:
         return "just now"
     return human_seconds(seconds) + " ago"
+
+
+def run_description(store: Any) -> dict[str, Any]:
+    """The store's locator, the run's state and the main settings of its configuration."""
+    from runner.views.runview import load_run_view, read_config
+
+    try:
+        config = read_config(store)
+    except UsageError as exc:  # a configuration this moil cannot read: shown as unknown
+        typer.echo(f"toil stats: warning: {exc}", err=True)
+        config = None
+    view = load_run_view(store, probe=False, tail_lines=0)
+    info = {
+        "job_store": store.locator,
+        "state": view.state,
+        "batch_system": None if config is None else config.batch_system,
+        "max_cores": None if config is None else config.max_cores,
+        "default_cores": None if config is None else config.default_cores,
+        "default_memory": None if config is None else config.default_memory,
+    }
+    return info

@@ -91,7 +91,7 @@ def write_run_files(store: JobStore, report: str | None, trace: str | None,
                     state: str) -> None:
     """The runners' ``--report FILE`` and ``--trace FILE`` at the end of a run that ended in
     ``state`` (its leader still holds the store: the store would say "running")."""
-    from runner.cli.stats import run_description
+    from runner.cli.render import run_description
     from runner.cli.trace import trace_tsv
     from runner.views.jobstats import read_job_stats
 

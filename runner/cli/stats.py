@@ -17,8 +17,7 @@ from typing import Any
 
 import typer
 
-from runner.cli.render import human_kib, human_seconds, print_table
-from runner.errors import UsageError
+from runner.cli.render import human_kib, human_seconds, print_table, run_description
 from runner.views.jobstats import CATEGORIES, FIELDS, JobStat, aggregate, read_job_stats
 
 SORT_CATEGORIES = (*CATEGORIES, "alpha", "count")
@@ -149,27 +148,6 @@ def load_stats(job_store: str) -> tuple[Any, dict[str, Any], list[JobStat]]:
                    err=True)
         raise typer.Exit(1)
     return store, run_description(store), job_stats
-
-
-def run_description(store: Any) -> dict[str, Any]:
-    """The store's locator, the run's state and the main settings of its configuration."""
-    from runner.views.runview import load_run_view, read_config
-
-    try:
-        config = read_config(store)
-    except UsageError as exc:  # a configuration this moil cannot read: shown as unknown
-        typer.echo(f"toil stats: warning: {exc}", err=True)
-        config = None
-    view = load_run_view(store, probe=False, tail_lines=0)
-    info = {
-        "job_store": store.locator,
-        "state": view.state,
-        "batch_system": None if config is None else config.batch_system,
-        "max_cores": None if config is None else config.max_cores,
-        "default_cores": None if config is None else config.default_cores,
-        "default_memory": None if config is None else config.default_memory,
-    }
-    return info
 
 
 def _check_choice(option: str, values: list[str], allowed: tuple[str, ...]) -> None:
