@@ -178,6 +178,10 @@ class JobStore(ABC):
     def read_records(self) -> Iterator[bytes]:
         """Every record appended so far, oldest first, without a torn tail."""
 
+    @abstractmethod
+    def replace_records(self, records: Sequence[bytes]) -> None:
+        """Replace the whole journal with ``records`` atomically (compaction)."""
+
     # -- the hand-off of one job ------------------------------------------------------------
     @abstractmethod
     def write_job_input(self, job_id: str, data: bytes) -> None:

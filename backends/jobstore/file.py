@@ -419,6 +419,12 @@ class FileJobStore(StoredFiles, JobStore):
             self._journal_path, offset, length,
         )
 
+    def replace_records(self, records: Sequence[bytes]) -> None:
+        frames = journal.encode_many(records)
+        self._write_atomic(self._journal_path, frames)
+        self._forget_journal()
+        self._journal_end = len(frames)
+
     # -- job hand-off -----------------------------------------------------------------------
     def write_job_input(self, job_id: str, data: bytes) -> None:
         self._write_atomic(self._job_path("jobs", job_id, ".in"), data)

@@ -35,6 +35,8 @@ _HEADER = struct.Struct("<II")
 _SIZE = struct.Struct("<I")
 _MAX_PAYLOAD = 0xFFFF_FFFF
 _CHUNK = 1 << 20
+#: Compaction splits a long journal into frames of about this many bytes.
+FRAME_TARGET = 16 << 20
 
 #: ``on_damage(offset, length)``: bytes ``[offset, offset + length)`` held no whole frame.
 DamageHandler = Callable[[int, int], None]
@@ -52,6 +54,20 @@ def encode_batch(records: Sequence[bytes]) -> bytes:
         raise ValueError(f"a journal batch of {len(payload)} bytes exceeds the 4 GiB frame limit")
     length = _SIZE.pack(len(payload))
     return MAGIC + _HEADER.pack(len(payload), zlib.crc32(payload, zlib.crc32(length))) + payload
+
+
+def encode_many(records: Sequence[bytes]) -> bytes:
+    """Frames of about FRAME_TARGET bytes holding all ``records`` (used for compaction)."""
+    frames: list[bytes] = []
+    start = size = 0
+    for index, record in enumerate(records):
+        size += len(record) + _SIZE.size
+        if size >= FRAME_TARGET:
+            frames.append(encode_batch(records[start : index + 1]))
+            start, size = index + 1, 0
+    if start < len(records):
+        frames.append(encode_batch(records[start:]))
+    return b"".join(frames)
 
 
 def _split(payload: bytes) -> list[bytes] | None:

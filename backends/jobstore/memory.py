@@ -164,6 +164,12 @@ class MemoryJobStore(JobStore):
             snapshot = list(state.records)
         return iter(snapshot)
 
+    def replace_records(self, records: Sequence[bytes]) -> None:
+        batch = [bytes(record) for record in records]
+        state = self._state
+        with state.lock:
+            state.records = batch
+
     # -- job hand-off -----------------------------------------------------------------------
     def write_job_input(self, job_id: str, data: bytes) -> None:
         state = self._state

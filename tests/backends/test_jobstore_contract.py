@@ -221,14 +221,18 @@ def test_shared_replace_is_atomic(store: JobStore) -> None:
 
 
 # -- journal ---------------------------------------------------------------------------------
-def test_journal_append_read(store: JobStore) -> None:
+def test_journal_append_read_replace(store: JobStore) -> None:
     assert list(store.read_records()) == []
     store.append_records([b"r1", b"", b"r3"])
     store.append_records([])
     store.append_records([bytes(range(256)) * 100])
     assert list(_other(store).read_records()) == [b"r1", b"", b"r3", bytes(range(256)) * 100]
+    store.replace_records([b"compact-1", b"compact-2"])
+    assert list(store.read_records()) == [b"compact-1", b"compact-2"]
     store.append_records([b"after"])
-    assert list(_other(store).read_records())[-2:] == [bytes(range(256)) * 100, b"after"]
+    assert list(_other(store).read_records()) == [b"compact-1", b"compact-2", b"after"]
+    store.replace_records([])
+    assert list(store.read_records()) == []
 
 
 def test_journal_survives_reopen(store: JobStore) -> None:
