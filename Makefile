@@ -10,7 +10,8 @@ WDL_VERSION ?= 1.1
 JOBS ?= $(shell nproc)
 
 .PHONY: install check test test-unit test-services conformance conformance-suites \
-        conformance-cwl conformance-cwl-slurm conformance-cwl-aws conformance-cwl-wes conformance-wdl example bench \
+        conformance-cwl conformance-cwl-slurm conformance-cwl-gridengine conformance-cwl-aws \
+        conformance-cwl-wes conformance-wdl example bench \
         bench-peers lint clean
 
 $(VENV)/.installed: pyproject.toml
@@ -53,6 +54,9 @@ conformance-wdl-miniwdl: install  ## the same suite with miniwdl, for comparison
 conformance-cwl-slurm: install  ## the CWL tests tagged required, on a private Slurm
 	VERSION=$(VERSION) bash conformance/on_slurm.sh $(ARGS)
 
+conformance-cwl-gridengine: install  ## the CWL tests tagged required, on a private Grid Engine cell
+	VERSION=$(VERSION) bash conformance/on_gridengine.sh $(ARGS)
+
 conformance-cwl-aws: install  ## the CWL tests tagged required, each run's job store in S3 (local moto)
 	VERSION=$(VERSION) bash conformance/on_s3.sh $(ARGS)
 
@@ -65,6 +69,7 @@ conformance: install  ## every suite CI gates on, with a private dockerd holding
 conformance-suites: install  ## the suites alone, with whatever container engine DOCKER_HOST reaches
 	$(MAKE) --no-print-directory conformance-cwl VERSION=v1.2
 	$(MAKE) --no-print-directory conformance-cwl-slurm VERSION=v1.2
+	$(MAKE) --no-print-directory conformance-cwl-gridengine VERSION=v1.2
 	$(MAKE) --no-print-directory conformance-cwl-wes VERSION=v1.2
 	$(MAKE) --no-print-directory conformance-cwl-aws VERSION=v1.2
 	$(MAKE) --no-print-directory conformance-cwl VERSION=v1.1

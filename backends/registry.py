@@ -40,6 +40,8 @@ _BUILTIN: dict[str, dict[str, str]] = {
     BATCH_SYSTEM_GROUP: {
         "single_machine": "backends.batch.single_machine:SingleMachineBatchSystem",
         "slurm": "backends.batch.slurm:SlurmBatchSystem",
+        "grid_engine": "backends.batch.gridengine:GridEngineBatchSystem",
+        "torque": "backends.batch.torque:TorqueBatchSystem",
     },
 }
 # what a group's classes must derive from, as "module:attr" (imported when a class is checked)

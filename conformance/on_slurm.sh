@@ -28,18 +28,9 @@ OUT=${OUT:-conformance/results/cwl-$VERSION-slurm}
 # conformance.cwl runs cwltest from a scratch directory: hand it an absolute path.
 OUT=$(realpath -m "$OUT")
 
-ours=()
-runner=()
-seen_dashes=0
-for arg in "$@"; do
-    if [[ $seen_dashes == 0 && $arg == "--" ]]; then
-        seen_dashes=1
-    elif [[ $seen_dashes == 0 ]]; then
-        ours+=("$arg")
-    else
-        runner+=("$arg")
-    fi
-done
+# shellcheck source=conformance/cluster_suite.sh
+source conformance/cluster_suite.sh
+split_args "$@"
 
 # munged needs every parent of its socket searchable by others: a directory under /tmp.
 SLURM_DIR=$(mktemp -d /tmp/moil-slurm-cwl-XXXXXX)
@@ -59,15 +50,7 @@ fi
 echo "$started" | grep '^#' >&2 || true
 export SLURM_CONF="$SLURM_DIR/slurm.conf"
 
-tag_args=()
-if [[ -n $TAGS ]]; then
-    tag_args=(--tags "$TAGS")
-fi
-
-status=0
-"$PYTHON" -m conformance.cwl --version "$VERSION" "${tag_args[@]}" -j "$JOBS" \
-    --output-dir "$OUT" "${ours[@]}" \
-    -- --batchSystem slurm --statePollingWait "$POLL" "${runner[@]}" || status=$?
+run_suite slurm
 
 # Nothing of the run may be left in the queue (a test killed by cwltest's timeout leaves
 # its leader's jobs behind; say so before the cluster goes away).

@@ -5,6 +5,7 @@ from tests.services.fixtures import (  # noqa: F401 - fixtures, used by name
     ftp_server,
     gcs_server,
     gridengine_cluster,
+    gridengine_root_cluster,
     host_server,
     htcondor_pool,
     lsf_cluster,

@@ -29,7 +29,7 @@ Guarantees of the base:
 - A status with ``cancel`` set (the scheduler will never start the job as submitted) is
   cancelled with one cancel command per poll before its exit is handed out.
 - Jobs missing from the status output are looked up with ``exit_info`` (batched); a job
-  that stays unknown for ``MISSES_BEFORE_LOST`` polls in a row ends as ``LOST``.
+  that stays unknown for ``misses_before_lost()`` polls in a row ends as ``LOST``.
 - Each issued job yields exactly one ``UpdatedJob``.
 - ``command_counts`` counts the scheduler commands run, by program name.
 """
@@ -40,14 +40,16 @@ import enum
 import logging
 import os
 import queue
+import re
 import shutil
 import subprocess
 import threading
 import time
 from abc import abstractmethod
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from backends.batch.base import BatchConfig, BatchJob, BatchSystem, ExitReason, UpdatedJob
@@ -62,6 +64,54 @@ MISSES_BEFORE_LOST = 3
 """Polls in a row a job may be unknown to the scheduler before it counts as lost."""
 KILL_TIMEOUT = 120.0
 """How long ``kill_jobs`` waits for cancelled jobs to leave the queue."""
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``3600``, ``90.5``, ``1:00:00``, ``30:00`` or ``2-0:00:00`` (days).
+    Raises ValueError for anything else."""
+    stripped = text.strip()
+    days, dash, clock = stripped.rpartition("-")
+    parts = clock.split(":")
+    try:
+        if len(parts) > 3 or (dash and not days.isdigit()):
+            raise ValueError
+        values = [float(p) if i == len(parts) - 1 else int(p) for i, p in enumerate(parts)]
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a duration (seconds, or [D-]H:MM:SS as in 1:30:00)"
+        ) from None
+    seconds = sum(v * m for v, m in zip(reversed(values), (1, 60, 3600), strict=False))
+    return float(seconds + 86400 * int(days or 0))
+
+
+def source_tree_environment(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with this source tree first on ``PYTHONPATH`` when moil runs from one (not
+    installed): the worker on a node must import the same packages as the leader."""
+    if (_SOURCE_ROOT / "pyproject.toml").exists():
+        paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if str(_SOURCE_ROOT) not in paths:
+            env["PYTHONPATH"] = os.pathsep.join([str(_SOURCE_ROOT), *paths])
+    return env
+
+
+def log_file(logs_dir: str | None, job: BatchJob, suffix: str, job_id_token: str) -> str:
+    """Where the scheduler writes ``job``'s stdout or stderr (``suffix`` "out"/"err"):
+    ``moil-<job>-<token>.<suffix>`` in ``--batchLogsDir`` (``token`` the scheduler's
+    placeholder for its job ID: ``%j``, ``$JOB_ID``), else ``/dev/null``."""
+    if not logs_dir:
+        return "/dev/null"
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", job.job_id)[:80]
+    return str(Path(logs_dir).resolve() / f"moil-{safe}-{job_id_token}.{suffix}")
+
+
+def without_overridden(
+    ours: Sequence[tuple[str, str]], extra: Sequence[str], name_of: Callable[[str], str | None]
+) -> list[tuple[str, str]]:
+    """Our ``(option, value)`` pairs less those an option in the user's ``extra`` arguments
+    replaces (``name_of`` gives an argument's canonical option name, None for a value)."""
+    overridden = {name_of(arg) for arg in extra}
+    return [(flag, value) for flag, value in ours if flag not in overridden]
 
 
 @dataclass(frozen=True)
@@ -76,6 +126,10 @@ class GridSettings(Settings):
     batch_logs_dir: str | None = setting(
         None, "--batchLogsDir", check="output_dir", leader_only=True,
         help="where a cluster scheduler writes its own stdout/stderr files")
+    default_walltime: float | None = setting(
+        None, "--defaultWalltime", parse=parse_duration,
+        minimum=0, minimum_allowed=False, metavar="SECONDS|[D-]H:MM:SS",
+        help="time limit for cluster jobs that set none (default: the scheduler's)")
 
 
 class Phase(enum.Enum):
@@ -189,6 +243,7 @@ class AbstractGridBatchSystem(BatchSystem):
         self._last_poll = float("-inf")
         self._polls_started = 0
         self._polls_done = 0
+        self._cancelled: set[str] = set()
 
     # ----------------------------------------------------------------- subclass hooks
     @abstractmethod
@@ -220,9 +275,12 @@ class AbstractGridBatchSystem(BatchSystem):
         """One command that cancels all ``cluster_ids``."""
 
     def check_resources(self, job: BatchJob) -> None:
-        """Raise InsufficientResourcesError if ``job`` asks for more than the limits.
-        Subclasses add their own checks (and call this)."""
+        """Raise InsufficientResourcesError if ``job`` asks for more than the limits
+        (BatchSystemError if it has no ``argv``). Subclasses add their own checks (and call
+        this)."""
         what = f"job {job.name!r} ({job.job_id})"
+        if not job.argv:
+            raise BatchSystemError(f"{what} has no command (BatchJob.argv is empty)")
         res, cfg = job.resources, self.config
         if res.cores > cfg.max_cores:
             raise InsufficientResourcesError(
@@ -247,6 +305,13 @@ class AbstractGridBatchSystem(BatchSystem):
             return dict(self._counter.counts)
 
     @property
+    def poll_count(self) -> int:
+        """Status polls begun so far (each runs one status command per
+        ``max_ids_per_command`` live jobs)."""
+        with self._cond:
+            return self._polls_started
+
+    @property
     def poll_wait(self) -> float:
         """Seconds between polls: ``--statePollingWait`` if set (at least 0.1), else
         DEFAULT_POLL_WAIT."""
@@ -258,6 +323,32 @@ class AbstractGridBatchSystem(BatchSystem):
         with self._cond:
             tracked = self._jobs.get(self._by_cluster_id.get(cluster_id, 0))
             return None if tracked is None else tracked.job
+
+    def refuse_accelerators(self, job: BatchJob, advice: str) -> None:
+        """Raise InsufficientResourcesError if ``job`` asks for an accelerator (for
+        schedulers with no common way to request one); ``advice`` says what to do."""
+        if job.resources.accelerators:
+            raise InsufficientResourcesError(
+                f"job {job.name!r} asks for an accelerator; {self.name} has no standard way "
+                f"to request one: {advice}, and run the job without an accelerator requirement"
+            )
+
+    def command_environment(self) -> dict[str, str]:
+        """The environment of every scheduler command: this process's plus
+        ``BatchConfig.environment`` (which may say where the scheduler is)."""
+        env = dict(os.environ)
+        env.update(self.config.environment)
+        return env
+
+    def was_cancelled(self, cluster_id: str) -> bool:
+        """Whether this object ran a cancel command for ``cluster_id``."""
+        with self._cond:
+            return cluster_id in self._cancelled
+
+    def batch_id_for(self, cluster_id: str) -> int | None:
+        """The batch ID of the live job the scheduler knows as ``cluster_id``."""
+        with self._cond:
+            return self._by_cluster_id.get(cluster_id)
 
     def run_command(self, command: Command) -> subprocess.CompletedProcess[str]:
         """Run a scheduler command and count it. Raises BatchSystemError if it cannot run."""
@@ -283,13 +374,25 @@ class AbstractGridBatchSystem(BatchSystem):
                 f"{name} did not answer within {self.command_timeout:.0f}s"
             ) from exc
 
+    def misses_before_lost(self) -> int:
+        """Polls in a row a job may be missing from both the status output and
+        ``exit_info`` before it ends LOST (a scheduler that writes its accounting late
+        needs more than MISSES_BEFORE_LOST)."""
+        return MISSES_BEFORE_LOST
+
+    def time_limit(self, job: BatchJob) -> float | None:
+        """Seconds ``job`` may run: its own limit, else ``--defaultWalltime``, else None
+        (the scheduler's default)."""
+        return job.time_limit if job.time_limit is not None else self.settings.default_walltime
+
     def is_transient(self, stderr: str) -> bool:
         """Whether a failed command's stderr says the scheduler is only busy."""
         return any(marker in stderr for marker in self.transient_errors)
 
     # ----------------------------------------------------------------- BatchSystem contract
     def start(self) -> None:
-        """Check the scheduler's commands exist and start the submit/poll thread.
+        """Check the scheduler's commands exist, make ``--batchLogsDir`` if it is missing
+        and start the submit/poll thread.
 
         Raises BatchSystemError naming missing commands."""
         missing = [c for c in self.required_commands if shutil.which(c) is None]
@@ -298,6 +401,8 @@ class AbstractGridBatchSystem(BatchSystem):
                 f"{self.name}: command(s) not found on PATH: {', '.join(missing)}; run the "
                 "leader on a host where the scheduler's client commands work"
             )
+        if self.settings.batch_logs_dir:
+            Path(self.settings.batch_logs_dir).mkdir(parents=True, exist_ok=True)
         self._ensure_thread()
 
     def issue_job(self, job: BatchJob) -> int:
@@ -519,6 +624,8 @@ class AbstractGridBatchSystem(BatchSystem):
         )
 
     def _cancel(self, cluster_ids: list[str]) -> None:
+        with self._cond:
+            self._cancelled.update(cluster_ids)
         for start in range(0, len(cluster_ids), self.max_ids_per_command):
             command = self.cancel_command(cluster_ids[start : start + self.max_ids_per_command])
             done = self.run_command(command)
@@ -574,7 +681,7 @@ class AbstractGridBatchSystem(BatchSystem):
             return
         if status is None:
             tracked.misses += 1
-            if tracked.misses >= MISSES_BEFORE_LOST:
+            if tracked.misses >= self.misses_before_lost():
                 self._report_locked(
                     batch_id,
                     ExitInfo(

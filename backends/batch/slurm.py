@@ -3,7 +3,8 @@
 Submission (``sbatch --parsable``, script on stdin):
 
 - ``--cpus-per-task`` = cores rounded up; ``--mem`` = memory in MiB, rounded up;
-- ``--time`` from ``BatchJob.time_limit``, else ``--slurmTime``, else the partition default;
+- ``--time`` from ``BatchJob.time_limit``, else ``--slurmTime``, else ``--defaultWalltime``,
+  else the partition default;
 - ``--partition`` from ``--slurmPartition`` (else the cluster default); a job needing more
   than one core goes to ``--slurmPE`` / ``TOIL_SLURM_PE`` instead when that is set;
 - ``--gres=gpu[:MODEL]:N`` for GPU accelerators;
@@ -42,7 +43,6 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 from backends.batch.base import BatchConfig, BatchJob, Capabilities, ExitReason
@@ -53,13 +53,14 @@ from backends.batch.cluster import (
     ExitInfo,
     GridSettings,
     Phase,
+    log_file,
+    source_tree_environment,
 )
 from backends.errors import BatchSystemError, InsufficientResourcesError
 from backends.settings import Settings, setting
 
 log = logging.getLogger(__name__)
 
-_SOURCE_ROOT = Path(__file__).resolve().parents[2]
 _QUEUED_STATES = frozenset(
     {
         "PENDING",
@@ -193,16 +194,8 @@ class SlurmBatchSystem(AbstractGridBatchSystem):
         self._reported_reasons: set[str] = set()
         self._hopeless_since: dict[str, float] = {}  # cluster ID -> first seen never-starting
 
-    def start(self) -> None:
-        logs = self.settings.batch_logs_dir
-        if logs:
-            Path(logs).mkdir(parents=True, exist_ok=True)
-        super().start()
-
     def check_resources(self, job: BatchJob) -> None:
         super().check_resources(job)
-        if not job.argv:
-            raise BatchSystemError(f"job {job.name!r} has no command (BatchJob.argv is empty)")
         for accelerator in job.resources.accelerators:
             kind = str(accelerator.get("kind", "gpu")).lower()
             if kind != "gpu":
@@ -217,11 +210,7 @@ class SlurmBatchSystem(AbstractGridBatchSystem):
         return extra + shlex.split(self.settings.args or "")
 
     def _log_path(self, job: BatchJob, suffix: str) -> str:
-        logs = self.settings.batch_logs_dir
-        if not logs:
-            return "/dev/null"
-        safe = re.sub(r"[^A-Za-z0-9._-]", "_", job.job_id)[:80]
-        return str(Path(logs).resolve() / f"moil-{safe}-%j.{suffix}")
+        return log_file(self.settings.batch_logs_dir, job, suffix, "%j")
 
     def sbatch_options(self, job: BatchJob) -> list[str]:
         """The sbatch options for ``job`` (without the script), user overrides applied."""
@@ -234,8 +223,11 @@ class SlurmBatchSystem(AbstractGridBatchSystem):
             ("--output", self._log_path(job, "out")),
             ("--error", self._log_path(job, "err")),
         ]
+        default = self.settings.default_walltime
         time_limit = (
-            format_time(job.time_limit) if job.time_limit is not None else self.settings.time
+            format_time(job.time_limit)
+            if job.time_limit is not None
+            else self.settings.time or (format_time(default) if default else None)
         )
         if time_limit:
             ours.append(("--time", time_limit))
@@ -268,12 +260,7 @@ class SlurmBatchSystem(AbstractGridBatchSystem):
         """The environment sbatch runs with and exports to the job."""
         env = self.command_environment()
         env.update(job.environment)
-        if (_SOURCE_ROOT / "pyproject.toml").exists():
-            # Running from a source tree: the worker must import the same packages.
-            paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-            if str(_SOURCE_ROOT) not in paths:
-                env["PYTHONPATH"] = os.pathsep.join([str(_SOURCE_ROOT), *paths])
-        return env
+        return source_tree_environment(env)
 
     def submit_command(self, job: BatchJob, batch_id: int) -> Command:
         script = (

@@ -3,7 +3,8 @@
 A batch system joins by adding a ``pytest.param`` to ``BATCH_SYSTEMS`` (with its marker, e.g.
 ``marks=pytest.mark.slurm``). If it needs a running service, name the fixture that starts it
 (in a ``conftest.py``) in ``SERVICE_FIXTURES``; options its config needs go in
-``SYSTEM_OPTIONS``. Jobs carry both ``entry`` (in-process pools) and ``argv`` (cluster
+``SYSTEM_OPTIONS``, and the environment its commands need from that service in
+``SERVICE_ENVIRONMENT``. Jobs carry both ``entry`` (in-process pools) and ``argv`` (cluster
 systems), and leave their traces as files in ``tmp_path`` (see ``jobs_for_tests``), which
 must be on a filesystem the system's workers see.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,31 @@ from backends.batch.base import (
 from backends.errors import InsufficientResourcesError
 from backends.registry import BATCH_SYSTEM_GROUP, load
 from backends.settings import from_values
+from tests.services import gridengine
 
 BATCH_SYSTEMS = [
     pytest.param("single_machine", id="single_machine"),
     pytest.param("slurm", id="slurm", marks=pytest.mark.slurm),
+    pytest.param("grid_engine", id="grid_engine", marks=pytest.mark.gridengine),
+    pytest.param("torque", id="torque", marks=[pytest.mark.slurm, pytest.mark.torque]),
 ]
 # system name -> fixture that starts its service
-SERVICE_FIXTURES: dict[str, str] = {"slurm": "slurm_cluster"}
+SERVICE_FIXTURES: dict[str, str] = {
+    "slurm": "slurm_cluster",
+    "grid_engine": "gridengine_root_cluster",
+    "torque": "torque_cluster",
+}
 # system name -> its settings, by Toil name (BatchConfig.settings)
-SYSTEM_OPTIONS: dict[str, dict[str, object]] = {"slurm": {"statePollingWait": 0.5}}
+SYSTEM_OPTIONS: dict[str, dict[str, object]] = {
+    "slurm": {"statePollingWait": 0.5},
+    "grid_engine": {"statePollingWait": 0.5, "parallel_environment": "smp"},
+}
+# system name -> the environment its commands need, from its started service
+# (BatchConfig.environment)
+SERVICE_ENVIRONMENT: dict[str, Callable[[Any], Mapping[str, str]]] = {
+    "grid_engine": gridengine.exports,
+    "torque": lambda cluster: cluster.env,
+}
 
 JOBS_MODULE = "tests.backends.jobs_for_tests"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -65,8 +82,11 @@ def batch_system_factory(
     """``make(max_cores=2, max_memory=8 GiB, max_disk=8 GiB)`` -> a started batch system,
     shut down at the end of the test."""
     service = SERVICE_FIXTURES.get(batch_system_name)
+    environment: Mapping[str, str] = {}
     if service:
-        request.getfixturevalue(service)
+        started = request.getfixturevalue(service)
+        if batch_system_name in SERVICE_ENVIRONMENT:
+            environment = SERVICE_ENVIRONMENT[batch_system_name](started)
     cls = load(BATCH_SYSTEM_GROUP, batch_system_name)
     made: list[BatchSystem] = []
 
@@ -81,6 +101,7 @@ def batch_system_factory(
             max_disk,
             str(work_dir),
             settings=from_values(cls.settings_class, SYSTEM_OPTIONS.get(batch_system_name, {})),
+            environment=environment,
         )
         system: BatchSystem = cls(config)
         system.start()

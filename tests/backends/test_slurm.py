@@ -18,9 +18,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from backends.batch.base import BatchConfig, BatchJob, ExitReason, Resources, UpdatedJob
+from backends.batch.base import BatchConfig, BatchJob, ExitReason, Resources
 from backends.batch.slurm import SlurmBatchSystem, SlurmSettings, format_time, parse_time
 from backends.settings import from_values
+from tests.backends.cluster_jobs import collect, shell_job
 from tests.services.slurm import SlurmCluster, start
 
 MiB = 1024**2
@@ -41,40 +42,6 @@ def slurm(slurm_cluster: SlurmCluster, tmp_path: Path) -> Iterator[SlurmBatchSys
     system.start()
     yield system
     system.shutdown()
-
-
-def shell_job(
-    job_id: str,
-    script: str,
-    *,
-    cores: float = 1,
-    memory: int = 256 * MiB,
-    time_limit: float | None = None,
-    env: dict[str, str] | None = None,
-) -> BatchJob:
-    return BatchJob(
-        job_id=job_id,
-        name=f"test {job_id}",
-        resources=Resources(cores=cores, memory=memory),
-        locator="unused",
-        entry="unused:unused",
-        argv=("sh", "-c", script),
-        environment=env or {},
-        time_limit=time_limit,
-    )
-
-
-def collect(system: SlurmBatchSystem, count: int) -> dict[int, UpdatedJob]:
-    """Wait for ``count`` updates (failing if one batch ID comes twice)."""
-    updates: dict[int, UpdatedJob] = {}
-    deadline = time.monotonic() + WAIT
-    while len(updates) < count and time.monotonic() < deadline:
-        update = system.get_updated_job(timeout=1.0)
-        if update is not None:
-            assert update.batch_id not in updates, f"second update for {update}"
-            updates[update.batch_id] = update
-    assert len(updates) == count, f"only {len(updates)} of {count} jobs ended: {updates}"
-    return updates
 
 
 def wait_for(predicate: object, what: str) -> None:

@@ -4,91 +4,36 @@ documentation (examples/python/) through the Python API."""
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.runner.cluster_workflows import (
+    ALL_BINARY_5,
+    run_example,
+    run_scatter,
+    scheduler_commands,
+)
 from tests.services.slurm import SlurmCluster
 
 pytestmark = pytest.mark.slurm
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "examples" / "python"
-ALL_BINARY_5 = ["".join(bits) for bits in itertools.product("01", repeat=5)]
 SLURM_ARGS = ("--batchSystem", "slurm", "--statePollingWait", "0.2")
-
-SCATTER_WDL = """\
-version 1.0
-
-workflow fan {
-  input { Array[Int] xs  String tag = "n" }
-  scatter (x in xs) {
-    call cube { input: x = x, tag = tag }
-  }
-  output {
-    Array[Int] cubes = cube.y
-    Array[File] files = cube.f
-    Int total = length(cube.y)
-  }
-}
-
-task cube {
-  input { Int x  String tag }
-  command <<<
-    echo "~{tag}~{x}: $(( ~{x} * ~{x} * ~{x} ))" > cube.txt
-    echo $(( ~{x} * ~{x} * ~{x} ))
-  >>>
-  output {
-    Int y = read_int(stdout())
-    File f = "cube.txt"
-  }
-  runtime { cpu: 1  memory: "256 MiB" }
-}
-"""
 
 
 def slurm_commands(stderr: str) -> dict[str, int]:
-    """The leader's end-of-run count of scheduler commands ("slurm commands: 6 sbatch, ...")."""
-    found = re.findall(r"slurm commands: (.*)", stderr)
-    assert found, f"the leader did not log its Slurm commands:\n{stderr[-3000:]}"
-    return {name: int(n) for n, name in re.findall(r"(\d+) (\w+)", found[-1])}
+    return scheduler_commands(stderr, "slurm")
 
 
 def assert_queue_empty(cluster: SlurmCluster) -> None:
     assert cluster.queued_job_ids() == [], "a job of the run is still in squeue"
 
 
-def run(argv: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run a user's command in ``cwd``; its exit status must be 0."""
-    environment = dict(os.environ, TMPDIR=str(cwd), PYTHONPATH=str(REPO), **env)
-    done = subprocess.run(
-        argv, cwd=cwd, env=environment, capture_output=True, text=True, timeout=600, check=False
-    )
-    assert done.returncode == 0, f"{argv[:3]} failed:\n{done.stdout}\n{done.stderr[-4000:]}"
-    return done
-
-
 # -- WDL --------------------------------------------------------------------------------------
-def run_scatter(tmp_path: Path, where: str, *args: str) -> dict[str, object]:
-    work = tmp_path / where
-    work.mkdir()
-    wdl = work / "fan.wdl"
-    wdl.write_text(SCATTER_WDL)
-    inputs = json.dumps({"fan.xs": [3, 1, 4, 1, 5, 2], "fan.tag": where})
-    argv = [sys.executable, "-m", "languages.wdl.cli", str(wdl), inputs, "-o", "out", *args]
-    done = run(argv, work)
-    outputs: dict[str, object] = json.loads(done.stdout)
-    outputs["_stderr"] = done.stderr
-    return outputs
-
-
 def test_wdl_scatter_gives_the_single_machine_outputs(
     tmp_path: Path, slurm_cluster: SlurmCluster
 ) -> None:
@@ -107,11 +52,6 @@ def test_wdl_scatter_gives_the_single_machine_outputs(
 
 
 # -- Python API: examples of Toil's documentation ---------------------------------------------
-def run_example(name: str, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    cwd.mkdir(parents=True, exist_ok=True)
-    return run([sys.executable, str(EXAMPLES / f"{name}.py"), *args], cwd, **env)
-
-
 def test_promises_example_logs_the_same_on_slurm(
     tmp_path: Path, slurm_cluster: SlurmCluster
 ) -> None:

@@ -129,6 +129,24 @@ def gridengine_cluster() -> Iterator[GridEngineCluster]:
 
 
 @pytest.fixture(scope="session")
+def gridengine_root_cluster() -> Iterator[GridEngineCluster]:
+    """A second private cell where root may submit (8 slots; jobs run as root), for tests
+    that drive a batch system object inside the test process, which runs as root: a site
+    would not allow that, so tests of what a user runs use ``gridengine_cluster``. Reached
+    through ``tests.services.gridengine.exports(cluster)``; ``os.environ`` is left alone.
+    Skips as ``gridengine_cluster`` does."""
+    try:
+        ensure_gridengine_installed()
+    except GridEngineUnavailable as exc:
+        pytest.skip(f"Grid Engine is not available: {exc}")
+    yield from _running(
+        "moil-sge-root-",
+        "Grid Engine (root may submit)",
+        lambda base: start_gridengine(base, slots=8, root_may_submit=True),
+    )
+
+
+@pytest.fixture(scope="session")
 def htcondor_pool() -> Iterator[HTCondorPool]:
     """A one-machine HTCondor pool in a Debian 13 chroot for the whole session (8 CPUs;
     jobs go in as ``pool.user`` from ``pool.work_dir``; ``pool.env`` has host wrappers of
