@@ -42,6 +42,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "slurm": "backends.batch.slurm:SlurmBatchSystem",
         "grid_engine": "backends.batch.gridengine:GridEngineBatchSystem",
         "torque": "backends.batch.torque:TorqueBatchSystem",
+        "lsf": "backends.batch.lsf:LsfBatchSystem",
     },
 }
 # what a group's classes must derive from, as "module:attr" (imported when a class is checked)

@@ -395,7 +395,8 @@ class AbstractGridBatchSystem(BatchSystem):
         and start the submit/poll thread.
 
         Raises BatchSystemError naming missing commands."""
-        missing = [c for c in self.required_commands if shutil.which(c) is None]
+        path = self.command_environment().get("PATH")
+        missing = [c for c in self.required_commands if shutil.which(c, path=path) is None]
         if missing:
             raise BatchSystemError(
                 f"{self.name}: command(s) not found on PATH: {', '.join(missing)}; run the "

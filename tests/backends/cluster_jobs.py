@@ -3,12 +3,33 @@ Engine, Torque...): plain shell commands, no leader or worker involved."""
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TypeVar
 
-from backends.batch.base import BatchJob, BatchSystem, Resources, UpdatedJob
+from backends.batch.base import BatchConfig, BatchJob, BatchSystem, Resources, UpdatedJob
+from backends.settings import from_values
+
+B = TypeVar("B", bound=BatchSystem)
 
 MiB = 1024**2
 WAIT = 180.0  # upper bound for something that should happen; never an assertion
+
+
+def make_system(
+    cls: type[B], work_dir: Path, environment: Mapping[str, str] | None = None, **options: object
+) -> B:
+    """An unstarted ``cls`` with no bound of moil's own on jobs in flight (the scheduler
+    alone decides what runs), its settings from ``options`` by Toil name (polling every
+    0.5 s unless given) and its commands' environment ``environment``."""
+    options.setdefault("statePollingWait", 0.5)
+    settings = from_values(cls.settings_class, options)
+    config = BatchConfig(
+        math.inf, 2**62, 2**62, str(work_dir), settings=settings, environment=environment or {}
+    )
+    return cls(config)
 
 
 def shell_job(

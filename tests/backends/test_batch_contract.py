@@ -41,12 +41,14 @@ BATCH_SYSTEMS = [
     pytest.param("slurm", id="slurm", marks=pytest.mark.slurm),
     pytest.param("grid_engine", id="grid_engine", marks=pytest.mark.gridengine),
     pytest.param("torque", id="torque", marks=[pytest.mark.slurm, pytest.mark.torque]),
+    pytest.param("lsf", id="lsf-stand-in", marks=pytest.mark.lsf),
 ]
 # system name -> fixture that starts its service
 SERVICE_FIXTURES: dict[str, str] = {
     "slurm": "slurm_cluster",
     "grid_engine": "gridengine_root_cluster",
     "torque": "torque_cluster",
+    "lsf": "lsf_cluster",
 }
 # system name -> its settings, by Toil name (BatchConfig.settings)
 SYSTEM_OPTIONS: dict[str, dict[str, object]] = {
@@ -58,6 +60,7 @@ SYSTEM_OPTIONS: dict[str, dict[str, object]] = {
 SERVICE_ENVIRONMENT: dict[str, Callable[[Any], Mapping[str, str]]] = {
     "grid_engine": gridengine.exports,
     "torque": lambda cluster: cluster.env,
+    "lsf": lambda cluster: cluster.env,
 }
 
 JOBS_MODULE = "tests.backends.jobs_for_tests"

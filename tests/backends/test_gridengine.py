@@ -8,17 +8,16 @@ tests/runner/test_gridengine_workflows.py. Jobs here are shell commands leaving 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from backends.batch.base import BatchConfig, BatchJob, ExitReason, Resources
-from backends.batch.gridengine import GridEngineBatchSystem, GridEngineSettings
+from backends.batch.base import BatchJob, ExitReason, Resources
+from backends.batch.gridengine import GridEngineBatchSystem
 from backends.errors import InsufficientResourcesError
-from backends.settings import from_values
 from tests.backends.cluster_jobs import collect_by_job as collect
+from tests.backends.cluster_jobs import make_system as make_cluster_system
 from tests.backends.cluster_jobs import shell_job
 from tests.services import gridengine
 from tests.services.gridengine import GridEngineCluster
@@ -29,14 +28,9 @@ MiB = 1024**2
 def make_system(
     work_dir: Path, cluster: GridEngineCluster | None = None, **options: object
 ) -> GridEngineBatchSystem:
-    options.setdefault("statePollingWait", 0.5)
     options.setdefault("parallel_environment", "smp")
-    settings = from_values(GridEngineSettings, options)
-    environment = gridengine.exports(cluster) if cluster else {}
-    config = BatchConfig(
-        math.inf, 2**62, 2**62, str(work_dir), settings=settings, environment=environment
-    )
-    return GridEngineBatchSystem(config)
+    environment = gridengine.exports(cluster) if cluster else None
+    return make_cluster_system(GridEngineBatchSystem, work_dir, environment, **options)
 
 
 @pytest.fixture

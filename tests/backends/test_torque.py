@@ -4,17 +4,16 @@ runs on it too. Tests without the markers check the qsub command line and qstat 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from backends.batch.base import BatchConfig, BatchJob, ExitReason
-from backends.batch.torque import TorqueBatchSystem, TorqueSettings, parse_full_status
+from backends.batch.base import BatchJob, ExitReason
+from backends.batch.torque import TorqueBatchSystem, parse_full_status
 from backends.errors import InsufficientResourcesError
-from backends.settings import from_values
 from tests.backends.cluster_jobs import collect_by_job as collect
+from tests.backends.cluster_jobs import make_system as make_cluster_system
 from tests.backends.cluster_jobs import shell_job as cluster_shell_job
 from tests.services.torque import TorqueCluster
 
@@ -24,13 +23,8 @@ MiB = 1024**2
 def make_system(
     work_dir: Path, cluster: TorqueCluster | None = None, **options: object
 ) -> TorqueBatchSystem:
-    options.setdefault("statePollingWait", 0.5)
-    settings = from_values(TorqueSettings, options)
-    environment = cluster.env if cluster else {}
-    return TorqueBatchSystem(
-        BatchConfig(
-            math.inf, 2**62, 2**62, str(work_dir), settings=settings, environment=environment
-        )
+    return make_cluster_system(
+        TorqueBatchSystem, work_dir, cluster.env if cluster else None, **options
     )
 
 
