@@ -43,6 +43,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "grid_engine": "backends.batch.gridengine:GridEngineBatchSystem",
         "torque": "backends.batch.torque:TorqueBatchSystem",
         "lsf": "backends.batch.lsf:LsfBatchSystem",
+        "htcondor": "backends.batch.htcondor:HTCondorBatchSystem",
     },
 }
 # what a group's classes must derive from, as "module:attr" (imported when a class is checked)

@@ -43,6 +43,7 @@ import queue
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from abc import abstractmethod
@@ -244,6 +245,7 @@ class AbstractGridBatchSystem(BatchSystem):
         self._polls_started = 0
         self._polls_done = 0
         self._cancelled: set[str] = set()
+        self._scripts: Path | None = None
 
     # ----------------------------------------------------------------- subclass hooks
     @abstractmethod
@@ -339,6 +341,19 @@ class AbstractGridBatchSystem(BatchSystem):
         env = dict(os.environ)
         env.update(self.config.environment)
         return env
+
+    def script_dir(self) -> Path:
+        """A directory of this object's own under ``BatchConfig.work_dir`` for job scripts
+        and the files they leave (mode 0755: the job may run as another user, who must read
+        its script), made on first use and removed by ``shutdown``. The work directory must
+        be on the filesystem the nodes share."""
+        with self._cond:
+            if self._scripts is None:
+                Path(self.config.work_dir).mkdir(parents=True, exist_ok=True)
+                made = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=self.config.work_dir))
+                made.chmod(0o755)
+                self._scripts = made
+            return self._scripts
 
     def was_cancelled(self, cluster_id: str) -> bool:
         """Whether this object ran a cancel command for ``cluster_id``."""
@@ -498,7 +513,7 @@ class AbstractGridBatchSystem(BatchSystem):
 
     def shutdown(self) -> None:
         """Cancel every job still live (one cancel command), wait for them to leave the
-        queue, then stop the background thread."""
+        queue, stop the background thread and remove ``script_dir``."""
         with self._cond:
             live = list(self._jobs)
         if live:
@@ -509,6 +524,9 @@ class AbstractGridBatchSystem(BatchSystem):
         if self._thread is not None:
             self._thread.join(timeout=self.command_timeout + 5)
             self._thread = None
+        if self._scripts is not None:
+            shutil.rmtree(self._scripts, ignore_errors=True)
+            self._scripts = None
 
     # ----------------------------------------------------------------- internals
     def _ensure_thread(self) -> None:

@@ -35,9 +35,7 @@ import logging
 import math
 import re
 import shlex
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,20 +116,11 @@ class TorqueBatchSystem(AbstractGridBatchSystem):
 
     def __init__(self, config: BatchConfig) -> None:
         super().__init__(config)
-        self._scripts: Path | None = None
         self._max_ppn: int | None = None
 
     def start(self) -> None:
         super().start()
-        Path(self.config.work_dir).mkdir(parents=True, exist_ok=True)
-        self._scripts = Path(tempfile.mkdtemp(prefix="torque-", dir=self.config.work_dir))
         self._max_ppn = self._largest_node()
-
-    def shutdown(self) -> None:
-        """As the base's, then remove the job scripts and exit files this object wrote."""
-        super().shutdown()
-        if self._scripts is not None:
-            shutil.rmtree(self._scripts, ignore_errors=True)
 
     def _largest_node(self) -> int | None:
         done = self.run_command(Command(("pbsnodes", "-a"), environment=self.command_environment()))
@@ -153,13 +142,8 @@ class TorqueBatchSystem(AbstractGridBatchSystem):
             )
 
     # ----------------------------------------------------------------- submission
-    def _script_dir(self) -> Path:
-        if self._scripts is None:
-            raise BatchSystemError("the torque batch system was not started")
-        return self._scripts
-
     def exit_file(self, batch_id: int) -> Path:
-        return self._script_dir() / f"{batch_id}.exit"
+        return self.script_dir() / f"{batch_id}.exit"
 
     def resource_list(self, job: BatchJob) -> str:
         """The ``-l`` list for ``job``: moil's requests, replaced or extended by
@@ -195,7 +179,7 @@ class TorqueBatchSystem(AbstractGridBatchSystem):
 
     def submit_command(self, job: BatchJob, batch_id: int) -> Command:
         exit_file = self.exit_file(batch_id)
-        script = self._script_dir() / f"{batch_id}.sh"
+        script = self.script_dir() / f"{batch_id}.sh"
         script.write_text(
             f"#!/bin/sh\n# moil job {job.job_id} (batch ID {batch_id})\n"
             f"{shlex.join(job.argv)}\nstatus=$?\n"
