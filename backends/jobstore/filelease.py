@@ -32,6 +32,8 @@ LEASE_FILE = "lease"
 _PROBE_PATIENCE = 2.0
 #: how long a reader waits for a holder that has just taken the lock to say who it is
 _NAME_PATIENCE = 0.5
+#: how long a reader waits for the forked children of a dead holder to drop their copy
+_ORPHAN_PATIENCE = 2.0
 
 _held: weakref.WeakSet[FileLease] = weakref.WeakSet()
 
@@ -94,7 +96,8 @@ def acquire(root: str, owner: str, store_exists: Callable[[], bool]) -> FileLeas
         os.close(fd)
         if held or time.monotonic() > deadline:
             holder = holder_of(root)
-            raise JobStoreLeasedError(_in_use(root, holder), holder)
+            if holder is not None or time.monotonic() > deadline:
+                raise JobStoreLeasedError(_in_use(root, holder), holder)
         time.sleep(0.005)
 
 
@@ -140,16 +143,43 @@ def holder_of(root: str) -> LeaseHolder | None:
     try:
         if not _held_exclusively(fd):
             return None
-        deadline = time.monotonic() + _NAME_PATIENCE
-        while True:
-            try:
-                return LeaseHolder.from_json(json.loads(os.pread(fd, 1 << 16, 0)))
-            except (ValueError, KeyError, TypeError):
-                if time.monotonic() > deadline:
-                    return LeaseHolder("", "an unknown host", 0, 0.0)
+        holder = _named_holder(fd)
+        # A leader killed right after forking a pool worker: until the child first runs, its
+        # copy of the open file keeps the lock (it drops it in ``_drop_in_child``).
+        deadline = time.monotonic() + _ORPHAN_PATIENCE
+        while _died_here(holder) and time.monotonic() < deadline:
             time.sleep(0.01)
+            if not _held_exclusively(fd):
+                return None
+        return holder
     finally:
         os.close(fd)
+
+
+def _named_holder(fd: int) -> LeaseHolder:
+    """The holder named in the locked file; one that has not written its name yet is waited
+    for a moment, then reported as unknown (pid 0)."""
+    deadline = time.monotonic() + _NAME_PATIENCE
+    while True:
+        try:
+            return LeaseHolder.from_json(json.loads(os.pread(fd, 1 << 16, 0)))
+        except (ValueError, KeyError, TypeError):
+            if time.monotonic() > deadline:
+                return LeaseHolder("", "an unknown host", 0, 0.0)
+        time.sleep(0.01)
+
+
+def _died_here(holder: LeaseHolder) -> bool:
+    """Whether ``holder`` was a process of this host that no longer exists."""
+    if holder.pid <= 0 or holder.host != socket.gethostname():
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _in_use(root: str, holder: LeaseHolder | None) -> str:

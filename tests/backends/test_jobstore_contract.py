@@ -805,6 +805,32 @@ def test_file_lease_dies_with_its_holder(file_store: FileJobStore, fork: bool) -
                 os.kill(child, 9)  # not ours to reap: its parent was the killed holder
 
 
+_LEASE_HOLDER_SLOW_CHILD = """
+import subprocess, sys
+from backends.jobstore.file import FileJobStore
+store = FileJobStore(sys.argv[1], sys.argv[1])
+lease = store.acquire_lease("holder")
+# a child that has not run yet when its parent dies: it still has the locked file open
+subprocess.Popen(["sleep", "0.5"], pass_fds=[lease._fd])
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_file_lease_of_a_dead_holder_outlasts_its_unscheduled_child(
+    file_store: FileJobStore,
+) -> None:
+    """A leader SIGKILLed right after a fork: its child holds the lock until it first runs;
+    a restart then waits for it instead of being refused."""
+    with _python(_LEASE_HOLDER_SLOW_CHILD, file_store.root) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "held\n"
+        proc.kill()
+        proc.wait()
+        assert file_store.lease_holder() is None
+        file_store.acquire_lease("second").release()
+
+
 def test_file_lease_waits_out_a_status_probe(file_store: FileJobStore) -> None:
     """``toil status`` probes the lock with LOCK_SH for a moment: a leader starting then is
     not refused."""
