@@ -201,9 +201,12 @@ def test_workers_hold_none_of_the_leaders_pipe_ends(
     system: SingleMachineBatchSystem, tmp_path: Path
 ) -> None:
     # Were a worker to hold another's leader-side end, that one would not see the leader die.
+    # Sockets this test process had before (other tests' connections) are not the pool's.
+    before = _socket_inodes(os.getpid())
     for i in range(3):
         system.issue_job(job(tmp_path, "sleep_long", f"w{i}", cores=0.5))
     pids = [int(wait_for_file(tmp_path / f"w{i}.started")) for i in range(3)]
-    leader_sockets = _socket_inodes(os.getpid())
+    leader_sockets = _socket_inodes(os.getpid()) - before
+    assert len(leader_sockets) >= 3  # one leader-side end per worker
     for pid in pids:
         assert _socket_inodes(pid) & leader_sockets == set()

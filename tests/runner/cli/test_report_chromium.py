@@ -256,7 +256,9 @@ def test_report_of_a_cwl_scatter_shows_the_failed_tool_and_its_log_tail(
     failed = [r for r in count if r["status"] == "FAILED"]
     assert len(failed) == 1 and failed[0]["exit"] == "3", failed
     for r in count:  # the tool's own run (sleep 0.3) and its own memory, not the worker's
-        assert 280 <= int(r["realtime"]) < 3000, r
+        # the span starts when cwltool hands the started process to its monitor, which under
+        # load is some tens of ms after the exec: a bound well above zero, below 300 ms
+        assert 200 <= int(r["realtime"]) < 3000, r
         assert 0 < int(r["peak_rss"]) < 30 * 2**20, r
     seen = check_in_browser(chromium, page, "report-cwl", failed_search="count")
     assert seen["filtered"] == 1, seen["count_text"]
