@@ -30,7 +30,7 @@ example: install  ## run the example CWL workflow on the default (single machine
 	cat out/greetings.txt
 
 check: install  ## the fast inner loop: unit tests, no services, no suites
-	$(PYTEST) -q -m "not slurm and not docker and not podman and not s3 and not ftp and not gcs and not netns and not gridengine and not torque and not htcondor and not lsf and not wes and not conformance and not slow"
+	$(PYTEST) -q -m "not slurm and not docker and not podman and not s3 and not ftp and not gcs and not netns and not gridengine and not torque and not htcondor and not lsf and not wes and not aws_batch and not conformance and not slow"
 
 test-unit: install
 	$(PYTEST) -q -m "not conformance"

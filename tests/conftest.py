@@ -1,6 +1,7 @@
 """Fixtures shared by every test folder: real services started on this host."""
 
 from tests.services.fixtures import (  # noqa: F401 - fixtures, used by name
+    aws_batch_service,
     docker_engine,
     ftp_server,
     gcs_server,

@@ -27,6 +27,7 @@ import psutil
 from backends.batch.base import BatchConfig, BatchSystem
 from backends.errors import (
     BackendError,
+    BatchSystemError,
     InvalidLocatorError,
     JobStoreAccessError,
     JobStoreError,
@@ -279,7 +280,10 @@ class Run:
         self.store.write_shared(names.STATUS, pickle.dumps(
             {"state": "running", "pid": os.getpid(), "host": socket.gethostname(),
              "time": time.time()}))
-        batch.start()
+        try:
+            batch.start()
+        except BatchSystemError as exc:  # its settings or its commands: the user's to fix
+            raise UsageError(f"--batchSystem {batch.name}: {exc}") from None
         try:
             if resumed:
                 adopt_orphan_results(self.store, leader)

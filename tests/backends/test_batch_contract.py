@@ -6,7 +6,14 @@ A batch system joins by adding a ``pytest.param`` to ``BATCH_SYSTEMS`` (with its
 ``SYSTEM_OPTIONS``, and the environment its commands need from that service in
 ``SERVICE_ENVIRONMENT``. Jobs carry both ``entry`` (in-process pools) and ``argv`` (cluster
 systems), and leave their traces as files in ``tmp_path`` (see ``jobs_for_tests``), which
-must be on a filesystem the system's workers see.
+must be on a filesystem the system's workers see (``SYSTEM_OPTIONS_PER_TEST`` may mount it
+where jobs run in containers of their own).
+
+A system whose jobs run in containers (``CONTAINERS``: how to list the containers still
+there) is held to the container being gone where the others are held to the job's processes
+being gone: the job's process IDs belong to the container's PID namespace, not the host's.
+``JOB_COUNT`` lowers the number of jobs of the exactly-once test for systems that take
+seconds per job (a container each).
 
 Where the contract leaves a detail to the system (the exit status of a job killed by a
 signal, say), the in-process systems are held to the exact value and the others to its kind.
@@ -34,7 +41,7 @@ from backends.batch.base import (
 from backends.errors import InsufficientResourcesError
 from backends.registry import BATCH_SYSTEM_GROUP, load
 from backends.settings import from_values
-from tests.services import gridengine
+from tests.services import aws_batch, gridengine
 
 BATCH_SYSTEMS = [
     pytest.param("single_machine", id="single_machine"),
@@ -42,6 +49,9 @@ BATCH_SYSTEMS = [
     pytest.param("grid_engine", id="grid_engine", marks=pytest.mark.gridengine),
     pytest.param("torque", id="torque", marks=[pytest.mark.slurm, pytest.mark.torque]),
     pytest.param("lsf", id="lsf-stand-in", marks=pytest.mark.lsf),
+    pytest.param(
+        "aws_batch", id="aws_batch-moto", marks=[pytest.mark.aws_batch, pytest.mark.docker]
+    ),
 ]
 # system name -> fixture that starts its service
 SERVICE_FIXTURES: dict[str, str] = {
@@ -49,6 +59,7 @@ SERVICE_FIXTURES: dict[str, str] = {
     "grid_engine": "gridengine_root_cluster",
     "torque": "torque_cluster",
     "lsf": "lsf_cluster",
+    "aws_batch": "aws_batch_service",
 }
 # system name -> its settings, by Toil name (BatchConfig.settings)
 SYSTEM_OPTIONS: dict[str, dict[str, object]] = {
@@ -61,7 +72,22 @@ SERVICE_ENVIRONMENT: dict[str, Callable[[Any], Mapping[str, str]]] = {
     "grid_engine": gridengine.exports,
     "torque": lambda cluster: cluster.env,
     "lsf": lambda cluster: cluster.env,
+    "aws_batch": lambda service: service.server.env(),
 }
+# system name -> settings that depend on its started service and the test's tmp_path
+SYSTEM_OPTIONS_PER_TEST: dict[str, Callable[[Any, Path], dict[str, object]]] = {
+    "aws_batch": lambda service, tmp: {
+        "statePollingWait": 0.5,
+        "awsBatchQueue": aws_batch.QUEUE,
+        "awsBatchImage": service.image,
+        "awsBatchMount": (f"{tmp}:{tmp}", f"{REPO_ROOT}:{REPO_ROOT}:ro"),
+    },
+}
+# system name -> the containers of its jobs still there, from its started service
+CONTAINERS: dict[str, Callable[[Any], list[str]]] = {
+    "aws_batch": lambda service: service.containers(),
+}
+JOB_COUNT: dict[str, int] = {"aws_batch": 8}
 
 JOBS_MODULE = "tests.backends.jobs_for_tests"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -86,10 +112,13 @@ def batch_system_factory(
     shut down at the end of the test."""
     service = SERVICE_FIXTURES.get(batch_system_name)
     environment: Mapping[str, str] = {}
+    options = dict(SYSTEM_OPTIONS.get(batch_system_name, {}))
     if service:
         started = request.getfixturevalue(service)
         if batch_system_name in SERVICE_ENVIRONMENT:
             environment = SERVICE_ENVIRONMENT[batch_system_name](started)
+        if batch_system_name in SYSTEM_OPTIONS_PER_TEST:
+            options.update(SYSTEM_OPTIONS_PER_TEST[batch_system_name](started, tmp_path))
     cls = load(BATCH_SYSTEM_GROUP, batch_system_name)
     made: list[BatchSystem] = []
 
@@ -103,7 +132,7 @@ def batch_system_factory(
             max_memory,
             max_disk,
             str(work_dir),
-            settings=from_values(cls.settings_class, SYSTEM_OPTIONS.get(batch_system_name, {})),
+            settings=from_values(cls.settings_class, options),
             environment=environment,
         )
         system: BatchSystem = cls(config)
@@ -114,6 +143,25 @@ def batch_system_factory(
     yield make
     for system in made:
         system.shutdown()
+
+
+@pytest.fixture
+def containers_left(
+    batch_system_name: str, request: pytest.FixtureRequest
+) -> Callable[[], list[str]] | None:
+    """For a system in CONTAINERS: the containers of its jobs still there; else None."""
+    if batch_system_name not in CONTAINERS:
+        return None
+    started = request.getfixturevalue(SERVICE_FIXTURES[batch_system_name])
+    return lambda: CONTAINERS[batch_system_name](started)
+
+
+def wait_no_containers(containers_left: Callable[[], list[str]]) -> list[str]:
+    """The containers still there after at most WAIT (empty once all are gone)."""
+    end = time.monotonic() + WAIT
+    while (left := containers_left()) and time.monotonic() < end:
+        time.sleep(0.2)
+    return left
 
 
 def job(
@@ -189,18 +237,21 @@ def peak_overlap(intervals: list[tuple[float, float]]) -> int:
     return peak
 
 
-def test_each_job_is_reported_exactly_once(batch_system_factory: Factory, tmp_path: Path) -> None:
+def test_each_job_is_reported_exactly_once(
+    batch_system_factory: Factory, batch_system_name: str, tmp_path: Path
+) -> None:
+    count = JOB_COUNT.get(batch_system_name, 200)
     system = batch_system_factory(max_cores=2.0)
-    issued = [system.issue_job(job(tmp_path, "touch", f"job{i}", cores=0.1)) for i in range(200)]
-    assert len(set(issued)) == 200
+    issued = [system.issue_job(job(tmp_path, "touch", f"job{i}", cores=0.1)) for i in range(count)]
+    assert len(set(issued)) == count
     assert sorted(system.issued_ids()) == sorted(issued)
-    updates = collect(system, 200)
+    updates = collect(system, count)
     assert sorted(u.batch_id for u in updates) == sorted(issued)
     assert {u.exit_reason for u in updates} == {ExitReason.FINISHED}
     assert {u.exit_status for u in updates} == {0}
     by_batch_id = {u.batch_id: u.job_id for u in updates}
-    assert [by_batch_id[b] for b in issued] == [f"job{i}" for i in range(200)]
-    assert all((tmp_path / f"job{i}").read_text() == "done" for i in range(200))
+    assert [by_batch_id[b] for b in issued] == [f"job{i}" for i in range(count)]
+    assert all((tmp_path / f"job{i}").read_text() == "done" for i in range(count))
     assert system.get_updated_job(0.2) is None
     assert system.issued_ids() == []
     assert system.running_jobs() == {}
@@ -279,15 +330,23 @@ def test_dead_worker_is_reported_and_the_system_recovers(
 
 
 def test_kill_jobs_kills_the_job_and_its_children(
-    batch_system_factory: Factory, tmp_path: Path
+    batch_system_factory: Factory,
+    tmp_path: Path,
+    containers_left: Callable[[], list[str]] | None,
 ) -> None:
     system = batch_system_factory()
     batch_id = system.issue_job(job(tmp_path, "spawn_child_and_sleep", "parent"))
-    child = psutil.Process(int(wait_for_file(tmp_path / "parent.child")))
+    child_pid = int(wait_for_file(tmp_path / "parent.child"))
     assert batch_id in system.running_jobs()
     assert system.running_jobs()[batch_id] >= 0
-    system.kill_jobs([batch_id])
-    assert wait_gone(child)
+    if containers_left is not None:
+        assert containers_left(), "the job runs in a container"
+        system.kill_jobs([batch_id])
+        assert wait_no_containers(containers_left) == []
+    else:
+        child = psutil.Process(child_pid)
+        system.kill_jobs([batch_id])
+        assert wait_gone(child)
     [update] = collect(system, 1)
     assert update.batch_id == batch_id
     assert update.exit_reason is ExitReason.KILLED
@@ -343,7 +402,11 @@ def test_time_limit(batch_system_factory: Factory, tmp_path: Path) -> None:
     assert wait_pid_gone(int((tmp_path / "slow.started").read_text()))
 
 
-def test_shutdown_leaves_no_processes(batch_system_factory: Factory, tmp_path: Path) -> None:
+def test_shutdown_leaves_no_processes(
+    batch_system_factory: Factory,
+    tmp_path: Path,
+    containers_left: Callable[[], list[str]] | None,
+) -> None:
     me = psutil.Process()
     before = {p.pid for p in me.children(recursive=True)}
     system = batch_system_factory(max_cores=2.0)
@@ -351,9 +414,16 @@ def test_shutdown_leaves_no_processes(batch_system_factory: Factory, tmp_path: P
     system.issue_job(job(tmp_path, "sleep_long", "b", cores=0.5))
     system.issue_job(job(tmp_path, "touch", "c", cores=0.5))
     system.issue_job(job(tmp_path, "sleep_long", "queued", cores=2.0))
-    grandchild = psutil.Process(int(wait_for_file(tmp_path / "a.child")))
+    grandchild_pid = int(wait_for_file(tmp_path / "a.child"))
     wait_for_file(tmp_path / "b.started")
     wait_for_file(tmp_path / "c")
+    if containers_left is not None:
+        assert containers_left(), "the jobs run in containers"
+        system.shutdown()
+        assert wait_no_containers(containers_left) == []
+        assert not (tmp_path / "queued.started").exists()
+        return
+    grandchild = psutil.Process(grandchild_pid)
     started = [p for p in me.children(recursive=True) if p.pid not in before]
     if system.capabilities.in_process:
         assert grandchild in started

@@ -7,6 +7,8 @@ stand-in images; see tests/services/docker.py), ``host_server`` (a TCP listener 
 127.0.0.1); S3 servers (``s3_server`` over moto and s3rver, ``moto_s3``, ``s3rver_s3``,
 ``s3_server_factory`` for servers a test stops and restarts), ``ftp_server``, ``gcs_server``,
 and ``other_host`` (a network and mount namespace: see tests/services/netns.py).
+Cloud: ``aws_batch_service`` (moto's AWS Batch running each job in a real container of the
+moil worker image, tests/services/aws_batch.py).
 Schedulers: ``gridengine_cluster`` (a real Grid Engine cell, tests/services/gridengine.py),
 ``torque_cluster`` (Slurm's PBS commands over ``slurm_cluster``, tests/services/torque.py),
 ``htcondor_pool`` (a real HTCondor in a Debian 13 chroot, tests/services/htcondor.py),
@@ -28,7 +30,7 @@ from typing import TypeVar
 
 import pytest
 
-from tests.services import ftp, gcs, netns
+from tests.services import aws_batch, ftp, gcs, netns
 from tests.services.docker import DockerDaemon, DockerUnavailable
 from tests.services.docker import ensure_installed as ensure_docker_installed
 from tests.services.docker import start as start_docker
@@ -40,6 +42,7 @@ from tests.services.htcondor import HTCondorPool
 from tests.services.htcondor import start as start_htcondor
 from tests.services.lsf import LsfCluster
 from tests.services.lsf import start as start_lsf
+from tests.services.moil_image import load_moil_image
 from tests.services.podman import PACKAGES as PODMAN_PACKAGES
 from tests.services.podman import PodmanSetup, PodmanUnavailable
 from tests.services.podman import configure as configure_podman
@@ -371,3 +374,23 @@ def other_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[netns.Host]
     hidden = [*netns.default_hidden(), tmp_path_factory.getbasetemp()]
     with netns.other_host(hidden) as host:
         yield host
+
+
+@pytest.fixture(scope="session")
+def aws_batch_service(
+    docker_engine: DockerDaemon, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[aws_batch.BatchService]:
+    """moto's AWS Batch (its jobs real containers on ``docker_engine``) with a queue, and the
+    moil worker image built into that daemon (tests/services/moil_image.py). Skips only if
+    moto cannot be installed; a server that does not start or an image that cannot be built
+    are errors."""
+    try:
+        aws_batch.moto_program()
+    except ToolUnavailable as exc:
+        pytest.skip(f"moto with Batch cannot be installed: {exc}; {_how_to_enable_tools('moto')}")
+    started = time.monotonic()
+    image = load_moil_image(["docker", "-H", docker_engine.host], docker_engine.env)
+    log.info("moil worker image %s ready in %.1fs", image, time.monotonic() - started)
+    server = aws_batch.start(tmp_path_factory.mktemp("aws-batch"), docker_engine.host)
+    yield aws_batch.BatchService(server, image, docker_engine.env)
+    server.stop()
