@@ -44,6 +44,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "torque": "backends.batch.torque:TorqueBatchSystem",
         "lsf": "backends.batch.lsf:LsfBatchSystem",
         "htcondor": "backends.batch.htcondor:HTCondorBatchSystem",
+        "aws_batch": "backends.batch.aws_batch:AwsBatchBatchSystem",
     },
 }
 # what a group's classes must derive from, as "module:attr" (imported when a class is checked)

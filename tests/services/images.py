@@ -156,7 +156,7 @@ def _build(cache: Path, mirror: str, wanted: dict[str, Path]) -> None:
     work = Path(tempfile.mkdtemp(prefix="build-", dir=cache))
     rootfs = work / "rootfs"
     try:
-        _check(
+        build_step(
             ["debootstrap", "--variant=minbase", SUITE, str(rootfs), mirror],
             "debootstrap",
             timeout=1800,
@@ -170,7 +170,7 @@ def _build(cache: Path, mirror: str, wanted: dict[str, Path]) -> None:
         shutil.copyfile("/etc/resolv.conf", rootfs / "etc/resolv.conf")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "PATH": _PATH}
         install = ["chroot", str(rootfs), "apt-get", "install", "-y", "--no-install-recommends"]
-        _check([*install, "python3"], "apt-get install python3 in the chroot", env=env)
+        build_step([*install, "python3"], "apt-get install python3 in the chroot", env=env)
         (rootfs / "usr/local/bin/python").symlink_to("/usr/bin/python3")
         (rootfs / "etc/resolv.conf").write_text("")
         _tar(rootfs, wanted["python"])
@@ -188,22 +188,23 @@ def _ensure_debootstrap() -> None:
     argv = ["apt-get", "install", "-y", "--no-install-recommends", "debootstrap"]
     if subprocess.run(argv, env=env, capture_output=True, check=False).returncode != 0:
         subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
-        _check(argv, "apt-get install debootstrap", env=env)
+        build_step(argv, "apt-get install debootstrap", env=env)
 
 
 def _tar(rootfs: Path, target: Path) -> None:
     partial = target.with_suffix(".partial")
     excludes = [f"--exclude={pattern}" for pattern in _EXCLUDES]
-    _check(
+    build_step(
         ["tar", "--numeric-owner", *excludes, "-C", str(rootfs), "-cf", str(partial), "."],
         f"tar of {rootfs}",
     )
     partial.rename(target)
 
 
-def _check(
+def build_step(
     argv: Sequence[str], what: str, *, env: Mapping[str, str] | None = None, timeout: float = 600
 ) -> None:
+    """Run one step of an image build; raises ImageBuildError naming ``what`` if it fails."""
     run_checked(argv, what, ImageBuildError, env=env, timeout=timeout)
 
 
@@ -227,7 +228,7 @@ def load_stand_ins(
     imported: dict[str, str] = {}  # rootfs flavour -> an image holding it
     for stand_in in STAND_INS:
         names = [stand_in.name, *stand_in.aliases]
-        if all(_label(engine, env, name) == digest for name in names):
+        if all(image_label(engine, env, name) == digest for name in names):
             imported.setdefault(stand_in.rootfs, stand_in.name)
             continue
         changes = [*stand_in.changes, f"ENV PATH={_PATH}", f"LABEL {LABEL}={digest}"]
@@ -235,12 +236,12 @@ def load_stand_ins(
         parent = imported.get(stand_in.rootfs)
         if parent is None:
             tarball = str(tarballs[stand_in.rootfs])
-            _check([*engine, "import", *options, tarball, stand_in.name], "import", env=env)
+            build_step([*engine, "import", *options, tarball, stand_in.name], "import", env=env)
             imported[stand_in.rootfs] = stand_in.name
         else:
             _commit(engine, env, parent, stand_in.name, options)
         for alias in names[1:]:
-            _check([*engine, "tag", stand_in.name, alias], f"tagging {alias}", env=env)
+            build_step([*engine, "tag", stand_in.name, alias], f"tagging {alias}", env=env)
         made += names
     return made
 
@@ -253,14 +254,17 @@ def _commit(
     options: list[str],
 ) -> None:
     container = f"moil-stand-in-{os.getpid()}"
-    _check([*engine, "create", "--network", "none", "--name", container, parent], "create", env=env)
+    build_step([*engine, "create", "--network", "none", "--name", container, parent], "create", env=env)
     try:
-        _check([*engine, "commit", *options, container, name], f"committing {name}", env=env)
+        build_step([*engine, "commit", *options, container, name], f"committing {name}", env=env)
     finally:
         subprocess.run([*engine, "rm", "-f", container], env=env, capture_output=True, check=False)
 
 
-def _label(engine: Sequence[str], env: Mapping[str, str] | None, name: str) -> str | None:
+def image_label(
+    engine: Sequence[str], env: Mapping[str, str] | None, name: str, label: str = LABEL
+) -> str | None:
+    """Label ``label`` of image ``name`` in the engine (None: no such image or label)."""
     done = subprocess.run(
         [*engine, "image", "inspect", "--format", "{{json .Config.Labels}}", name],
         capture_output=True,
@@ -275,5 +279,5 @@ def _label(engine: Sequence[str], env: Mapping[str, str] | None, name: str) -> s
         labels = json.loads(done.stdout.strip().splitlines()[0]) or {}
     except (ValueError, IndexError):
         return None
-    value = labels.get(LABEL)
+    value = labels.get(label)
     return value if isinstance(value, str) else None

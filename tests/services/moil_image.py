@@ -32,7 +32,13 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.services.images import ImageBuildError, _check, _label, cache_dir, rootfs_tarballs
+from tests.services.images import (
+    ImageBuildError,
+    build_step,
+    cache_dir,
+    image_label,
+    rootfs_tarballs,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_PACKAGES = ("runner", "languages", "backends")
@@ -114,14 +120,14 @@ def load_moil_image(engine: Sequence[str], env: Mapping[str, str] | None = None)
     deps_digest = tarball.stem.rsplit("-", 1)[1]
     deps = f"moil-deps:{deps_digest}"
     name = f"{IMAGE}:{deps_digest[:6]}-{_source_digest()}"
-    if _label(engine, env, name) is not None:
+    if image_label(engine, env, name, LABEL) == name:
         return name
-    if _label(engine, env, deps) is None:
+    if image_label(engine, env, deps, LABEL) is None:
         changes = [f"ENV PATH={_PATH}", f"LABEL {LABEL}=deps", 'CMD ["python3"]']
         options = [option for change in changes for option in ("--change", change)]
-        _check([*engine, "import", *options, str(tarball), deps], "import moil-deps", env=env)
+        build_step([*engine, "import", *options, str(tarball), deps], "import moil-deps", env=env)
     container = f"moil-worker-build-{os.getpid()}"
-    _check([*engine, "create", "--network", "none", "--name", container, deps], "create", env=env)
+    build_step([*engine, "create", "--network", "none", "--name", container, deps], "create", env=env)
     try:
         with tempfile.TemporaryFile() as source:
             source.write(_source_tar())
@@ -138,7 +144,7 @@ def load_moil_image(engine: Sequence[str], env: Mapping[str, str] | None = None)
         if done.returncode != 0:
             raise ImageBuildError(f"docker cp of moil's sources failed: {done.stderr[-500:]}")
         label = ["--change", f"LABEL {LABEL}={name}"]
-        _check([*engine, "commit", *label, container, name], f"committing {name}", env=env)
+        build_step([*engine, "commit", *label, container, name], f"committing {name}", env=env)
     finally:
         subprocess.run([*engine, "rm", "-f", container], env=env, capture_output=True, check=False)
     return name
