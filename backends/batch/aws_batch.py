@@ -188,14 +188,14 @@ class AwsBatchBatchSystem(AbstractQueuedBatchSystem):
         import boto3
 
         # BatchConfig.environment may say where Batch is (as it says where a scheduler is)
-        env = {**os.environ, **self.config.environment}
+        environ = {**os.environ, **self.config.environment}
         session = boto3.session.Session(
-            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
-            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
-            aws_session_token=env.get("AWS_SESSION_TOKEN"),
-            region_name=self.settings.region or env.get("AWS_DEFAULT_REGION"),
+            aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=environ.get("AWS_SESSION_TOKEN"),
+            region_name=self.settings.region or environ.get("AWS_DEFAULT_REGION"),
         )
-        endpoint = env.get("AWS_ENDPOINT_URL_BATCH") or env.get("AWS_ENDPOINT_URL")
+        endpoint = environ.get("AWS_ENDPOINT_URL_BATCH") or environ.get("AWS_ENDPOINT_URL")
         self._client = session.client("batch", endpoint_url=endpoint)
         super().start()
 
