@@ -109,6 +109,7 @@ class AwsBatchSettings(PollingSettings):
     mounts: tuple[str, ...] = setting(
         (),
         "--awsBatchMount",
+        env="TOIL_AWS_BATCH_MOUNT",
         metavar="HOST_PATH:CONTAINER_PATH[:ro]",
         help="a host path of the compute environment's instances to mount in every job",
     )

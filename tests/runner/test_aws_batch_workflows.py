@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -142,3 +143,32 @@ def test_sigint_of_the_leader_leaves_no_batch_job_or_container(
         time.sleep(0.3)
     assert aws_batch_service.containers() == [], "no container of the run is left"
     assert "Traceback" not in stderr
+
+
+def test_promises_example_logs_the_same_on_aws_batch(
+    aws_batch_service: BatchService, tmp_path: Path
+) -> None:
+    # Toil's example keeps its store in ./toilWorkflowRun, which no container can reach: a
+    # user of AWS Batch names an aws: store instead (the one line changed here), and the
+    # worker imports the script by its path (mounted read-only).
+    example = (REPO / "examples" / "python" / "tutorial_promises.py").read_text()
+    args, env = batch_args(aws_batch_service, tmp_path, tmp_path / "script")
+    locator = args[args.index("--jobStore") + 1]
+    assert '"./toilWorkflowRun"' in example
+    script = tmp_path / "script" / "tutorial_promises.py"
+    script.parent.mkdir()
+    script.write_text(example.replace('"./toilWorkflowRun"', repr(locator)))
+    local = run(
+        [sys.executable, str(REPO / "examples" / "python" / "tutorial_promises.py")], tmp_path
+    )
+    mount = f"{script.parent}:{script.parent}:ro"
+    done = run(
+        [sys.executable, str(script)],
+        tmp_path,
+        TOIL_BATCH_SYSTEM="aws_batch",
+        TOIL_AWS_BATCH_MOUNT=mount,
+        **env,
+    )
+    pattern = r"i is: (\d+)"
+    assert re.findall(pattern, done.stderr) == re.findall(pattern, local.stderr) == ["1", "2", "3"]
+    assert scheduler_commands(done.stderr, "aws_batch")["SubmitJob"] == 3
