@@ -116,6 +116,14 @@ class GridSettings(PollingSettings):
         leader_only=True,
         help="where a cluster scheduler writes its own stdout/stderr files",
     )
+    jobs_per_allocation: int = setting(
+        1, "--jobsPerAllocation", minimum=1,
+        help="pack up to N ready jobs of the same resources into one scheduler job "
+        "(default 1: one scheduler job per job)")
+    workers_per_allocation: int = setting(
+        1, "--workersPerAllocation", minimum=1,
+        help="jobs a --jobsPerAllocation bundle runs at once; it asks for that many times "
+        "one job's resources (default 1)")
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,14 @@ class AbstractGridBatchSystem(AbstractQueuedBatchSystem):
     transient_errors: ClassVar[tuple[str, ...]] = ()
     """Substrings of a failed command's stderr that mean "try again" (a busy controller)."""
     submit_attempts: ClassVar[int] = 4
+
+    def bundle_size(self) -> int:
+        """``--jobsPerAllocation`` (see ``backends.batch.bundling``)."""
+        return self.settings.jobs_per_allocation
+
+    def bundle_workers(self) -> int:
+        """``--workersPerAllocation``."""
+        return self.settings.workers_per_allocation
 
     def __init__(self, config: BatchConfig) -> None:
         super().__init__(config)

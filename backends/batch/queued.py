@@ -28,12 +28,16 @@ Guarantees of the base:
 - A job ``query_jobs`` leaves out for ``misses_before_lost()`` polls in a row ends as
   ``LOST``.
 - Each issued job yields exactly one ``UpdatedJob``.
+- With ``bundle_size()`` N > 1 (``--jobsPerAllocation`` on the grid schedulers), up to N
+  queued jobs of one shape go in one scheduler job (``backends.batch.bundling``); each
+  still yields its own update, when the scheduler job ends.
 - ``command_counts`` counts the scheduler commands or API requests made, by name.
 """
 
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
 import queue
 import threading
@@ -44,6 +48,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from backends.batch import bundling
 from backends.batch.base import BatchConfig, BatchJob, BatchSystem, ExitReason, UpdatedJob
 from backends.errors import BatchSystemError, InsufficientResourcesError
 from backends.settings import Settings, setting
@@ -144,6 +149,9 @@ class _Tracked:
     taken: bool = False
     """The submitter took it off the queue (its resources count as in use from then on)."""
     kill_requested: bool = False
+    queued_at: float = 0.0
+    members: list[int] = field(default_factory=list)
+    """The other jobs of the bundle this one heads (submitted with it, ended with it)."""
 
 
 @dataclass
@@ -311,7 +319,7 @@ class AbstractQueuedBatchSystem(BatchSystem):
         with self._cond:
             batch_id = self._next_id
             self._next_id += 1
-            self._jobs[batch_id] = _Tracked(job, batch_id)
+            self._jobs[batch_id] = _Tracked(job, batch_id, queued_at=time.monotonic())
             self._issued.add(batch_id)
             self._to_submit.append(batch_id)
             self._cond.notify_all()
@@ -335,7 +343,7 @@ class AbstractQueuedBatchSystem(BatchSystem):
                         batch_id,
                         ExitInfo(ExitReason.KILLED, 1, "killed on request before it was submitted"),
                     )
-        self._cancel(cluster_ids)
+        self._cancel(list(dict.fromkeys(cluster_ids)))  # a bundle's jobs share one
         self._ensure_thread()
         deadline = time.monotonic() + KILL_TIMEOUT
         with self._cond:
@@ -442,9 +450,49 @@ class AbstractQueuedBatchSystem(BatchSystem):
                 and used[1] + res.memory <= cfg.max_memory
                 and used[2] + res.disk <= cfg.max_disk
             ):
-                return tracked
+                return None if self._gathering(tracked) else tracked
             return None
         return None
+
+    def bundle_size(self) -> int:
+        """Jobs of one shape that may share a scheduler job (1: none do)."""
+        return 1
+
+    def bundle_workers(self) -> int:
+        """Jobs a bundle runs at once."""
+        return 1
+
+    def _gathering(self, head: _Tracked) -> float:
+        """Under the lock: seconds ``head`` still waits for more jobs of its shape to
+        bundle with (0 when bundling is off, the bundle is full or the wait is over)."""
+        wanted = self.bundle_size()
+        if wanted <= 1:
+            return 0.0
+        left = head.queued_at + bundling.BUNDLE_WAIT - time.monotonic()
+        if left <= 0 or len(self._bundle_of(head, wanted)) >= wanted:
+            return 0.0
+        return left
+
+    def _bundle_of(self, head: _Tracked, wanted: int) -> list[_Tracked]:
+        """Under the lock: ``head`` (first in the queue) and the queued jobs of its shape
+        right behind it that fit beside the jobs in flight, at most ``wanted`` in all."""
+        key, group = bundling.shape(head.job), [head]
+        res, cfg, used = head.job.resources, self.config, self._in_use
+        for batch_id in itertools.islice(self._to_submit, 1, None):
+            if len(group) >= wanted:
+                break
+            tracked = self._jobs.get(batch_id)
+            if tracked is None:
+                continue
+            more = len(group) + 1
+            if bundling.shape(tracked.job) != key or not (
+                used[0] + more * res.cores <= cfg.max_cores + 1e-9
+                and used[1] + more * res.memory <= cfg.max_memory
+                and used[2] + more * res.disk <= cfg.max_disk
+            ):
+                break
+            group.append(tracked)
+        return group
 
     def _loop(self) -> None:
         while True:
@@ -453,6 +501,10 @@ class AbstractQueuedBatchSystem(BatchSystem):
                     wait = self._seconds_to_poll()
                     if wait == 0.0:
                         break
+                    gather = self._gathering(self._jobs[self._to_submit[0]]) if (
+                        self._to_submit and self._to_submit[0] in self._jobs) else 0.0
+                    if gather:
+                        wait = gather if wait is None else min(wait, gather)
                     self._cond.wait(timeout=wait)
                 if self._stopping:
                     return
@@ -467,6 +519,8 @@ class AbstractQueuedBatchSystem(BatchSystem):
                 time.sleep(self.poll_wait or 0.5)
 
     def _take_locked(self, tracked: _Tracked) -> None:
+        while self._to_submit and self._to_submit[0] != tracked.batch_id:
+            self._to_submit.popleft()  # killed while queued
         self._to_submit.popleft()
         tracked.taken = True
         res = tracked.job.resources
@@ -482,7 +536,10 @@ class AbstractQueuedBatchSystem(BatchSystem):
                 tracked = None if self._stopping else self._next_to_submit()
                 if tracked is None:
                     return
-                self._take_locked(tracked)
+                group = self._bundle_of(tracked, self.bundle_size())
+                for member in group:
+                    self._take_locked(member)
+                tracked.members = [member.batch_id for member in group[1:]]
             try:
                 cluster_id = self._submit(tracked)
             except BatchSystemError as exc:
@@ -490,16 +547,22 @@ class AbstractQueuedBatchSystem(BatchSystem):
                     self._report_locked(tracked.batch_id, ExitInfo(ExitReason.ERROR, 1, str(exc)))
                 continue
             with self._cond:
-                tracked.cluster_id = cluster_id
-                tracked.seen_at = time.monotonic()
+                for member in group:
+                    member.cluster_id = cluster_id
+                    member.seen_at = time.monotonic()
                 self._by_cluster_id[cluster_id] = tracked.batch_id
-                cancel = tracked.kill_requested
+                cancel = any(member.kill_requested for member in group)
             log.debug("%s: job %s submitted as %s", self.name, tracked.job.job_id, cluster_id)
             if cancel:
                 self._cancel([cluster_id])
 
     def _submit(self, tracked: _Tracked) -> str:
-        return self.submit_job(tracked.job, tracked.batch_id)
+        job = tracked.job
+        if tracked.members:
+            with self._cond:
+                jobs = [job, *(self._jobs[b].job for b in tracked.members if b in self._jobs)]
+            job = bundling.bundle_job(jobs, self.bundle_workers())
+        return self.submit_job(job, tracked.batch_id)
 
     def _cancel(self, cluster_ids: list[str]) -> None:
         with self._cond:
@@ -558,17 +621,21 @@ class AbstractQueuedBatchSystem(BatchSystem):
         if status.exit is not None:
             self._report_locked(batch_id, status.exit)
             return
-        tracked.phase = status.phase
-        tracked.seen_at = now
-        tracked.elapsed = status.elapsed or 0.0
+        for each in (tracked, *(self._jobs[b] for b in tracked.members if b in self._jobs)):
+            each.phase = status.phase
+            each.seen_at = now
+            each.elapsed = status.elapsed or 0.0
 
     def _report_locked(self, batch_id: int, info: ExitInfo) -> None:
         """Hand out the one update of ``batch_id`` (caller holds the lock)."""
         tracked = self._jobs.pop(batch_id, None)
         if tracked is None:
             return
-        if tracked.cluster_id is not None:
-            self._by_cluster_id.pop(tracked.cluster_id, None)
+        cluster_id = tracked.cluster_id
+        if cluster_id is not None and self._by_cluster_id.get(cluster_id) == batch_id:
+            self._by_cluster_id.pop(cluster_id, None)
+        for member in tracked.members:  # a bundle's jobs end with it
+            self._report_locked(member, info)
         if tracked.taken:
             res = tracked.job.resources
             self._in_use = [

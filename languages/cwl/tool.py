@@ -28,7 +28,7 @@ from languages.cwl.runtime import (
 )
 from languages.cwl.secrets import secret_store
 from languages.cwl.settings import cwl_settings
-from runner.engine.execute import PermanentJobError
+from runner.engine.execute import PermanentJobError, register_warmer
 from runner.errors import JobError, UnsupportedRequirement
 from runner.jobenv import secrets
 
@@ -52,6 +52,15 @@ class ToolExitFailure(JobError):
     """The tool's command exited non-zero (not a success code) or was killed by a signal
     (the OOM killer, a time limit): retried per ``--retryCount``, as cwltool's users get
     from Toil."""
+
+
+def _warm(payload: dict[str, Any]) -> None:
+    """Load the tool's document and cwltool's runtime, once for a bundle's jobs."""
+    resolve(payload["tool"])
+    import cwltool.command_line_tool  # noqa: F401 (what running a tool imports)
+
+
+register_warmer(EXECUTOR, _warm)
 
 
 def run_tool(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:

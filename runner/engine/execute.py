@@ -51,6 +51,24 @@ def load_executor(path: str) -> Callable[..., Any]:
     return fn
 
 
+_warmers: dict[str, Callable[[Any], object]] = {}
+
+
+def register_warmer(executor: str, fn: Callable[[Any], object]) -> None:
+    """Have ``warm`` call ``fn(payload)`` for jobs of ``executor`` (its module registers
+    it when imported): what every job of that executor would load, loaded once."""
+    _warmers[executor] = fn
+
+
+def warm(job: JobInput) -> None:
+    """Import ``job``'s executor and let it load what its jobs share (a CWL document), in
+    a process that then forks one worker per job (a bundle). Raises what they raise."""
+    load_executor(job.executor)
+    warmer = _warmers.get(job.executor)
+    if warmer is not None:
+        warmer(loads(job.body, job.values))
+
+
 class Context:
     """The JobContext an executor gets (see runner.model.graph.JobContext)."""
 

@@ -6,6 +6,7 @@ are not involved. Tests without the marker only check the sbatch command line.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shutil
@@ -261,6 +262,33 @@ def test_job_its_partition_can_never_run_ends_with_the_reason(
 
 
 # ----------------------------------------------------------------------- no Slurm needed
+@pytest.mark.slurm
+def test_jobs_of_one_shape_share_a_scheduler_job(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    system = make_system(tmp_path, jobsPerAllocation=3, workersPerAllocation=2)
+    system.start()
+    try:
+        script = f'echo "$@" > {tmp_path}/run.$$'
+        jobs = [shell_job(f"j{i}", script) for i in range(7)]
+        jobs = [dataclasses.replace(j, argv=(*j.argv, "bundle", j.job_id)) for j in jobs]
+        jobs.append(shell_job("other", script, cores=2))  # another shape: alone
+        ids = {system.issue_job(job): job.job_id for job in jobs}
+        updates = collect(system, len(jobs))
+        counts = system.command_counts
+    finally:
+        system.shutdown()
+    assert {updates[b].job_id for b in ids} == set(ids.values())
+    assert all(u.exit_reason is ExitReason.FINISHED for u in updates.values()), updates
+    runs = sorted(p.read_text().split() for p in tmp_path.glob("run.*"))
+    # a bundle's command: its worker count and issue time, then its jobs' IDs in order;
+    # a job alone runs its own command
+    bundles = sorted(run[4:] if run[:1] == ["--workers"] else run for run in runs)
+    assert bundles == [[], ["j0", "j1", "j2"], ["j3", "j4", "j5"], ["j6"]], runs
+    assert sorted(run[:2] for run in runs if len(run) > 3) == [["--workers", "2"]] * 2
+    assert counts["sbatch"] == 4, counts  # 3 bundles and the 2-core job
+
+
 def test_sbatch_options_follow_the_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOIL_SLURM_ARGS", raising=False)
     monkeypatch.delenv("TOIL_SLURM_PE", raising=False)
