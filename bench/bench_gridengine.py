@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,13 +39,16 @@ from bench_slurm_scatter import CWL  # noqa: E402 - beside this file
 from tests.services import gridengine  # noqa: E402 - after the path is set
 
 
-def run_moil(n: int, env: dict[str, str], work: Path, poll: float) -> tuple[float, str]:
-    """The CWL scatter through moil: (wall seconds, the leader's scheduler-command line)."""
+def run_moil(
+    n: int, env: dict[str, str], work: Path, poll: float, extra: Sequence[str] = ()
+) -> tuple[float, str]:
+    """The CWL scatter through moil (with ``extra`` options): (wall seconds, the leader's
+    scheduler-command line)."""
     work.mkdir()
     (work / "fan.cwl").write_text(CWL)
     (work / "job.json").write_text(json.dumps({"xs": list(range(n))}))
     argv = [str(REPO / ".venv" / "bin" / "toil-cwl-runner"), "--batchSystem", "grid_engine",
-            "--statePollingWait", str(poll), "--logLevel", "INFO", "--outdir", "out",
+            "--statePollingWait", str(poll), "--logLevel", "INFO", *extra, "--outdir", "out",
             "fan.cwl", "job.json"]
     started = time.monotonic()
     done = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, check=False)
