@@ -22,6 +22,7 @@ scheduler job ends (with its exit), and ``running_jobs`` lists the first one whi
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Hashable, Sequence
 
@@ -43,12 +44,15 @@ def shape(job: BatchJob) -> Hashable:
     )
 
 
-def bundle_job(jobs: Sequence[BatchJob], workers: int, issued: float | None = None) -> BatchJob:
+def bundle_job(
+    jobs: Sequence[BatchJob], workers: int, time_limit: float | None, issued: float | None = None
+) -> BatchJob:
     """The one scheduler job that runs ``jobs`` (of one ``shape``), ``workers`` at a time.
 
     Its argv is the jobs' worker command with their IDs in place of the one ID it ends
     with (see ``runner.engine.worker``); it asks for ``workers`` times one job's cores,
-    memory and disk (never more workers than jobs)."""
+    memory and disk (never more workers than jobs), and for one job's ``time_limit`` (None:
+    the scheduler's default) times the rounds it runs."""
     head = jobs[0]
     if len(jobs) == 1:
         return head
@@ -70,5 +74,6 @@ def bundle_job(jobs: Sequence[BatchJob], workers: int, issued: float | None = No
         name=f"{head.name} and {len(jobs) - 1} more",
         resources=resources,
         argv=argv,
+        time_limit=None if time_limit is None else time_limit * math.ceil(len(jobs) / width),
     )
 

@@ -561,7 +561,7 @@ class AbstractQueuedBatchSystem(BatchSystem):
         if tracked.members:
             with self._cond:
                 jobs = [job, *(self._jobs[b].job for b in tracked.members if b in self._jobs)]
-            job = bundling.bundle_job(jobs, self.bundle_workers())
+            job = bundling.bundle_job(jobs, self.bundle_workers(), self.time_limit(job))
         return self.submit_job(job, tracked.batch_id)
 
     def _cancel(self, cluster_ids: list[str]) -> None:
