@@ -47,7 +47,9 @@ def download(url: str, out: IO[bytes]) -> None:
         s3.download_fileobj(bucket, key, out)
     except ClientError as exc:
         if is_missing(exc):
-            raise NoSuchFileError(f"no object at {url}") from None
+            raise NoSuchFileError(
+                f"no object at {url} (on the S3 endpoint {s3.meta.endpoint_url}): check the "
+                "bucket and key") from None
         raise_store_error(exc, s3, bucket)
     except BotoCoreError as exc:
         raise_store_error(exc, s3, bucket)

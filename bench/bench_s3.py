@@ -91,7 +91,7 @@ def _requests(path: str) -> tuple[collections.Counter[str], int]:
     if os.path.exists(path):
         with open(path) as log:
             for line in log:
-                operation, _, size = line.partition(" ")
+                operation, size, *_ = line.split(" ")
                 counts[operation] += 1
                 sent += int(size or 0)
     return counts, sent

@@ -205,6 +205,17 @@ class JobStore(ABC):
     def clear_job_io(self, job_id: str) -> None:
         """Leader: drop the input and result of a job once its record holds the outcome."""
 
+    def clear_jobs_io(self, job_ids: Sequence[str]) -> None:
+        """Leader: ``clear_job_io`` of several jobs (a store may do it in one request)."""
+        for job_id in job_ids:
+            self.clear_job_io(job_id)
+
+    def finish_job(self, job_id: str, result: bytes, log_path: str) -> None:
+        """Worker, holding ``job_running_lock``: ``save_job_log`` and then
+        ``write_job_result`` (a store may keep both in one write)."""
+        self.save_job_log(job_id, log_path)
+        self.write_job_result(job_id, result)
+
     @abstractmethod
     def list_job_results(self) -> list[str]:
         """The IDs of jobs with a result that the leader has not cleared (used on restart)."""

@@ -10,8 +10,12 @@ Locator ``aws:REGION:BUCKET[/PREFIX]``; endpoint and credentials as in
     ROOT/journal/GEN/SEQ              one journal frame per append (framing: .journal)
     ROOT/in/ID                        a job's input, written by the leader, with an attempt
                                       token in its metadata (x-amz-meta-attempt)
-    ROOT/out/ID/ATTEMPT               the result a worker wrote for that attempt
-    ROOT/logs/ID                      a job's log
+    ROOT/out/ID/ATTEMPT               a result written alone (``write_job_result``)
+    ROOT/logs/ID/ATTEMPT              the log of that attempt; the worker's ``finish_job``
+                                      puts the result at its head (its length in
+                                      x-amz-meta-result): one PUT and one GET per job
+    ROOT/running/ID                   a worker's mark that it runs the job, once it has
+                                      run a second (backends.jobstore.s3lease.RunningMark)
     ROOT/files/UUID/BASENAME          a stored file (backends.jobstore.s3files)
 
 Names (job IDs, shared names) are percent-encoded into one key segment. Nothing a restart
@@ -45,6 +49,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from io import BytesIO
 from typing import IO, Any, ParamSpec, TypeVar
 
@@ -65,18 +70,21 @@ from backends.jobstore.s3client import (
     raise_store_error,
 )
 from backends.jobstore.s3files import S3Files
-from backends.jobstore.s3lease import LeaseObject
+from backends.jobstore.s3lease import LeaseObject, RunningMark, is_running
 
 log = logging.getLogger(__name__)
 
 MARKER = "moil-job-store.json"
 FORMAT_VERSION = 1
-_LAYOUT = (MARKER, "lease", "shared/", "journal/", "in/", "out/", "logs/", "files/")
+_LAYOUT = (MARKER, "lease", "shared/", "journal/", "in/", "out/", "logs/", "running/",
+           "files/")
 _NO_ATTEMPT = "none"  # a result written for a job that had no input
 _DELETE_BATCH = 1000  # S3's limit for one DeleteObjects
+_CLEAN_ROUND = 50_000  # keys of one area listed before they are deleted (memory stays small)
 _PARALLEL = 16
 _BODY_ATTEMPTS = 6
 _PIECE = 179
+_LOG_WITH_RESULT = 4 << 20  # a longer log is uploaded on its own
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -144,6 +152,7 @@ class S3JobStore(JobStore):
         self._journal_at: tuple[int, int] | None = None  # (generation, next sequence)
         self._attempts: dict[str, str] = {}  # job ID -> attempt of the input written/read
         self._result_keys: dict[str, list[str]] = {}  # found by list_job_results
+        self._logs: dict[str, bytes] = {}  # job ID -> log read with its result, until cleared
 
     def __repr__(self) -> str:
         return f"S3JobStore({self.locator!r})"
@@ -222,12 +231,25 @@ class S3JobStore(JobStore):
                 yield str(item["Key"])
 
     def _delete_keys(self, keys: Sequence[str]) -> None:
-        """Delete keys in batches of 1000, several batches at once."""
+        """Delete keys in batches of 1000, several batches at once. The keys a
+        DeleteObjects answers with an error (S3 may: InternalError, SlowDown) are asked for
+        again a few times, then that is a JobStoreError."""
         batches = [keys[i : i + _DELETE_BATCH] for i in range(0, len(keys), _DELETE_BATCH)]
 
         def delete(batch: Sequence[str]) -> None:
-            self.s3.delete_objects(Bucket=self.bucket, Delete={
-                "Objects": [{"Key": key} for key in batch], "Quiet": True})
+            for attempt in range(_BODY_ATTEMPTS):
+                response = self.s3.delete_objects(Bucket=self.bucket, Delete={
+                    "Objects": [{"Key": key} for key in batch], "Quiet": True})
+                errors = [e for e in response.get("Errors", ()) if e.get("Code") != "NoSuchKey"]
+                if not errors:
+                    return
+                batch = [str(e["Key"]) for e in errors]
+                time.sleep(0.1 * 2**attempt)
+            raise JobStoreError(
+                f"S3 at {self.s3.meta.endpoint_url} did not delete {len(batch)} objects of the "
+                f"job store {self.locator} (s3://{self.bucket}/{batch[0]}: "
+                f"{errors[0].get('Code')} {errors[0].get('Message', '')}); run the command again"
+            )
 
         if len(batches) <= 1:
             for batch in batches:
@@ -311,15 +333,30 @@ class S3JobStore(JobStore):
     @_s3_errors
     def destroy(self) -> None:
         """Delete every key of this store's layout (the marker last) and this host's cache;
-        keys of others that share the bucket or prefix are left alone. The areas are listed
-        and deleted in parallel (files/ split by the first digit of the file's UUID), each
-        page of 1000 keys deleted by one DeleteObjects as soon as it is listed."""
+        keys of others that share the bucket or prefix are left alone.
+
+        In rounds until a listing finds nothing: list the areas in parallel (files/ split by
+        the first digit of the file's UUID), then delete what they hold, 1000 keys a
+        DeleteObjects, 16 at once. Listing and deleting never overlap: moto's server
+        iterates a bucket's keys for a listing while another thread deletes from them, and
+        answers 500 (seen at 100,000 objects)."""
         areas = [*(f"files/{digit}" for digit in "0123456789abcdef"),
                  *(area for area in _LAYOUT if area.endswith("/") and area != "files/")]
+        before: set[str] = set()
         try:
-            with ThreadPoolExecutor(_PARALLEL) as pool:
-                list(pool.map(self._delete_area, areas))
-            self._delete_area("files/")  # anything not named by a UUID: one listing
+            while True:
+                with ThreadPoolExecutor(_PARALLEL) as pool:
+                    found = [key for keys in pool.map(self._list_area, areas) for key in keys]
+                found += self._list_area("files/", skip_uuids=True)
+                if not found:
+                    break
+                if before.issuperset(found):
+                    raise JobStoreError(
+                        f"S3 at {self.s3.meta.endpoint_url} still lists {len(found)} deleted "
+                        f"objects of the job store {self.locator} (s3://{self.bucket}/"
+                        f"{found[0]}); run the command again")
+                before = set(found)
+                self._delete_keys(found)
         except self.s3.exceptions.NoSuchBucket:
             return
         self._delete_keys([self.root + "lease"])
@@ -327,13 +364,18 @@ class S3JobStore(JobStore):
         shutil.rmtree(self.cache_dir, ignore_errors=True)
         self._journal_at = None
 
-    def _delete_area(self, area: str) -> None:
-        pages = self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.root + area)
-        for page in pages:
-            keys = [str(item["Key"]) for item in page.get("Contents", ())]
-            if keys:
-                self._delete_keys(keys)
+    def _list_area(self, area: str, skip_uuids: bool = False) -> list[str]:
+        """The keys under ROOT/``area``, up to _CLEAN_ROUND of them (the rest: next round);
+        with ``skip_uuids``, those the split listings of files/ found already."""
+        found: list[str] = []
+        start = len(self.root) + len("files/")
+        for key in self._list(area):
+            if skip_uuids and key[start : start + 1] in "0123456789abcdef":
+                continue
+            found.append(key)
+            if len(found) >= _CLEAN_ROUND:
+                break
+        return found
 
     # -- the lease ------------------------------------------------------------------------------
     def _lease_object(self) -> LeaseObject:
@@ -441,7 +483,7 @@ class S3JobStore(JobStore):
 
     @_s3_errors
     def write_job_input(self, job_id: str, data: bytes) -> None:
-        attempt = uuid.uuid4().hex
+        attempt = f"{time.time_ns():016x}{uuid.uuid4().hex[:16]}"  # later attempts sort later
         self._put(self._in_key(job_id), bytes(data), {"attempt": attempt})
         self._attempts[job_id] = attempt
 
@@ -472,25 +514,74 @@ class S3JobStore(JobStore):
         self._put(self._out_key(job_id, self._attempt(job_id)), bytes(data))
 
     @_s3_errors
-    def read_job_result(self, job_id: str) -> bytes | None:
-        return self._get(self._out_key(job_id, self._attempt(job_id)))
+    def finish_job(self, job_id: str, result: bytes, log_path: str) -> None:
+        """The result and the log in one object (a long log: two)."""
+        if os.path.getsize(log_path) > _LOG_WITH_RESULT:
+            super().finish_job(job_id, result, log_path)
+            return
+        with open(log_path, "rb") as stream:
+            text = stream.read()
+        self._put(self._log_key(job_id, self._attempt(job_id)), bytes(result) + text,
+                  {"result": str(len(result))})
+        self._drop_log_target(local_path=log_path)
 
     @_s3_errors
+    def read_job_result(self, job_id: str) -> bytes | None:
+        attempt = self._attempt(job_id)
+        found = self._get_object(self._log_key(job_id, attempt))
+        if found is not None and "result" in found[1]:
+            data, size = found[0], int(found[1]["result"])
+            self._logs[job_id] = data[size:]
+            return data[:size]
+        return self._get(self._out_key(job_id, attempt))
+
     def clear_job_io(self, job_id: str) -> None:
-        keys = {self._in_key(job_id), *self._result_keys.pop(job_id, ())}
-        attempt = self._attempts.pop(job_id, None)
-        if attempt is not None:
-            keys.add(self._out_key(job_id, attempt))
+        self.clear_jobs_io([job_id])
+
+    @_s3_errors
+    def clear_jobs_io(self, job_ids: Sequence[str]) -> None:
+        """One DeleteObjects for up to 1000 keys: the inputs and lone results (a result at
+        the head of a log stays with the log)."""
+        keys: set[str] = set()
+        for job_id in job_ids:
+            keys.update((self._in_key(job_id), self._running_key(job_id)))
+            keys.update(self._result_keys.pop(job_id, ()))
+            attempt = self._attempts.pop(job_id, None)
+            if attempt is not None:
+                keys.add(self._out_key(job_id, attempt))
+            self._logs.pop(job_id, None)
         self._delete_keys(sorted(keys))
+
+    def _job_ids(self, area: str, attempts: bool) -> Iterator[tuple[str, str]]:
+        """(job ID, key) of each key in ``area`` (``in/``, ``out/``, ``logs/``), whose keys
+        end in an attempt segment if ``attempts``."""
+        start = len(self.root) + len(area)
+        for key in self._list(area):
+            segments = key[start:].split("/")
+            yield _decode(segments[:-1] if attempts else segments), key
 
     @_s3_errors
     def list_job_results(self) -> list[str]:
+        """Jobs with a lone result, or with a log holding one whose input is not cleared
+        (three listings; ``read_job_result`` then checks the attempt)."""
         self._result_keys = {}
-        start = len(self.root) + len("out/")
-        for key in self._list("out/"):
-            job_id = _decode(key[start:].split("/")[:-1])
+        for job_id, key in self._job_ids("out/", True):
             self._result_keys.setdefault(job_id, []).append(key)
-        return sorted(self._result_keys)
+        inputs = {job_id for job_id, _ in self._job_ids("in/", False)}
+        logged = {job_id for job_id, _ in self._job_ids("logs/", True)}
+        return sorted(set(self._result_keys) | (logged & inputs))
+
+    def _running_key(self, job_id: str) -> str:
+        return f"{self.root}running/{_encode(job_id)}"
+
+    def job_running_lock(self, job_id: str) -> AbstractContextManager[object]:
+        return RunningMark(self.s3, self.bucket, self._running_key(job_id))
+
+    @_s3_errors
+    def job_is_running(self, job_id: str) -> bool:
+        """True once the job has run ``s3lease.JOB_MARK_AFTER`` seconds (1), while its
+        worker lives."""
+        return is_running(self.s3, self.bucket, self._running_key(job_id))
 
     # -- logs ---------------------------------------------------------------------------------------
     def _log_dir(self) -> str:
@@ -504,19 +595,37 @@ class S3JobStore(JobStore):
         os.close(fd)
         return path
 
-    @_s3_errors
-    def save_job_log(self, job_id: str, local_path: str) -> None:
-        key = f"{self.root}logs/{_encode(job_id)}"
-        self.s3.upload_file(local_path, self.bucket, key)
+    def _log_key(self, job_id: str, attempt: str) -> str:
+        return f"{self.root}logs/{_encode(job_id)}/{attempt}"
+
+    def _drop_log_target(self, local_path: str) -> None:
         if os.path.dirname(os.path.abspath(local_path)) == self._log_dir():
             os.unlink(local_path)
 
     @_s3_errors
+    def save_job_log(self, job_id: str, local_path: str) -> None:
+        self.s3.upload_file(local_path, self.bucket, self._log_key(job_id, self._attempt(job_id)))
+        self._drop_log_target(local_path)
+
+    @_s3_errors
     def read_job_log(self, job_id: str) -> bytes | None:
-        return self._get(f"{self.root}logs/{_encode(job_id)}")
+        """The log read with the job's result, else that of its latest attempt (one
+        listing and one GET)."""
+        if job_id in self._logs:
+            return self._logs[job_id]
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{self.root}logs/{_encode(job_id)}/")
+        keys = [str(item["Key"]) for page in pages for item in page.get("Contents", ())]
+        for key in sorted(keys, reverse=True):
+            found = self._get_object(key)
+            if found is not None:
+                return found[0][int(found[1].get("result", 0)):]
+        return None
 
     def job_log_location(self, job_id: str) -> str:
-        return f"s3://{self.bucket}/{self.root}logs/{_encode(job_id)}"
+        attempt = self._attempts.get(job_id)
+        where = f"s3://{self.bucket}/{self.root}logs/{_encode(job_id)}/"
+        return where + attempt if attempt else where
 
     # -- files ----------------------------------------------------------------------------------------
     @_s3_errors

@@ -18,8 +18,9 @@ retried by botocore with exponential backoff (``standard`` mode), up to
 
 ``MOIL_S3_REQUEST_LOG=PATH``: every HTTP request to S3 that this process (and every process
 that inherits the variable: workers) sends is appended to PATH as one line
-``OPERATION BYTES_SENT`` (a boto3 ``request-created`` event hook: each attempt of a retried request counts), for ``bench/bench_s3.py`` and
-for finding out what a run costs.
+``OPERATION BYTES_SENT PATH`` (PATH: the URL's path, ``/BUCKET/KEY`` for a custom endpoint;
+a boto3 ``request-created`` event hook: each attempt of a retried request counts), for
+``bench/bench_s3.py`` and for finding out what a run costs.
 """
 
 from __future__ import annotations
@@ -160,6 +161,8 @@ def _new_client(region: str, url: str | None) -> Any:
 def _request_logger(path: str) -> Any:
     def log_request(request: Any, operation_name: str = "", **_: Any) -> None:
         operation = operation_name or request.method
+        from urllib.parse import urlsplit
+
         from botocore.utils import determine_content_length
 
         size = int(request.headers.get("Content-Length", 0) or 0)
@@ -168,7 +171,7 @@ def _request_logger(path: str) -> Any:
         # one write of a short line to an O_APPEND file: lines of processes do not mix
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, f"{operation} {size}\n".encode())
+            os.write(fd, f"{operation} {size} {urlsplit(request.url).path}\n".encode())
         finally:
             os.close(fd)
 
@@ -221,6 +224,7 @@ def raise_store_error(exc: BaseException, s3: Any, bucket: str) -> NoReturn:
     """Raise the job store's error for a botocore failure (what failed, where, what to do)."""
     from botocore.exceptions import (
         ClientError,
+        HTTPClientError,
         NoCredentialsError,
         PartialCredentialsError,
     )
@@ -238,6 +242,11 @@ def raise_store_error(exc: BaseException, s3: Any, bucket: str) -> NoReturn:
         raise JobStoreAccessError(
             f"cannot reach the S3 endpoint {url} (after retries): {exc}; check "
             "AWS_ENDPOINT_URL / TOIL_S3_HOST and that the server is up"
+        ) from None
+    if isinstance(exc, HTTPClientError):  # a read timeout, a connection dropped mid-answer
+        raise JobStoreAccessError(
+            f"the S3 endpoint {url} did not answer (after retries): {exc}; check that the "
+            "server is up and not overloaded, then run the command again"
         ) from None
     if isinstance(exc, ClientError):
         code = error_code(exc)

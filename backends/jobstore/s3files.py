@@ -15,11 +15,14 @@ The per-host cache: every file read on this host is downloaded once into
 ``CACHE/files/UUID/BASENAME`` (CACHE: ``$MOIL_S3_CACHE`` or the temp dir, one directory per
 store), its sha1 checked against the object's while it arrives, and a sidecar
 ``UUID.etag`` records the object's ETag with the cached file's size and mtime. A later read
-costs one HEAD: the cached copy is used when the object's ETag and the copy's size and
-mtime are unchanged (a consumer that wrote into a hard link of it makes it a miss). A file
+costs no request: a stored file is never changed (its ID names one upload), so the cached
+copy is used while its size and mtime are those recorded (a consumer that wrote into a
+hard link of it makes it a miss, and it is downloaded again). A file
 written on this host (``write_stream``, ``import_local(move=True)``) enters the cache as it
-is uploaded, so the next job on the host reads it without a download. ``destroy`` of the
-store removes its cache directory.
+is uploaded, so the next job on the host reads it without a download. A file deleted on
+another host stays readable from this host's copy (IDs are never reused, so it is still
+that file's bytes); ``delete`` drops this host's copy, ``destroy`` of the store the whole
+cache directory.
 """
 
 from __future__ import annotations
@@ -100,7 +103,9 @@ class S3Files:
         value = self.head(file_id).get("Metadata", {}).get("sha1")
         return str(value) if value else None
 
-    def _cached(self, file_id: str, etag: str) -> str | None:
+    def _cached(self, file_id: str) -> str | None:
+        """The cached copy, if it is still the one the sidecar recorded (same size and
+        mtime: a consumer that wrote into a hard link of it makes it a miss)."""
         path = self._cache_path(file_id)
         try:
             with open(self._sidecar(file_id)) as stream:
@@ -108,7 +113,7 @@ class S3Files:
             info = os.stat(path)
         except (OSError, ValueError):
             return None
-        if recorded == [etag, str(info.st_size), str(info.st_mtime_ns)]:
+        if recorded[1:] == [str(info.st_size), str(info.st_mtime_ns)]:
             return path
         return None
 
@@ -122,12 +127,15 @@ class S3Files:
 
     def local_path(self, file_id: str) -> str:
         """The cached copy of the file, downloaded (and checked) if it is not here yet.
-        Raises NoSuchFileError, StoredFileDamagedError."""
+        A copy in the cache costs no request: a stored file never changes (its ID names
+        one upload), so the copy checked when it arrived is still its bytes. Raises
+        NoSuchFileError, StoredFileDamagedError."""
+        if valid_file_id(file_id):
+            cached = self._cached(file_id)
+            if cached is not None:
+                return cached
         head = self.head(file_id)
         etag = str(head["ETag"])
-        cached = self._cached(file_id, etag)
-        if cached is not None:
-            return cached
         path = self._cache_path(file_id)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         temp = temp_name(path)

@@ -13,6 +13,9 @@ The fallback, for S3-compatible servers that accept the conditional headers and 
 first, comparing the token. Two leaders racing within one round trip on such a server can
 still both believe they won for a moment; the read-back makes the later writer's rival
 notice at its next renewal (LeaseLostError) instead of never. Real S3 needs none of this.
+
+A worker's mark that it runs a job (``RunningMark``) is a lease of the same kind without
+conditions: only its worker writes it.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Self
 
 from backends.errors import JobStoreLeasedError, LeaseLostError
 from backends.jobstore.lease import Lease, LeaseHolder
@@ -182,3 +186,64 @@ class S3Lease(Lease):
         except Exception as exc:  # noqa: BLE001 (lost or unreachable: it lapses by itself)
             log.info("could not release the lease on %s (%s); it lapses within %d s",
                      lease.locator, exc, int(TTL))
+
+
+#: A job is marked running once it has run this long (a job shorter than that costs no
+#: request for it), then the mark is renewed every JOB_RENEW_EVERY seconds; a mark not
+#: renewed for TTL seconds (a worker that died) no longer counts.
+JOB_MARK_AFTER = 1.0
+JOB_RENEW_EVERY = 20.0
+
+
+class RunningMark:
+    """A worker's mark that it runs a job (``ROOT/running/ID``), as a context manager: a
+    thread writes it once the job has run ``JOB_MARK_AFTER`` seconds and renews it; leaving
+    deletes it if it was written. ``is_running`` reads it (one HEAD)."""
+
+    def __init__(self, s3: Any, bucket: str, key: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.key = key
+        self.stop = threading.Event()
+        self.written = False
+        self.thread = threading.Thread(target=self._mark, name="moil-running-mark", daemon=True)
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def _mark(self) -> None:
+        wait = JOB_MARK_AFTER
+        meta = {"host": socket.gethostname(), "pid": str(os.getpid())}
+        while not self.stop.wait(wait):
+            try:
+                self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=b"", Metadata=meta)
+                self.written = True
+            except Exception as exc:  # noqa: BLE001 (a lost mark only hides the job from status)
+                log.warning("could not mark s3://%s/%s running: %s", self.bucket, self.key, exc)
+            wait = JOB_RENEW_EVERY
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        if self.written:
+            try:
+                self.s3.delete_object(Bucket=self.bucket, Key=self.key)
+            except Exception as error:  # noqa: BLE001 (it expires; the leader deletes it too)
+                log.warning("could not delete s3://%s/%s: %s", self.bucket, self.key, error)
+
+
+def is_running(s3: Any, bucket: str, key: str) -> bool:
+    """Whether the mark at ``key`` is there, renewed within TTL (by the server's clock), and
+    not left by a process of this host that is gone."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError as exc:
+        if is_missing(exc):
+            return False
+        raise
+    meta = head.get("Metadata", {})
+    pid = int(meta.get("pid", "0") or 0)
+    if _died_here(LeaseHolder("", str(meta.get("host", "")), pid, 0.0, 0.0)):
+        return False
+    return bool(_server_now(head) - head["LastModified"].timestamp() <= TTL)

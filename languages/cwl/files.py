@@ -30,6 +30,9 @@ from runner.cache.store import CallCache
 from runner.engine.execute import PermanentJobError
 from runner.userinput.fileuri import file_uri_path, is_file_uri
 
+#: remote input locations imported into the store once, at the start of the run
+_FETCHED = ("http://", "https://", "ftp://", "s3://")
+
 FILE_SCHEME = "moilfile:"
 DIR_SCHEME = "moildir:"
 _LOCAL_KEYS = ("path", "dirname")
@@ -356,7 +359,7 @@ class Globalizer:
                 )
             else:
                 obj["location"] = self._store_dir(path)
-        elif loc.startswith(("http://", "https://")) and self.require_exists:
+        elif loc.startswith(_FETCHED) and self.require_exists:
             obj["location"] = self._fetch(loc)
         for key in _LOCAL_KEYS:
             obj.pop(key, None)
@@ -459,9 +462,10 @@ class Globalizer:
         return tree, subdirs
 
     def _fetch(self, url: str) -> str:
+        from backends.errors import JobStoreError
         from runner.jobenv.filestore import import_url
 
         try:
             return file_location(import_url(self.store, url))
-        except OSError as exc:
+        except (OSError, JobStoreError) as exc:
             raise MissingInput(f"cannot fetch {url}: {exc}") from None

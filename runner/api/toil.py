@@ -8,6 +8,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, NoReturn, Self
 
+from backends.errors import InvalidLocatorError, JobStoreAccessError, NoSuchFileError
 from backends.jobstore.base import FileID
 from runner.cli.console import catch_sigterm
 from runner.cli.logs import setup_logging
@@ -60,15 +61,18 @@ class Toil:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        """Apply ``--clean``. A run stopped by SIGINT or SIGTERM (or ``toil kill``) and a
-        usage error end the script with one line and their exit code (130, 143; 2), not a
-        traceback; other errors (a failed workflow) reach the caller as raised."""
+        """Apply ``--clean``. A run stopped by SIGINT or SIGTERM (or ``toil kill``), a usage
+        error, a URL to import that names nothing and a store out of reach end the script
+        with one line and their exit code (130, 143; 2), not a traceback; other errors (a
+        failed workflow) reach the caller as raised."""
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._sigterm)
         if self._run is not None:
             self._run.__exit__(exc_type, exc, tb)
         if isinstance(exc, Interrupted | UsageError):
             _exit_with(exc, exc.exit_code)
+        if isinstance(exc, NoSuchFileError | JobStoreAccessError | InvalidLocatorError):
+            _exit_with(exc, 2)  # a URL to import that names nothing, a store out of reach
         if isinstance(exc, KeyboardInterrupt):
             _exit_with(exc, int(getattr(exc, "exit_code", 130)))
 

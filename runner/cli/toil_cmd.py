@@ -52,7 +52,20 @@ app.command()(server)
 
 def main() -> None:
     """Console script entry point."""
-    console.run(app)
+    console.run(_guarded)
+
+
+def _guarded() -> int | None:
+    """``app``, with a job store's failure as one line: exit 2 for a store that cannot be
+    reached or named, 1 for one that failed (after retries)."""
+    from backends.errors import InvalidLocatorError, JobStoreAccessError, JobStoreError
+
+    try:
+        app()
+    except JobStoreError as exc:
+        typer.echo(f"toil: {exc}", err=True)
+        return 2 if isinstance(exc, (JobStoreAccessError, InvalidLocatorError)) else 1
+    return None
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@
    system, which runs ``WORKER_ENTRY`` (in a pool process) or ``WORKER_COMMAND`` (on a
    cluster node) with the store's locator and the job's ID.
 2. The worker reads the input (``read_input``), runs it (``runner.engine.execute``) with its
-   output in the job's log, and writes the ``JobResult`` (``write_result``) while it holds
-   the job's running lock, so a result is whole or absent.
+   output in the job's log, and stores the log and the ``JobResult`` (``finish``) while it
+   holds the job's running lock, so a result is whole or absent.
 3. The leader reads the result (``read_result``) when the batch system says the job ended,
    or on ``--restart`` for a job whose worker outlived its leader, and clears the job's
    input and result from the store.
@@ -95,9 +95,10 @@ def read_input(store: JobStore, job_id: str) -> JobInput:
     return job
 
 
-def write_result(store: JobStore, job_id: str, result: JobResult) -> None:
-    """Store how ``job_id`` went (the worker holds its running lock)."""
-    store.write_job_result(job_id, pickle.dumps(result, protocol=_PROTOCOL))
+def finish(store: JobStore, job_id: str, result: JobResult, log_path: str) -> None:
+    """Store the job's log (written at ``log_path``) and how it went, as the worker's last
+    step (it holds the running lock)."""
+    store.finish_job(job_id, pickle.dumps(result, protocol=_PROTOCOL), log_path)
 
 
 def read_result(store: JobStore, job_id: str, name: str = "") -> JobResult | None:

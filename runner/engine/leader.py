@@ -43,6 +43,10 @@ from runner.model.state import StateMachine
 log = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 30
+#: finished jobs whose hand-off is cleared together (S3's DeleteObjects takes 1000 keys),
+#: or after this many seconds
+CLEAR_BATCH = 300
+CLEAR_SECONDS = 5.0
 
 
 class Interrupted(MoilError):
@@ -73,6 +77,9 @@ class Leader:
         self.issue_facts: dict[str, tuple[int, float, Resources]] = {}
         self.services: set[str] = set()
         self.journal = Journal(store, state)
+        #: jobs whose result ``handle`` took and whose hand-off ``settle`` clears
+        self.done_io: dict[str, None] = {}
+        self.done_since = 0.0
         self.defaults = Resources(
             cores=config.default_cores,
             memory=config.default_memory,
@@ -130,9 +137,10 @@ class Leader:
             ready = self.state.take_ready()
             for job_id in ready:
                 self._start(job_id)
-            self.journal.flush()
+            self.settle()
             self._stop_services()
             if not self.issued and not self.state.ready:
+                self.settle(clear=True)
                 break
             if self.state.ready:
                 timeout = 0.0
@@ -144,13 +152,14 @@ class Leader:
             while update is not None:
                 self._finished(update)
                 update = self.batch.get_updated_job(0)
+            self.settle()
             if self.services:
                 self._poll_services()
             self._check_kill_flag()
             self.progress.update(self.state, len(self.issued))
             self.snapshot.maybe_write(self.state, self.issued.values())
         if self.stop_reason is not None:
-            self.journal.flush()
+            self.settle(clear=True)
             self.batch.kill_jobs(list(self.issued))
 
     def _on_signal(self, signum: int, frame: object) -> None:
@@ -187,6 +196,8 @@ class Leader:
             if cached is not None:
                 self.handle(record, cached)
                 return
+        if record.id in self.done_io:  # a retry: its last attempt's hand-off goes first
+            self.settle(clear=True)
         handoff.write_input(self.store, job)
         batch_job = handoff.worker_job(self.store, record, resources, self.config.max_job_duration)
         issued_at = time.time()  # before: a pool worker may start it before issue_job returns
@@ -231,11 +242,27 @@ class Leader:
             if self.cache is not None and not record.local:
                 self.cache.finished(record, result)
             event = JobRan(record.id, result.value, result.promises, tuple(result.new))
-            self.journal.record(event, flush=True)
+            self.journal.record(event)
         else:
             self._failed(record, result)
         if not record.local:
-            self.store.clear_job_io(record.id)
+            if not self.done_io:
+                self.done_since = time.monotonic()
+            self.done_io[record.id] = None
+
+    def settle(self, clear: bool = False) -> None:
+        """Make what ``handle`` recorded durable (one journal append for every job taken
+        since the last call, before any job they made ready starts). Then, with ``clear``
+        or once CLEAR_BATCH jobs or CLEAR_SECONDS have gathered, clear their hand-off in
+        one go: a hand-off is only cleared after its outcome is in the journal, and one
+        left by a leader that died is cleared by the restart (``adopt_orphan_results``)."""
+        self.journal.flush()
+        if not self.done_io:
+            return
+        if clear or len(self.done_io) >= CLEAR_BATCH or (
+                time.monotonic() - self.done_since >= CLEAR_SECONDS):
+            self.store.clear_jobs_io(list(self.done_io))
+            self.done_io = {}
 
     def _stats_of(self, record: JobRecord, result: JobResult) -> dict[str, float | str]:
         """The worker's figures of an attempt, with what only the leader knows: when it was

@@ -337,7 +337,7 @@ def adopt_orphan_results(store: JobStore, leader: Leader) -> None:
                 leader.handle(state.record(job_id), result)
                 continue
         store.clear_job_io(job_id)
-    leader.journal.flush()
+    leader.settle()
 
 
 def log_command_counts(batch: BatchSystem) -> None:

@@ -90,13 +90,12 @@ def run_job(
             result = execute(store, job, config, logger)
             if not result.ok:
                 logger.error("%s", result.details.rstrip() or result.error)
-        store.save_job_log(job_id, log_path)
         bad = config.bad_worker
         # Fault injection kills the worker after the job ran, before its result is stored.
         # A job's last allowed attempt is spared, so a run with retries is never doomed.
         if bad and job.attempt < config.retry_count and random.random() < bad:
             os.kill(os.getpid(), signal.SIGKILL)
-        handoff.write_result(store, job_id, result)
+        handoff.finish(store, job_id, result, log_path)
 
 
 class _captured_output:  # noqa: N801 (used as a context manager)

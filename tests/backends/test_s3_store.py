@@ -217,3 +217,78 @@ def test_toil_status_costs_the_same_requests_for_2_or_30_jobs(
     """``toil status`` of an aws: store reads a few blobs, never one object per job."""
     few, many = (_status_requests(moto_s3, tmp_path, n) for n in (2, 30))
     assert few == many and len(few) <= 8, (few, many)
+
+
+def test_destroy_never_lists_while_it_deletes(moto_s3: S3Server, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``toil clean`` of 100,000 objects on moto failed (500 on ListObjectsV2) when one area
+    was listed while another was deleted: the server iterates the bucket's keys while
+    another thread deletes from them. Every DeleteObjects error is also checked."""
+    import threading
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    from backends.jobstore.s3 import S3JobStore
+
+    bucket = moto_s3.new_bucket()
+    for name, value in moto_s3.env({}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MOIL_S3_CACHE", str(tmp_path / "cache"))
+    store = S3JobStore("aws", f"{moto_s3.region}:{bucket}/big")
+    store.create()
+    s3 = moto_s3.client(max_pool_connections=32)
+    keys = [f"big/files/{uuid.uuid4().hex}/f.txt" for _ in range(1200)]
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(lambda key: s3.put_object(Bucket=bucket, Key=key, Body=b"x"), keys))
+    s3.put_object(Bucket=bucket, Key="big-not-ours/x", Body=b"theirs")
+    lock, busy, overlaps = threading.Lock(), {"list": 0, "delete": 0}, []
+
+    def hook(kind: str, other: str, step: int) -> Any:
+        def note(**_: Any) -> None:
+            with lock:
+                if step > 0 and busy[other]:
+                    overlaps.append(kind)
+                busy[kind] += step
+        return note
+
+    events = store.s3.meta.events
+    for operation, kind, other in (("ListObjectsV2", "list", "delete"),
+                                   ("DeleteObjects", "delete", "list")):
+        events.register(f"before-call.s3.{operation}", hook(kind, other, 1))
+        events.register(f"after-call.s3.{operation}", hook(kind, other, -1))
+    store.destroy()
+    assert overlaps == []
+    assert _keys(moto_s3, bucket) == ["big-not-ours/x"]
+
+
+def test_a_cached_file_is_read_with_no_request(moto_s3: S3Server, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file written or read once on a host is read again there from the cache, without
+    even a HEAD (a stored file never changes); a damaged cached copy is fetched again."""
+    from backends.jobstore.s3 import S3JobStore
+
+    bucket = moto_s3.new_bucket()
+    for name, value in moto_s3.env({}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MOIL_S3_CACHE", str(tmp_path / "cache"))
+    writer = S3JobStore("aws", f"{moto_s3.region}:{bucket}")
+    writer.create()
+    file_id, stream = writer.write_stream("a.txt")
+    with stream:
+        stream.write(b"cached bytes")
+    reader = S3JobStore("aws", f"{moto_s3.region}:{bucket}")
+    sent: list[str] = []
+    reader.s3.meta.events.register(
+        "before-call.s3", lambda model, **_: sent.append(model.name))
+    for _ in range(3):
+        with reader.open_read(file_id) as got:
+            assert got.read() == b"cached bytes"
+    assert sent == []
+    path = reader.local_path(file_id)
+    assert path is not None
+    os.chmod(path, 0o600)
+    with open(path, "ab") as damaged:  # a consumer wrote into a hard link of the copy
+        damaged.write(b"!")
+    with reader.open_read(file_id) as got:
+        assert got.read() == b"cached bytes"
+    assert sent == ["HeadObject", "GetObject"]
