@@ -85,6 +85,9 @@ class JobStore(ABC):
 
     #: The kind prefix of this store's locators (``file``, ``aws``, ``memory``).
     kind: ClassVar[str] = ""
+    #: Seconds between the leader's looks at a shared flag (``toil kill``'s): a look costs
+    #: a stat on a file system, a request on an object store.
+    flag_poll_seconds: ClassVar[float] = 0.5
 
     def __init__(self, locator: str, location: str) -> None:
         self.locator = locator

@@ -134,6 +134,7 @@ class S3JobStore(JobStore):
     """A job store in an S3 bucket (see the module docstring)."""
 
     kind = "aws"
+    flag_poll_seconds = 2.0  # a HEAD each: at 0.5 s, 0.4 requests per job of a fast scatter
 
     @classmethod
     def parse_location(cls, locator: str, rest: str) -> str:

@@ -8,7 +8,7 @@ do; clean holds the lease itself while it deletes, so no leader starts on a half
 store.
 
 kill: asks the run's leader to stop by putting the kill flag in the store; the leader polls
-it (every 0.5 s), kills the jobs it issued and exits, keeping the store for ``--restart``.
+it (every 0.5 s; 2 s on aws:), kills the jobs it issued and exits, keeping the store for ``--restart``.
 A store without a live leader (nobody holds its lease) gets no flag (a stale flag would
 stop the next ``--restart``).
 """

@@ -10,6 +10,7 @@ their encoding are in ``runner.model.events``.
 from __future__ import annotations
 
 import logging
+import time
 
 from backends.jobstore.base import JobStore
 from runner.model import events
@@ -25,11 +26,14 @@ class Journal:
         self.store = store
         self.state = state
         self.pending: list[bytes] = []
+        self.since = 0.0  # when the oldest queued record was queued (time.monotonic)
 
     def record(self, event: events.Event, *, flush: bool = False) -> None:
         """Apply ``event`` to the state and queue it for the store; with ``flush``, append
         everything queued now (before anything acts on what the event made possible)."""
         self.state.apply(event)
+        if not self.pending:
+            self.since = time.monotonic()
         self.pending.extend(events.encode(event))
         if flush:
             self.flush()

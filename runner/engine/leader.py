@@ -47,6 +47,9 @@ LOG_TAIL_LINES = 30
 #: or after this many seconds
 CLEAR_BATCH = 300
 CLEAR_SECONDS = 5.0
+#: how long the leader may hold finished jobs' records before appending them, when no job
+#: waits to start (fewer appends: one request each on an object store)
+JOURNAL_SECONDS = 1.0
 
 
 class Interrupted(MoilError):
@@ -168,7 +171,7 @@ class Leader:
 
     def _check_kill_flag(self) -> None:
         now = time.monotonic()
-        if now - self.last_kill_check < 0.5:
+        if now - self.last_kill_check < self.store.flag_poll_seconds:
             return
         self.last_kill_check = now
         if self.lease is not None:
@@ -251,12 +254,18 @@ class Leader:
             self.done_io[record.id] = None
 
     def settle(self, clear: bool = False) -> None:
-        """Make what ``handle`` recorded durable (one journal append for every job taken
-        since the last call, before any job they made ready starts). Then, with ``clear``
-        or once CLEAR_BATCH jobs or CLEAR_SECONDS have gathered, clear their hand-off in
-        one go: a hand-off is only cleared after its outcome is in the journal, and one
-        left by a leader that died is cleared by the restart (``adopt_orphan_results``)."""
-        self.journal.flush()
+        """Make what ``handle`` recorded durable: one journal append for the jobs taken
+        since the last one, before any job they made ready starts, else once the oldest
+        record has waited JOURNAL_SECONDS. Then, with ``clear`` or once CLEAR_BATCH jobs or
+        CLEAR_SECONDS have gathered, clear their hand-offs in one go. A hand-off is only
+        cleared after its outcome is in the journal, so the results of jobs whose records
+        a dying leader had not appended are still there for the restart to take
+        (``adopt_orphan_results``), which also clears what is left."""
+        journal = self.journal
+        if journal.pending and not (clear or self.state.ready
+                                    or time.monotonic() - journal.since >= JOURNAL_SECONDS):
+            return
+        journal.flush()
         if not self.done_io:
             return
         if clear or len(self.done_io) >= CLEAR_BATCH or (

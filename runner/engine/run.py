@@ -337,7 +337,7 @@ def adopt_orphan_results(store: JobStore, leader: Leader) -> None:
                 leader.handle(state.record(job_id), result)
                 continue
         store.clear_job_io(job_id)
-    leader.settle()
+    leader.settle(clear=True)
 
 
 def log_command_counts(batch: BatchSystem) -> None:
