@@ -88,6 +88,9 @@ class JobStore(ABC):
     #: Seconds between the leader's looks at a shared flag (``toil kill``'s): a look costs
     #: a stat on a file system, a request on an object store.
     flag_poll_seconds: ClassVar[float] = 0.5
+    #: Finished jobs whose hand-offs the leader clears together (``clear_jobs_io``): 1 where
+    #: clearing one costs no request (it is then done at once, as the outcome is recorded).
+    clear_together: ClassVar[int] = 1
 
     def __init__(self, locator: str, location: str) -> None:
         self.locator = locator

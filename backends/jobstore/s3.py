@@ -135,6 +135,7 @@ class S3JobStore(JobStore):
 
     kind = "aws"
     flag_poll_seconds = 2.0  # a HEAD each: at 0.5 s, 0.4 requests per job of a fast scatter
+    clear_together = 300  # one DeleteObjects (1000 keys) for 300 jobs
 
     @classmethod
     def parse_location(cls, locator: str, rest: str) -> str:

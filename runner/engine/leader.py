@@ -43,9 +43,8 @@ from runner.model.state import StateMachine
 log = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 30
-#: finished jobs whose hand-off is cleared together (S3's DeleteObjects takes 1000 keys),
-#: or after this many seconds
-CLEAR_BATCH = 300
+#: the longest a finished job's hand-off waits to be cleared with others (the store's
+#: ``clear_together``)
 CLEAR_SECONDS = 5.0
 #: how long the leader may hold finished jobs' records before appending them, when no job
 #: waits to start (fewer appends: one request each on an object store)
@@ -256,8 +255,9 @@ class Leader:
     def settle(self, clear: bool = False) -> None:
         """Make what ``handle`` recorded durable: one journal append for the jobs taken
         since the last one, before any job they made ready starts, else once the oldest
-        record has waited JOURNAL_SECONDS. Then, with ``clear`` or once CLEAR_BATCH jobs or
-        CLEAR_SECONDS have gathered, clear their hand-offs in one go. A hand-off is only
+        record has waited JOURNAL_SECONDS. Then, with ``clear`` or once the store's
+        ``clear_together`` jobs or CLEAR_SECONDS have gathered, clear their hand-offs in one
+        go. A hand-off is only
         cleared after its outcome is in the journal, so the results of jobs whose records
         a dying leader had not appended are still there for the restart to take
         (``adopt_orphan_results``), which also clears what is left."""
@@ -268,7 +268,7 @@ class Leader:
         journal.flush()
         if not self.done_io:
             return
-        if clear or len(self.done_io) >= CLEAR_BATCH or (
+        if clear or len(self.done_io) >= self.store.clear_together or (
                 time.monotonic() - self.done_since >= CLEAR_SECONDS):
             self.store.clear_jobs_io(list(self.done_io))
             self.done_io = {}
