@@ -5,8 +5,10 @@ Submission (``condor_submit -terse``, vanilla universe, no file transfer: the jo
 on a filesystem the execute machines share):
 
 - ``request_cpus`` (cores rounded up), ``request_memory`` (MiB), ``request_disk`` (KiB);
-- ``allowed_execute_duration`` from ``BatchJob.time_limit``, else ``--defaultWalltime``
-  (HTCondor holds a job that runs longer);
+- ``allowed_execute_duration`` from ``BatchJob.time_limit``, else ``--defaultWalltime``,
+  and a ``periodic_hold`` of the same bound (HTCondor 23.9 does not hold a job for
+  ``allowed_execute_duration`` alone; the schedd evaluates ``periodic_hold`` every
+  ``PERIODIC_EXPR_INTERVAL``, 60 s by default, so a job may run that much longer);
 - ``environment``: this process's environment plus ``BatchConfig.environment`` and
   ``BatchJob.environment`` (variables holding a newline or a quote HTCondor cannot carry
   are left out), the source tree on ``PYTHONPATH`` when moil runs from one;
@@ -159,7 +161,14 @@ class HTCondorBatchSystem(AbstractGridBatchSystem):
         }
         limit = self.time_limit(job)
         if limit is not None:
-            ours["allowed_execute_duration"] = str(max(1, math.ceil(limit)))
+            seconds = max(1, math.ceil(limit))
+            ours["allowed_execute_duration"] = str(seconds)
+            # Not every HTCondor holds a job for allowed_execute_duration (Debian 13's 23.9
+            # does not): the schedd's periodic check holds it too, with a reason saying so.
+            ours["periodic_hold"] = (
+                f"JobStatus == {_RUNNING} && time() - JobCurrentStartExecutingDate > {seconds}"
+            )
+            ours["periodic_hold_reason"] = f'"over its allowed execute duration of {seconds} s"'
         for line in re.split(r"[;\n]", self.settings.params or ""):
             key, sep, value = line.partition("=")
             if sep and key.strip():

@@ -4,7 +4,8 @@ A batch system joins by adding a ``pytest.param`` to ``BATCH_SYSTEMS`` (with its
 ``marks=pytest.mark.slurm``). If it needs a running service, name the fixture that starts it
 (in a ``conftest.py``) in ``SERVICE_FIXTURES``; options its config needs go in
 ``SYSTEM_OPTIONS``, and the environment its commands need from that service in
-``SERVICE_ENVIRONMENT``. Jobs carry both ``entry`` (in-process pools) and ``argv`` (cluster
+``SERVICE_ENVIRONMENT``; where its jobs run as a user who cannot enter pytest's ``tmp_path``,
+a fixture giving the test's directory goes in ``JOB_DIRECTORIES``. Jobs carry both ``entry`` (in-process pools) and ``argv`` (cluster
 systems), and leave their traces as files in ``tmp_path`` (see ``jobs_for_tests``), which
 must be on a filesystem the system's workers see (``SYSTEM_OPTIONS_PER_TEST`` may mount it
 where jobs run in containers of their own).
@@ -21,6 +22,8 @@ signal, say), the in-process systems are held to the exact value and the others 
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -41,7 +44,8 @@ from backends.batch.base import (
 from backends.errors import InsufficientResourcesError
 from backends.registry import BATCH_SYSTEM_GROUP, load
 from backends.settings import from_values
-from tests.services import aws_batch, gridengine
+from tests.services import aws_batch, gridengine, users
+from tests.services.htcondor import HTCondorPool
 
 BATCH_SYSTEMS = [
     pytest.param("single_machine", id="single_machine"),
@@ -52,6 +56,7 @@ BATCH_SYSTEMS = [
     pytest.param(
         "aws_batch", id="aws_batch-moto", marks=[pytest.mark.aws_batch, pytest.mark.docker]
     ),
+    pytest.param("htcondor", id="htcondor", marks=pytest.mark.htcondor),
 ]
 # system name -> fixture that starts its service
 SERVICE_FIXTURES: dict[str, str] = {
@@ -60,11 +65,13 @@ SERVICE_FIXTURES: dict[str, str] = {
     "torque": "torque_cluster",
     "lsf": "lsf_cluster",
     "aws_batch": "aws_batch_service",
+    "htcondor": "htcondor_pool",
 }
 # system name -> its settings, by Toil name (BatchConfig.settings)
 SYSTEM_OPTIONS: dict[str, dict[str, object]] = {
     "slurm": {"statePollingWait": 0.5},
     "grid_engine": {"statePollingWait": 0.5, "parallel_environment": "smp"},
+    "htcondor": {"statePollingWait": 0.5},
 }
 # system name -> the environment its commands need, from its started service
 # (BatchConfig.environment)
@@ -73,6 +80,7 @@ SERVICE_ENVIRONMENT: dict[str, Callable[[Any], Mapping[str, str]]] = {
     "torque": lambda cluster: cluster.env,
     "lsf": lambda cluster: cluster.env,
     "aws_batch": lambda service: service.server.env(),
+    "htcondor": lambda pool: pool.env,
 }
 # system name -> settings that depend on its started service and the test's tmp_path
 SYSTEM_OPTIONS_PER_TEST: dict[str, Callable[[Any, Path], dict[str, object]]] = {
@@ -88,6 +96,9 @@ CONTAINERS: dict[str, Callable[[Any], list[str]]] = {
     "aws_batch": lambda service: service.containers(),
 }
 JOB_COUNT: dict[str, int] = {"aws_batch": 8}
+# system name -> fixture giving the test's directory, where its jobs can write (HTCondor's
+# jobs run as the pool's user, who cannot enter pytest's own temporary directories)
+JOB_DIRECTORIES: dict[str, str] = {"htcondor": "htcondor_job_dir"}
 
 JOBS_MODULE = "tests.backends.jobs_for_tests"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +113,23 @@ Factory = Callable[..., BatchSystem]
 def batch_system_name(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name
+
+
+@pytest.fixture
+def tmp_path(tmp_path: Path, batch_system_name: str, request: pytest.FixtureRequest) -> Path:
+    """pytest's own, unless the system's jobs need another (``JOB_DIRECTORIES``)."""
+    if batch_system_name in JOB_DIRECTORIES:
+        made: Path = request.getfixturevalue(JOB_DIRECTORIES[batch_system_name])
+        return made
+    return tmp_path
+
+
+@pytest.fixture
+def htcondor_job_dir(request: pytest.FixtureRequest) -> Path:
+    """A directory of the HTCondor pool's user in the pool's ``work/``, for this test."""
+    pool: HTCondorPool = request.getfixturevalue("htcondor_pool")
+    name = re.sub(r"\W", "_", request.node.name)[:60]
+    return users.user_dir(pool.work_dir / f"contract-{os.getpid()}-{name}", pool.user)
 
 
 @pytest.fixture

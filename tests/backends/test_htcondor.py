@@ -1,9 +1,8 @@
 """The htcondor batch system against a real HTCondor pool (Debian 13's, in a chroot:
 ``htcondor_pool``). Jobs are shell commands run as the pool's user (HTCondor refuses root),
 leaving files in a directory of ``pool.work_dir`` that user owns; the batch system object
-runs here as root through the pool's ``bin/`` wrappers. The contract suite does not run on
-it: its jobs write into pytest's private temporary directories, which the job's user cannot
-enter."""
+runs here as root through the pool's ``bin/`` wrappers. The contract suite runs on it too
+(test_batch_contract.py, its jobs' directory in ``pool.work_dir``)."""
 
 from __future__ import annotations
 

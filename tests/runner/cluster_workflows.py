@@ -9,7 +9,10 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from tests.services import users
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "python"
@@ -52,35 +55,68 @@ def scheduler_commands(stderr: str, system: str) -> dict[str, int]:
     return {name: int(n) for n, name in re.findall(r"(\d+) (\w+)", found[-1])}
 
 
-def run(argv: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run a user's command in ``cwd``; its exit status must be 0."""
-    environment = dict(os.environ, TMPDIR=str(cwd), PYTHONPATH=str(REPO), **env)
+# A leader run elsewhere than in this process's environment (HTCondorPool.user_argv: as the
+# pool's user in its chroot): the command that runs argv in cwd with exactly env.
+Launch = Callable[[list[str], Path, dict[str, str]], list[str]]
+
+
+def run(
+    argv: list[str], cwd: Path, launch: Launch | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a user's command in ``cwd`` (through ``launch`` if given); its exit status must
+    be 0."""
+    ours = {"TMPDIR": str(cwd), "PYTHONPATH": str(REPO), **env}
+    command, environment = argv, dict(os.environ, **ours)
+    if launch is not None:
+        command = launch(argv, cwd, {"HOME": str(cwd), **ours})
     done = subprocess.run(
-        argv, cwd=cwd, env=environment, capture_output=True, text=True, timeout=600, check=False
+        command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=600,
+        check=False,
     )
     assert done.returncode == 0, f"{argv[:3]} failed:\n{done.stdout}\n{done.stderr[-4000:]}"
     return done
 
 
+def make_dir(path: Path, owner: str | None) -> Path:
+    """``path`` made (and its parents), owned by ``owner`` when given."""
+    return users.user_dir(path, owner) if owner else _mkdir(path)
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 # -- WDL --------------------------------------------------------------------------------------
 def run_scatter(
-    tmp_path: Path, where: str, *args: str, env: dict[str, str] | None = None
+    tmp_path: Path,
+    where: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    launch: Launch | None = None,
+    owner: str | None = None,
 ) -> dict[str, object]:
-    """The WDL scatter run in ``tmp_path/where`` with ``args``: its outputs, and its stderr
-    as ``_stderr``."""
-    work = tmp_path / where
-    work.mkdir()
+    """The WDL scatter run in ``tmp_path/where`` (owned by ``owner``) with ``args``: its
+    outputs, and its stderr as ``_stderr``."""
+    work = make_dir(tmp_path / where, owner)
     wdl = work / "fan.wdl"
     wdl.write_text(SCATTER_WDL)
     inputs = json.dumps({"fan.xs": [3, 1, 4, 1, 5, 2], "fan.tag": where})
     argv = [sys.executable, "-m", "languages.wdl.cli", str(wdl), inputs, "-o", "out", *args]
-    done = run(argv, work, **(env or {}))
+    done = run(argv, work, launch, **(env or {}))
     outputs: dict[str, object] = json.loads(done.stdout)
     outputs["_stderr"] = done.stderr
     return outputs
 
 
 # -- Python API: examples of Toil's documentation ---------------------------------------------
-def run_example(name: str, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    cwd.mkdir(parents=True, exist_ok=True)
-    return run([sys.executable, str(EXAMPLES / f"{name}.py"), *args], cwd, **env)
+def run_example(
+    name: str,
+    cwd: Path,
+    *args: str,
+    launch: Launch | None = None,
+    owner: str | None = None,
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
+    make_dir(cwd, owner)
+    return run([sys.executable, str(EXAMPLES / f"{name}.py"), *args], cwd, launch, **env)

@@ -20,7 +20,7 @@ port), one partitionable slot with the given CPUs and memory (so ``request_cpus`
 ``request_memory`` carve dynamic slots; a request larger than the machine never matches),
 ``POLICY : HOLD_IF_MEMORY_EXCEEDED`` (a job whose memory exceeds its ``request_memory`` is
 held, ``HoldReasonCode`` 21, "memory usage exceeded request_memory"), one-second scheduling
-intervals, no cgroups (``/sys`` is not mounted), and ``MOUNT_UNDER_SCRATCH`` empty (by
+intervals and periodic-expression checks (``periodic_hold`` of a time limit), no cgroups (``/sys`` is not mounted), and ``MOUNT_UNDER_SCRATCH`` empty (by
 default HTCondor gives each job a private ``/tmp``, which would hide shared paths there).
 
 Jobs must come from a non-root user (``condor_submit`` as root is refused): the user of
@@ -206,6 +206,16 @@ class HTCondorPool:
         """Run ``argv`` in the chroot as ``user`` (default directory: ``work_dir``)."""
         return self.run(*argv, as_user=True, cwd=cwd or self.work_dir, check=check)
 
+    def user_argv(
+        self, argv: Sequence[str], cwd: str | Path, env: dict[str, str] | None = None
+    ) -> list[str]:
+        """The host command that runs ``argv`` in the chroot as ``user`` in ``cwd`` with
+        only ``env`` (and ``PATH``, ``LANG``) as its environment: a leader the pool's user
+        runs, whose ``condor_submit`` is the pool's own. Run it as root."""
+        variables = {**_chroot_env(), **(env or {})}
+        clean = ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in variables.items())]
+        return _chroot_argv(self.root, self.user, cwd, [*clean, *argv])
+
     def stop(self) -> None:
         """Remove every job, stop the daemons, kill what is left in the chroot, unmount."""
         _stop(self.base_dir, self._master)
@@ -324,6 +334,7 @@ def _configure(pool: HTCondorPool) -> None:
         "NEGOTIATOR_INTERVAL": "1",
         "NEGOTIATOR_CYCLE_DELAY": "1",
         "STARTER_UPDATE_INTERVAL": "1",
+        "PERIODIC_EXPR_INTERVAL": "1",
         "UPDATE_INTERVAL": "2",
         "MOUNT_UNDER_SCRATCH": "",
         "BASE_CGROUP": "",
