@@ -28,7 +28,8 @@ def _split(url: str) -> tuple[str, str]:
     return parsed.netloc, key
 
 
-def _client() -> Any:
+def s3_client() -> Any:
+    """The S3 client for URLs (the region from ``AWS_REGION``, else ``us-east-1``)."""
     from backends.jobstore.s3client import client
 
     return client(os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
@@ -42,7 +43,7 @@ def download(url: str, out: IO[bytes]) -> None:
     from backends.jobstore.s3client import is_missing, raise_store_error
 
     bucket, key = _split(url)
-    s3 = _client()
+    s3 = s3_client()
     try:
         s3.download_fileobj(bucket, key, out)
     except ClientError as exc:
@@ -62,7 +63,7 @@ def upload(source: IO[bytes], url: str) -> None:
     from backends.jobstore.s3client import raise_store_error
 
     bucket, key = _split(url)
-    s3 = _client()
+    s3 = s3_client()
     try:
         s3.upload_fileobj(source, bucket, key)
     except (BotoCoreError, ClientError) as exc:

@@ -32,7 +32,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runner.server import page, views
 from runner.server.config import ServerConfig, token_matches
-from runner.server.outputs import read_outputs, resolve_output, with_urls
+from runner.server.outputs import read_outputs, resolve_output, with_exported, with_urls
+from runner.server.s3state import read_exported
 from runner.server.scheduler import Scheduler
 from runner.server.state import RunRecord, State
 from runner.server.store import open_store, run_progress, timeline_html
@@ -318,6 +319,9 @@ class Handlers:
             outputs = read_outputs(files, record.workflow_type)
             if outputs is not None and record.workflow_type == "CWL":
                 outputs = with_urls(outputs, files.outdir, f"{base}/runs/{record.run_id}/outputs")
+            exported = read_exported(files.root)
+            if outputs is not None and exported is not None:
+                outputs = with_exported(outputs, files.outdir, exported)
         tasks = self._tasks(record)
         return _json(
             views.run_log(record, base, outputs, None if tasks is None else tasks[:RUNLOG_TASKS])

@@ -21,6 +21,7 @@ from runner import __version__
 from runner.config.units import parse_size
 from runner.errors import UsageError
 from runner.server.config import ServerConfig, check_places, read_token
+from runner.server.s3state import check_bucket
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +42,16 @@ def server(
         "workflows", "--work_dir", help="Where each run gets its directory."
     ),
     state_store: str | None = typer.Option(
-        None, "--state_store", help="Where runs' records are kept (default: in --work_dir)."
+        None, "--state_store",
+        help="Where runs' records are kept: a directory or s3://BUCKET[/PREFIX] "
+        "(default: in --work_dir).",
     ),
     opt: list[str] | None = typer.Option(  # noqa: B008 (typer declares options so)
         None, "--opt", "-o", help="An engine option for every run (--opt=--logLevel=INFO)."
     ),
     dest_bucket_base: str | None = typer.Option(
-        None, "--dest_bucket_base", help="Toil's: export outputs under this URL (not yet)."
+        None, "--dest_bucket_base",
+        help="Upload each finished run's outputs under s3://BUCKET[/PREFIX]/RUN_ID/.",
     ),
     cors: bool = typer.Option(False, "--cors", help="Allow cross-origin requests."),
     cors_origins: str = typer.Option(
@@ -136,16 +140,12 @@ def _config(
         raise UsageError("--workers must be at least 1")
     if not 0 <= port <= 65535:
         raise UsageError("--port must be between 0 and 65535")
+    state_url = None
     if state_store and "://" in state_store:
-        raise UsageError(
-            f"--state_store {state_store}: only a directory is supported yet "
-            "(an s3:// state store needs moil's S3 job store)"
-        )
+        check_bucket("--state_store", state_store)
+        state_url, state_store = state_store, None
     if dest_bucket_base:
-        raise UsageError(
-            "--dest_bucket_base is not supported yet; outputs stay in each "
-            "run's directory under --work_dir and are served by URL"
-        )
+        check_bucket("--dest_bucket_base", dest_bucket_base)
     try:
         limit = parse_size(max_attachment_size)
     except ValueError as exc:
@@ -166,6 +166,8 @@ def _config(
         port=port,
         workers=workers,
         engine_options=tuple(opt),
+        dest_bucket_base=dest_bucket_base,
+        state_url=state_url,
         cors=cors,
         cors_origins=cors_origins,
         swagger_ui=swagger_ui,

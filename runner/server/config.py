@@ -19,7 +19,10 @@ class ServerConfig:
     """What a server serves and where it keeps things.
 
     ``work_dir`` holds one directory per run (its attachments, job store, work dir, outputs,
-    logs); ``state_dir`` the runs' records (``runs/ID.json``). ``engine_options`` are the
+    logs); ``state_dir`` the runs' records (``runs/ID.json``) and the server's lock, or the
+    lock alone when ``state_url`` (``s3://BUCKET/PREFIX``) keeps the records
+    (``runner.server.s3state``). ``dest_bucket_base``: where finished runs' outputs are
+    uploaded (``s3://BUCKET/PREFIX``). ``engine_options`` are the
     ``--opt`` defaults given to every run (the server's own choice: not checked against the
     allow-list a request's options are). ``token`` protects every endpoint but service-info
     when set. ``local_inputs`` are host directories whose files a request may name as
@@ -32,6 +35,7 @@ class ServerConfig:
     workers: int = 2
     engine_options: tuple[str, ...] = ()
     dest_bucket_base: str | None = None
+    state_url: str | None = None
     cors: bool = False
     cors_origins: str = "*"
     swagger_ui: bool = False

@@ -41,8 +41,11 @@ class Handle:
 class Launcher(Protocol):
     """Starts and stops runs' processes."""
 
-    def start(self, files: RunFiles, argv: list[str], attempt: int) -> Handle:
-        """Start ``argv`` for the run in ``files``; raises OSError if it cannot."""
+    def start(
+        self, files: RunFiles, argv: list[str], attempt: int, export: str | None = None
+    ) -> Handle:
+        """Start ``argv`` for the run in ``files`` (its outputs uploaded under ``export``
+        when it succeeds); raises OSError if it cannot."""
         ...
 
     def running(self, handle: Handle) -> bool:
@@ -69,12 +72,15 @@ class SubprocessLauncher:
     def __init__(self) -> None:
         self.children: dict[int, subprocess.Popen[bytes]] = {}
 
-    def start(self, files: RunFiles, argv: list[str], attempt: int) -> Handle:
+    def start(
+        self, files: RunFiles, argv: list[str], attempt: int, export: str | None = None
+    ) -> Handle:
         env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
         env["MOIL_SERVER_ATTEMPT"] = str(attempt)
         env["WES_WORKFLOW_PARAMS"] = str(files.inputs)
         child = subprocess.Popen(
-            [sys.executable, "-m", "runner.server.supervise", str(files.root), "--", *argv],
+            [sys.executable, "-m", "runner.server.supervise", str(files.root),
+             *(["--export", export] if export else []), "--", *argv],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

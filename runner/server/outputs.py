@@ -6,6 +6,11 @@ a resumed run's stdout holds every attempt's). Its File and Directory objects ke
 as cwltest, reads) and get ``url``, the HTTP address the server serves them at. WDL: the
 outputs JSON ``toil-wdl-runner`` wrote (``--outputFile``): a map of names to values, file
 paths as they are. Python: the script's stdout is not an output object; none.
+
+With ``--dest_bucket_base``, files the run's supervisor uploaded (``exported.json``) are
+named by their S3 URL: a CWL File's ``location`` (its ``path``, a file of the server's
+host, dropped), a Directory's ``location`` the prefix its files went under, a WDL path
+the URL.
 """
 
 from __future__ import annotations
@@ -85,3 +90,42 @@ def resolve_output(outdir: Path, relative: str) -> Path | None:
     if target != root and not target.startswith(root + os.sep):
         return None
     return Path(target) if os.path.exists(target) else None
+
+
+def with_exported(outputs: dict[str, Any], outdir: Path, exported: dict[str, str]) -> dict[str, Any]:
+    """``outputs`` with the files under ``outdir`` that were uploaded named by their URLs
+    (``exported``: path relative to ``outdir`` -> URL)."""
+    root = os.path.realpath(outdir)
+
+    def relative(path: str) -> str | None:
+        real = os.path.realpath(path)
+        return os.path.relpath(real, root) if real.startswith(root + os.sep) else None
+
+    def directory_url(inside: str) -> str | None:
+        for rel, url in exported.items():
+            if rel.startswith(inside + "/"):
+                return url[: len(url) - len(rel)] + inside
+        return None
+
+    def visit(value: Any) -> Any:
+        if isinstance(value, list):
+            return [visit(v) for v in value]
+        if isinstance(value, str) and os.path.isabs(value):
+            rel = relative(value)
+            return exported.get(rel, value) if rel else value
+        if not isinstance(value, dict):
+            return value
+        out = {k: visit(v) if k != "location" else v for k, v in value.items()}
+        location = out.get("location")
+        if out.get("class") in ("File", "Directory") and isinstance(location, str):
+            parsed = urlparse(location)
+            rel = relative(unquote(parsed.path)) if parsed.scheme == "file" else None
+            url = None
+            if rel is not None:
+                url = exported.get(rel) if out["class"] == "File" else directory_url(rel)
+            if url is not None:
+                out["location"] = url
+                out.pop("path", None)
+        return out
+
+    return {k: visit(v) for k, v in outputs.items()}

@@ -25,8 +25,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from backends.errors import BackendError
 from runner.server.config import ServerConfig
 from runner.server.launch import Handle, Launcher
+from runner.server.s3state import S3StateStore, export_outputs, read_exported
 from runner.server.state import ACTIVE, RunFiles, RunRecord, State, StateStore
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,9 @@ class Scheduler:
         self.config = config
         self.launcher = launcher
         self.store_status = store_status
-        self.states = StateStore(config.runs_dir)
+        self.states: StateStore | S3StateStore = (
+            S3StateStore(config.state_url) if config.state_url else StateStore(config.runs_dir)
+        )
         self.lock = threading.RLock()
         self.records: dict[str, RunRecord] = {}
         self.handles: dict[str, Handle] = {}
@@ -181,7 +185,9 @@ class Scheduler:
         argv = [*record.argv, "--restart"] if restart else record.argv
         record.attempts += 1
         try:
-            handle = self.launcher.start(files, argv, record.attempts)
+            handle = self.launcher.start(
+                files, argv, record.attempts, self.config.dest_bucket_base
+            )
         except OSError as exc:
             record.system_logs.append(f"the run could not be started: {exc}")
             self._finish(record, State.SYSTEM_ERROR, None)
@@ -235,6 +241,13 @@ class Scheduler:
         if record.resume and code in INTERRUPTED and not record.cancel_requested:
             self._resume(record)  # stopped by the server on its way out
             return
+        if export_failed(self.files(record.run_id)):
+            record.system_logs.append(
+                f"the run succeeded but its outputs could not be uploaded to "
+                f"{self.config.dest_bucket_base} (see its stderr)"
+            )
+            self._finish(record, State.SYSTEM_ERROR, code)
+            return
         self._finish(record, final_state(code, record.cancel_requested), code)
 
     def _gone(self, record: RunRecord) -> None:
@@ -242,11 +255,25 @@ class Scheduler:
         if record.cancel_requested:
             self._finish(record, State.CANCELED, None)
             return
-        leader_state, _ = self.store_status(self.files(record.run_id))
-        if leader_state == "succeeded" and _has_outputs(self.files(record.run_id), record):
-            self._finish(record, State.COMPLETE, 0)
+        files = self.files(record.run_id)
+        leader_state, _ = self.store_status(files)
+        if leader_state == "succeeded" and _has_outputs(files, record):
+            self._finish(record, *self._exported(record))
             return
         self._resume(record)
+
+    def _exported(self, record: RunRecord) -> tuple[State, int]:
+        """A run that succeeded but whose supervisor died before recording it: its outputs
+        uploaded here if ``--dest_bucket_base`` wants them and they are not yet."""
+        base, files = self.config.dest_bucket_base, self.files(record.run_id)
+        if not base or read_exported(files.root) is not None:
+            return State.COMPLETE, 0
+        try:
+            export_outputs(files.root, base)
+        except (BackendError, OSError) as exc:
+            record.system_logs.append(f"its outputs could not be uploaded to {base}: {exc}")
+            return State.SYSTEM_ERROR, 1
+        return State.COMPLETE, 0
 
     def _resume(self, record: RunRecord) -> None:
         files = self.files(record.run_id)
@@ -307,6 +334,14 @@ def final_state(code: int, canceled: bool) -> State:
     if code < 0 or code in INTERRUPTED or code == 127:
         return State.SYSTEM_ERROR
     return State.EXECUTOR_ERROR
+
+
+def export_failed(files: RunFiles) -> bool:
+    """Whether the supervisor recorded that the outputs' upload failed."""
+    try:
+        return bool(json.loads(files.exit_file.read_text()).get("export_failed"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def read_exit(files: RunFiles) -> int | None:
