@@ -8,7 +8,7 @@ data and are served to anyone; the page asks for the token and sends it with its
 Beyond WES, under the same prefix and authentication: ``/runs/ID/stdout`` and
 ``/runs/ID/stderr`` (the engine's output), ``/runs/ID/tasks/TASK/log`` (a job's log),
 ``/runs/ID/outputs/PATH`` (a file of the run's outputs), ``/runs/ID/timeline`` (the run
-page's data), ``/version`` (a number that changes whenever a run does: the page polls it).
+page's data), ``/runs/ID/report`` (the run report of ``runner.cli.report``), ``/version`` (a number that changes whenever a run does: the page polls it).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from starlette.datastructures import UploadFile
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -36,7 +36,7 @@ from runner.server.outputs import read_outputs, resolve_output, with_exported, w
 from runner.server.s3state import read_exported
 from runner.server.scheduler import Scheduler
 from runner.server.state import RunRecord, State
-from runner.server.store import open_store, run_progress, timeline_html
+from runner.server.store import open_store, report_html, run_progress
 from runner.server.submit import Attachment, SubmitError, accept
 from runner.server.submit import Request as RunRequest
 from runner.server.tasks import Task, log_text, read_tasks
@@ -168,6 +168,7 @@ def build_app(config: ServerConfig, scheduler: Scheduler) -> Starlette:
         Route(f"{API}/runs/{{run_id}}/tasks/{{task_id}}", handlers.get_task),
         Route(f"{API}/runs/{{run_id}}/tasks/{{task_id}}/log", handlers.task_log),
         Route(f"{API}/runs/{{run_id}}/timeline", handlers.timeline),
+        Route(f"{API}/runs/{{run_id}}/report", handlers.report),
         Route(f"{API}/runs/{{run_id}}/stdout", handlers.stdout),
         Route(f"{API}/runs/{{run_id}}/stderr", handlers.stderr),
         Route(f"{API}/runs/{{run_id}}/outputs/{{path:path}}", handlers.output_file),
@@ -407,8 +408,16 @@ class Handlers:
         record = self._record(request)
         if record is None:
             return _unknown_run(request)
-        files = self.scheduler.files(record.run_id)
-        return _json(views.timeline(self._tasks(record) or []) | timeline_html(files))
+        return _json(views.timeline(self._tasks(record) or []))
+
+    def report(self, request: Request) -> Response:
+        record = self._record(request)
+        if record is None:
+            return _unknown_run(request)
+        page = report_html(self.scheduler.files(record.run_id))
+        if page is None:
+            return _error("the run has no report yet: its leader has not started", 404)
+        return HTMLResponse(page)
 
     def stdout(self, request: Request) -> Response:
         return self._run_file(request, "stdout")

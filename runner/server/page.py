@@ -3,9 +3,11 @@
 
 Plain HTML and one script, written here: no build step, nothing fetched from elsewhere.
 The page polls the server (``/ga4gh/wes/v1/version`` every second, and the data when it
-changed), so it follows runs live. The timeline is the HTML report's own SVG
-(``runner.cli.svgtimeline``), made by the server from the run's job stats. With a token
-configured, the page asks for it once and keeps it in the tab's session storage.
+changed), so it follows runs live. A run's timeline is the run report's
+(``runner.cli.report``, the page ``toil report`` writes, from ``/runs/ID/report``), shown in
+a frame that is sandboxed (scripts, no origin: it cannot read the token) and reloaded when
+another of the run's jobs has finished. With a token configured, the page asks for it once
+and keeps it in the tab's session storage.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from runner.cli.svgtimeline import CSS
-
-_PAGE_CSS = (
-    CSS
-    + """
+_PAGE_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fff}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
+.meta{color:#555} .meta b{color:#222}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums}
+th,td{padding:3px 8px;border-bottom:1px solid #e3e3e3;text-align:right}
+th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
+.note{color:#a60}
 .state{display:inline-block;padding:1px 8px;border-radius:9px;font-size:12px;color:#fff}
 .QUEUED,.UNKNOWN{background:#888}.INITIALIZING{background:#8a6d00}.RUNNING{background:#1565c0}
 .COMPLETE{background:#2e7d32}.EXECUTOR_ERROR,.SYSTEM_ERROR{background:#c62828}
@@ -28,7 +33,6 @@ display:inline-block;border-radius:4px;overflow:hidden;vertical-align:middle}
 .bar i{display:block;height:8px;background:#2e7d32} #auth{display:none;margin:12px 0}
 a{color:#1565c0}
 """
-)
 
 _SHELL = """<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>
 <title>{title}</title><style>{css}</style></head><body>
@@ -36,13 +40,16 @@ _SHELL = """<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>
 <div id='auth'>This server wants a token: <input id='token' type='password' size='40'>
 <button id='token-go'>use it</button></div>
 <div id='main' data-view='{view}' data-run='{run_id}'>loading...</div>
+<div id='report-box' style='display:none'><h2>Run report (timeline, resources, critical path)</h2>
+<iframe id='report' title='run report' sandbox='allow-scripts'
+ style='width:100%;height:900px;border:1px solid #ddd'></iframe></div>
 <script src='/static/moil-wes.js'></script></body></html>"""
 
 _SCRIPT = r"""
 (function(){
 var API='/ga4gh/wes/v1', main=document.getElementById('main');
 var view=main.getAttribute('data-view'), runId=main.getAttribute('data-run');
-var seen=-1, busy=false, finished=false;
+var seen=-1, busy=false, finished=false, reported=-1;
 var TERMINAL=['COMPLETE','EXECUTOR_ERROR','SYSTEM_ERROR','CANCELED'];
 function esc(s){return String(s==null?'':s).replace(/[&<>"']/g,function(c){
   return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c];});}
@@ -88,8 +95,6 @@ function renderRun(log,tl,tail){
     "</b> · ended <b>"+esc(r.end_time||'-')+"</b> · exit code <b>"+
     esc(r.exit_code==null?'-':r.exit_code)+"</b> · <a href='#' data-url='"+esc(r.stderr)+
     "'>engine log</a></div>"+
-    "<h2>Timeline</h2><div id='timeline-box'>"+(tl.legend||'')+(tl.svg||
-      "<p class='note'>No job has finished yet.</p>")+"</div>"+
     "<h2>Tasks</h2><table class='runs' id='tasks'><tr><th>state</th><th>job</th>"+
     "<th>exit code</th></tr>"+tl.tasks.filter(function(t){return !t.local;}).map(
       function(t){return "<tr><td>"+badge(t.state)+"</td><td>"+esc(t.display_name)+
@@ -107,8 +112,15 @@ function renderRun(log,tl,tail){
       .then(function(x){return x.text();}).then(function(t){var v=document.getElementById(
         'viewer');v.style.display='block';v.textContent=t;});});});
   return failed;}
+function loadReport(tl){var ended=tl.tasks.filter(function(t){
+    return t.state==='COMPLETE'||t.state==='EXECUTOR_ERROR';}).length;
+  if(ended===reported||!ended){return;}
+  return get('/runs/'+runId+'/report',true).then(function(page){reported=ended;
+    document.getElementById('report-box').style.display='block';
+    document.getElementById('report').srcdoc=page;},function(){});}
 function loadRun(){return Promise.all([get('/runs/'+runId),get('/runs/'+runId+'/timeline')])
-  .then(function(both){finished=TERMINAL.indexOf(both[0].state)>=0;var failed=both[1].tasks.filter(function(t){
+  .then(function(both){finished=TERMINAL.indexOf(both[0].state)>=0;loadReport(both[1]);
+    var failed=both[1].tasks.filter(function(t){
       return t.state==='EXECUTOR_ERROR';});
     if(!failed.length){renderRun(both[0],both[1],'');return;}
     return get('/runs/'+runId+'/tasks/'+failed[0].id+'/log',true).then(function(text){

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from backends.errors import BackendError
 from backends.jobstore.base import JobStore, open_job_store
-from runner.cli.svgtimeline import color_of, legend_html, timeline_svg
 from runner.server.state import RunFiles
 from runner.views.jobstats import read_job_stats
 from runner.views.runview import live_leader, load_run_view, read_status
@@ -43,12 +42,13 @@ def run_progress(files: RunFiles) -> dict[str, int]:
     return {"done": int(view.counts.get("done", 0)), "total": int(view.total)}
 
 
-def timeline_html(files: RunFiles) -> dict[str, str]:
-    """The HTML report's legend and SVG timeline of the run's finished job attempts."""
+def report_html(files: RunFiles) -> str | None:
+    """The run report (``toil report``'s page: timeline, resources, critical path, tasks)
+    of the run's finished job attempts so far, or None before its leader made a store."""
+    from runner.cli.render import run_description
+    from runner.cli.report import render_report, report_data
+
     store = open_store(files)
-    stats = read_job_stats(store) if store is not None else []
-    if not stats:
-        return {"svg": "", "legend": ""}
-    names = sorted({s.group for s in stats})
-    colors = {name: color_of(i) for i, name in enumerate(names)}
-    return {"svg": timeline_svg(stats, colors), "legend": legend_html(stats, colors)}
+    if store is None:
+        return None
+    return render_report(report_data(store, run_description(store), read_job_stats(store)))

@@ -1,6 +1,6 @@
 // Drives Debian's Chromium with Playwright (playwright-core: no browser download) through
 // moil's WES web page: the runs list at /, where run RUN_ID must be seen QUEUED and then
-// COMPLETE without a reload; then its page, where the timeline must be drawn.
+// COMPLETE without a reload; then its page, where the run report's timeline must be drawn.
 //
 //   node page_check.mjs PLAYWRIGHT_DIR CHROMIUM BASE_URL RUN_ID SCREENSHOT
 //
@@ -27,8 +27,15 @@ try {
   }
   await page.locator(`tr[data-run="${runId}"] a`).first().click();
   await page.waitForURL(`**/runs/${runId}`);
-  await page.locator("#timeline rect.bar").first().waitFor({ timeout: 60_000 });
-  const bars = await page.locator("#timeline rect.bar").count();
+  // the run report in its frame: ECharts draws the timeline on a canvas, and the report
+  // says how many bars it drew once it is ready (window.moilReport)
+  const report = page.frameLocator("#report");
+  await report.locator("#timeline canvas").first().waitFor({ timeout: 60_000 });
+  const frame = page.frames().find((f) => f !== page.mainFrame());
+  await frame.waitForFunction(() => window.moilReport && window.moilReport.ready, null,
+                              { timeout: 60_000 });
+  const bars = await frame.evaluate(() => window.moilReport.bars);
+  await page.locator("#report-box").scrollIntoViewIfNeeded();
   const heading = await page.locator("h2").first().textContent();
   const outputs = await page.locator("#outputs li").count();
   await page.screenshot({ path: shot, fullPage: true });
