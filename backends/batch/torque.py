@@ -22,10 +22,12 @@ Status: one ``qstat -f ID ID...`` per poll. ``job_state`` Q/H/W/T/S -> queued, R
 running, C/F -> ended. The exit status comes from ``exit_status`` (Torque) or
 ``Exit_status`` (PBS Pro) when qstat gives it, else from the file the job script wrote
 (``<work dir>/<batch id>.exit``). Torque's ``exit_status`` above 256 means killed by signal
-(status - 256); a job that ended with neither (killed by a signal from the scheduler: over
-its walltime or memory, or ``qdel``) is KILLED when moil cancelled it, else FAILED with a
-message saying so (retried). PBS does not say in ``qstat`` which limit a job went over, so
-no MEMLIMIT/TIMELIMIT is reported. Jobs qstat no longer lists end by their exit file, or
+(status - 256); Torque 6.1's ``exit_status`` -10, -11, -12 (the MOM killed the job over its
+memory, walltime, CPU time) are MEMLIMIT and TIMELIMIT; a job that ended with neither
+(killed by a signal from the scheduler, or ``qdel``) is KILLED when moil cancelled it, else
+FAILED with a message saying so (retried). Older Torque and PBS Pro do not say in ``qstat``
+which limit a job went over (PBS Pro reports the signal, 256 + 15), and Slurm's PBS wrappers
+give no ``exit_status`` at all, so there a limit kill is FAILED or KILLED. Jobs qstat no longer lists end by their exit file, or
 LOST after a few polls.
 """
 
@@ -61,6 +63,13 @@ log = logging.getLogger(__name__)
 _QUEUED = frozenset("QHWTS")
 _RUNNING = frozenset("RE")
 _ENDED = frozenset("CFX")
+# Torque's own exit_status of a job its MOM killed over a limit (Torque 6.1 and later:
+# JOB_EXEC_OVERLIMIT_MEM, _WT, _CPUT).
+_OVER_LIMIT = {
+    -10: (ExitReason.MEMLIMIT, "memory"),
+    -11: (ExitReason.TIMELIMIT, "walltime"),
+    -12: (ExitReason.TIMELIMIT, "CPU time"),
+}
 
 
 @dataclass(frozen=True)
@@ -258,6 +267,10 @@ class TorqueBatchSystem(AbstractGridBatchSystem):
         if status > 256:
             reason = ExitReason.KILLED
             return ExitInfo(reason, status - 256 + 128, f"killed by signal {status - 256}")
+        if status in _OVER_LIMIT:
+            reason, what = _OVER_LIMIT[status]
+            return ExitInfo(reason, 1, f"Torque killed the job: it exceeded its {what} limit "
+                                       f"(exit_status {status})")
         if status < 0:
             return ExitInfo(
                 ExitReason.FAILED, 1, f"PBS could not run the job (exit_status {status})"

@@ -68,6 +68,25 @@ def test_qstat_f_of_torque_and_pbs_pro_give_the_exit_status(tmp_path: Path) -> N
     assert killed.message == "killed by signal 15"
 
 
+def test_torque_s_over_limit_exit_statuses_are_memory_and_time_limits(tmp_path: Path) -> None:
+    # Torque 6.1's documented codes of a job its MOM killed (JOB_EXEC_OVERLIMIT_*)
+    text = "".join(
+        f"Job Id: {n}.head\n    job_state = C\n    exit_status = {code}\n\n"
+        for n, code in ((20, -10), (21, -11), (22, -12), (23, -1))
+    )
+    system = make_system(tmp_path)
+    ends = {job: system.exit_for(job, attrs["exit_status"])
+            for job, attrs in parse_full_status(text).items()}
+    assert {job: info.reason for job, info in ends.items() if info} == {
+        "20": ExitReason.MEMLIMIT,
+        "21": ExitReason.TIMELIMIT,
+        "22": ExitReason.TIMELIMIT,
+        "23": ExitReason.FAILED,
+    }
+    memory = ends["20"]
+    assert memory is not None and "exceeded its memory limit" in memory.message
+
+
 @pytest.fixture
 def pbs(torque_cluster: TorqueCluster, tmp_path: Path) -> Iterator[TorqueBatchSystem]:
     system = make_system(tmp_path / "work", torque_cluster, batchLogsDir=str(tmp_path / "logs"))
