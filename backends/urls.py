@@ -68,3 +68,52 @@ def upload(source: IO[bytes], url: str) -> None:
         s3.upload_fileobj(source, bucket, key)
     except (BotoCoreError, ClientError) as exc:
         raise_store_error(exc, s3, bucket)
+
+
+def split_base(url: str) -> tuple[str, str]:
+    """``s3://BUCKET[/PREFIX]`` as (bucket, prefix without slashes at its ends). Raises
+    InvalidLocatorError for anything else."""
+    from backends.errors import InvalidLocatorError
+    from backends.jobstore.s3client import parse_location
+
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme != "s3" or not parsed.netloc or parsed.query or parsed.fragment:
+        raise InvalidLocatorError(f"{url!r} is not of the form s3://BUCKET[/PREFIX]")
+    location = parse_location(url, f"us-east-1:{parsed.netloc}{parsed.path}")
+    return location.bucket, location.prefix.rstrip("/")
+
+
+def check_bucket(url: str) -> None:
+    """The bucket of ``url`` (``s3://BUCKET[/PREFIX]``) must exist and answer. Raises
+    JobStoreError saying why not (a missing bucket: create it; moil never does)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from backends.jobstore.s3client import error_code, raise_store_error
+
+    bucket, _ = split_base(url)
+    s3 = s3_client()
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if error_code(exc) in ("404", "NoSuchBucket"):
+            raise JobStoreError(
+                f"the bucket {bucket} does not exist at {s3.meta.endpoint_url}; create it "
+                "first (moil never creates buckets)"
+            ) from None
+        raise_store_error(exc, s3, bucket)
+    except BotoCoreError as exc:
+        raise_store_error(exc, s3, bucket)
+
+
+def call(bucket: str, operation: str, **arguments: Any) -> Any:
+    """One S3 request (``put_object``, ``get_object``, ``list_objects_v2``...) on
+    ``bucket``. Raises JobStoreError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from backends.jobstore.s3client import raise_store_error
+
+    s3 = s3_client()
+    try:
+        return getattr(s3, operation)(Bucket=bucket, **arguments)
+    except (BotoCoreError, ClientError) as exc:
+        raise_store_error(exc, s3, bucket)

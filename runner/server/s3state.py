@@ -24,6 +24,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from backends import urls
 from backends.errors import JobStoreError
 from runner.errors import UsageError
 from runner.server.state import RunRecord
@@ -32,46 +33,20 @@ EXPORTED = "exported.json"
 
 
 def split_base(option: str, url: str) -> tuple[str, str]:
-    """``s3://BUCKET[/PREFIX]`` as (bucket, prefix without slashes at its ends). Raises
-    UsageError naming ``option`` for anything else."""
-    from backends.jobstore.s3client import parse_location
-
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme != "s3" or not parsed.netloc or parsed.query or parsed.fragment:
-        raise UsageError(f"{option} {url}: give a directory or s3://BUCKET[/PREFIX]")
+    """``s3://BUCKET[/PREFIX]`` as (bucket, prefix). Raises UsageError naming ``option``."""
     try:
-        location = parse_location(url, f"us-east-1:{parsed.netloc}{parsed.path}")
+        return urls.split_base(url)
     except JobStoreError as exc:
         raise UsageError(f"{option} {url}: {exc}") from None
-    return location.bucket, location.prefix.rstrip("/")
 
 
 def check_bucket(option: str, url: str) -> None:
     """The bucket of ``url`` must exist and answer us. Raises UsageError saying why not."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from backends.jobstore.s3client import raise_store_error
-    from backends.urls import s3_client
-
-    bucket, _ = split_base(option, url)
-    s3 = s3_client()
+    split_base(option, url)
     try:
-        s3.head_bucket(Bucket=bucket)
-    except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchBucket"):
-            raise UsageError(
-                f"{option} {url}: the bucket {bucket} does not exist at {s3.meta.endpoint_url}; "
-                "create it first (moil never creates buckets)"
-            ) from None
-        try:
-            raise_store_error(exc, s3, bucket)
-        except JobStoreError as error:
-            raise UsageError(f"{option} {url}: {error}") from None
-    except BotoCoreError as exc:
-        try:
-            raise_store_error(exc, s3, bucket)
-        except JobStoreError as error:
-            raise UsageError(f"{option} {url}: {error}") from None
+        urls.check_bucket(url)
+    except JobStoreError as exc:
+        raise UsageError(f"{option} {url}: {exc}") from None
 
 
 def _key(prefix: str, name: str) -> str:
@@ -116,23 +91,12 @@ class S3StateStore:
         return out
 
     def _call(self, operation: str, **arguments: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from backends.jobstore.s3client import raise_store_error
-        from backends.urls import s3_client
-
-        s3 = s3_client()
-        try:
-            return getattr(s3, operation)(Bucket=self.bucket, **arguments)
-        except (BotoCoreError, ClientError) as exc:
-            raise_store_error(exc, s3, self.bucket)
+        return urls.call(self.bucket, operation, **arguments)
 
 
 def export_outputs(run_dir: Path, base: str) -> dict[str, str]:
     """Upload every file under ``run_dir/out`` to ``base/RUN_ID/PATH`` and write the list
     (``{path: url}``) to ``run_dir/exported.json``. Raises JobStoreError."""
-    from backends.urls import upload
-
     bucket, prefix = split_base("--dest_bucket_base", base)
     root = run_dir / "out"
     done: dict[str, str] = {}
@@ -141,7 +105,7 @@ def export_outputs(run_dir: Path, base: str) -> dict[str, str]:
         key = _key(prefix, f"{run_dir.name}/{relative}")
         url = f"s3://{bucket}/{urllib.parse.quote(key)}"
         with open(path, "rb") as stream:
-            upload(stream, url)
+            urls.upload(stream, url)
         done[relative] = url
     temp = run_dir / f".{EXPORTED}.tmp"
     temp.write_text(json.dumps(done))
