@@ -1,5 +1,5 @@
 """PyPI's wes-service clients against moil's server: the ``wes-client`` command and the
-``wes_client`` library submit a CWL and a WDL workflow, poll, and read outputs and logs.
+``wes_client`` library each submit a CWL and a WDL workflow, poll, and read outputs and logs.
 
 The clients run in their own venv (tools cache), as their users run them."""
 
@@ -127,4 +127,55 @@ def test_wes_client_library_runs_a_wdl_workflow(wes_server: WesServer) -> None:
     assert result["log"]["outputs"] == {"words.n": 4}
     assert result["log"]["request"]["workflow_type"] == "WDL"
     assert "toil-wdl-runner" in result["stderr"]
+    assert result["run_id"] in result["listed"]
+
+
+def test_wes_client_command_runs_a_wdl_workflow(wes_server: WesServer) -> None:
+    here = wes_server.work / "inputs" / "cli-wdl"
+    write(here / "words.wdl", WDL)
+    write(here / "text.txt", "two words\n")
+    write(here / "inputs.json", json.dumps({"words.f": str(here / "text.txt")}))
+    host = f"{wes_server.host}:{wes_server.port}"
+    done = _client(
+        "wes-client",
+        "--proto",
+        "http",
+        "--host",
+        host,
+        str(here / "words.wdl"),
+        str(here / "inputs.json"),
+        cwd=here,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"words.n": 2}
+    assert "State is COMPLETE" in done.stderr
+    run_id = next(
+        line.rsplit(" ", 1)[1] for line in done.stderr.splitlines() if "Workflow run id is" in line
+    )
+    shown = _client("wes-client", "--proto", "http", "--host", host, f"--log={run_id}", cwd=here)
+    assert shown.returncode == 0 and "toil-wdl-runner" in shown.stdout, shown.stderr
+
+
+def test_wes_client_library_runs_a_cwl_workflow(wes_server: WesServer) -> None:
+    here = wes_server.work / "inputs" / "lib-cwl"
+    write(here / "count.cwl", CWL)
+    write(here / "data.txt", "one\ntwo\n")
+    write(here / "job.json", json.dumps({"f": {"class": "File", "path": str(here / "data.txt")}}))
+    script = write(here / "client.py", LIBRARY_SCRIPT)
+    done = _client(
+        "python",
+        str(script),
+        f"{wes_server.host}:{wes_server.port}",
+        (here / "count.cwl").as_uri(),
+        (here / "job.json").as_uri(),
+        cwd=here,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["states"][-1] == "COMPLETE", result["log"]
+    lines = result["log"]["outputs"]["lines"]
+    assert lines["basename"] == "lines.txt"
+    assert Path(lines["path"]).read_text().split()[0] == "2"
+    assert result["log"]["request"]["workflow_type"] == "CWL"
+    assert "toil-cwl-runner" in result["stderr"]
     assert result["run_id"] in result["listed"]
