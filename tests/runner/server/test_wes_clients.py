@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,6 +74,21 @@ def _client(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _library_run(wes_server: WesServer, here: Path, workflow: str, inputs: str) -> Any:
+    """What LIBRARY_SCRIPT saw running ``here/workflow`` on ``here/inputs`` (file URIs)."""
+    script = write(here / "client.py", LIBRARY_SCRIPT)
+    done = _client(
+        "python",
+        str(script),
+        f"{wes_server.host}:{wes_server.port}",
+        (here / workflow).as_uri(),
+        (here / inputs).as_uri(),
+        cwd=here,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def test_wes_client_command_runs_a_cwl_workflow(wes_server: WesServer) -> None:
     here = wes_server.work / "inputs" / "cli"
     write(here / "count.cwl", CWL)
@@ -111,17 +127,7 @@ def test_wes_client_library_runs_a_wdl_workflow(wes_server: WesServer) -> None:
     write(here / "words.wdl", WDL)
     write(here / "text.txt", "a few words here\n")
     write(here / "inputs.json", json.dumps({"words.f": str(here / "text.txt")}))
-    script = write(here / "client.py", LIBRARY_SCRIPT)
-    done = _client(
-        "python",
-        str(script),
-        f"{wes_server.host}:{wes_server.port}",
-        (here / "words.wdl").as_uri(),
-        (here / "inputs.json").as_uri(),
-        cwd=here,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    result = _library_run(wes_server, here, "words.wdl", "inputs.json")
     assert result["info"]["supported_wes_versions"][0] == "1.1.0"
     assert result["states"][-1] == "COMPLETE", result["log"]
     assert result["log"]["outputs"] == {"words.n": 4}
@@ -161,17 +167,7 @@ def test_wes_client_library_runs_a_cwl_workflow(wes_server: WesServer) -> None:
     write(here / "count.cwl", CWL)
     write(here / "data.txt", "one\ntwo\n")
     write(here / "job.json", json.dumps({"f": {"class": "File", "path": str(here / "data.txt")}}))
-    script = write(here / "client.py", LIBRARY_SCRIPT)
-    done = _client(
-        "python",
-        str(script),
-        f"{wes_server.host}:{wes_server.port}",
-        (here / "count.cwl").as_uri(),
-        (here / "job.json").as_uri(),
-        cwd=here,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    result = _library_run(wes_server, here, "count.cwl", "job.json")
     assert result["states"][-1] == "COMPLETE", result["log"]
     lines = result["log"]["outputs"]["lines"]
     assert lines["basename"] == "lines.txt"
