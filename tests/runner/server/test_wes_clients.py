@@ -74,6 +74,19 @@ def _client(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _command_run(host: str, here: Path, *argv: str) -> tuple[Any, str]:
+    """The outputs and run ID that ``wes-client`` printed running ``argv`` (workflow and
+    inputs as paths under ``here``) to COMPLETE."""
+    paths = [arg if arg.startswith("-") or "/" in arg else str(here / arg) for arg in argv]
+    done = _client("wes-client", "--proto", "http", "--host", host, *paths, cwd=here)
+    assert done.returncode == 0, done.stderr
+    assert "State is COMPLETE" in done.stderr
+    run_id = next(
+        line.rsplit(" ", 1)[1] for line in done.stderr.splitlines() if "Workflow run id is" in line
+    )
+    return json.loads(done.stdout), run_id
+
+
 def _library_run(wes_server: WesServer, here: Path, workflow: str, inputs: str) -> Any:
     """What LIBRARY_SCRIPT saw running ``here/workflow`` on ``here/inputs`` (file URIs)."""
     script = write(here / "client.py", LIBRARY_SCRIPT)
@@ -95,25 +108,10 @@ def test_wes_client_command_runs_a_cwl_workflow(wes_server: WesServer) -> None:
     write(here / "data.txt", "one\ntwo\nthree\n")
     write(here / "job.json", json.dumps({"f": {"class": "File", "location": "data.txt"}}))
     host = f"{wes_server.host}:{wes_server.port}"
-    done = _client(
-        "wes-client",
-        "--proto",
-        "http",
-        "--host",
-        host,
-        "--attachments",
-        str(here / "data.txt"),
-        str(here / "count.cwl"),
-        str(here / "job.json"),
-        cwd=here,
+    outputs, run_id = _command_run(
+        host, here, "--attachments", str(here / "data.txt"), "count.cwl", "job.json"
     )
-    assert done.returncode == 0, done.stderr
-    outputs = json.loads(done.stdout)
     assert Path(outputs["lines"]["path"]).read_text().split()[0] == "3"
-    assert "State is COMPLETE" in done.stderr
-    run_id = next(
-        line.rsplit(" ", 1)[1] for line in done.stderr.splitlines() if "Workflow run id is" in line
-    )
     shown = _client("wes-client", "--proto", "http", "--host", host, f"--log={run_id}", cwd=here)
     assert shown.returncode == 0 and "moil server: attempt 1" in shown.stdout, shown.stderr
     got = _client("wes-client", "--proto", "http", "--host", host, f"--get={run_id}", cwd=here)
@@ -142,22 +140,8 @@ def test_wes_client_command_runs_a_wdl_workflow(wes_server: WesServer) -> None:
     write(here / "text.txt", "two words\n")
     write(here / "inputs.json", json.dumps({"words.f": str(here / "text.txt")}))
     host = f"{wes_server.host}:{wes_server.port}"
-    done = _client(
-        "wes-client",
-        "--proto",
-        "http",
-        "--host",
-        host,
-        str(here / "words.wdl"),
-        str(here / "inputs.json"),
-        cwd=here,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"words.n": 2}
-    assert "State is COMPLETE" in done.stderr
-    run_id = next(
-        line.rsplit(" ", 1)[1] for line in done.stderr.splitlines() if "Workflow run id is" in line
-    )
+    outputs, run_id = _command_run(host, here, "words.wdl", "inputs.json")
+    assert outputs == {"words.n": 2}
     shown = _client("wes-client", "--proto", "http", "--host", host, f"--log={run_id}", cwd=here)
     assert shown.returncode == 0 and "toil-wdl-runner" in shown.stdout, shown.stderr
 
