@@ -91,6 +91,8 @@ def patched_spec(target: Path, run_id: str, task_id: str) -> Path:
 
 
 def schemathesis(spec: Path, server: WesServer, *args: str) -> subprocess.CompletedProcess[str]:
+    # schemathesis keeps a `.schemathesis/` cache in its working directory: run it beside the
+    # spec so a test run leaves nothing in the checkout.
     argv = [
         str(clients_venv() / "bin" / "schemathesis"),
         "run",
@@ -109,7 +111,9 @@ def schemathesis(spec: Path, server: WesServer, *args: str) -> subprocess.Comple
     ]
     for name, value in server.headers().items():
         argv += ["--header", f"{name}: {value}"]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=900, check=False, cwd=spec.parent
+    )
 
 
 @pytest.mark.parametrize("token", [None, "s3cret-token"], ids=["open", "with-token"])
