@@ -91,6 +91,10 @@ class Capabilities:
     """Jobs may ask for GPUs or other accelerators."""
     time_limits: bool = False
     """The system itself enforces ``BatchJob.time_limit``."""
+    isolated: bool = True
+    """Each job runs apart from the caller (a process, a node, a container of its own): a
+    job that exits, kills its process or hangs harms no other job, and ``kill_jobs`` and
+    ``shutdown`` can stop it. False for ``inline``, which runs jobs in the caller's process."""
 
 
 @dataclass(frozen=True)

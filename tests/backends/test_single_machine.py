@@ -17,9 +17,11 @@ import pytest
 
 from backends.batch.base import BatchConfig, ExitReason
 from backends.batch.single_machine import SingleMachineBatchSystem, SingleMachineSettings
-from tests.backends import jobs_for_tests
-from tests.backends.test_batch_contract import (
-    REPO_ROOT,
+from backends.testing import jobs as jobs_for_tests
+from backends.testing.batch import (
+    PACKAGE_ROOT as REPO_ROOT,
+)
+from backends.testing.batch import (
     GiB,
     collect,
     job,
@@ -36,8 +38,8 @@ import json, signal, sys, time
 import psutil
 from backends.batch.base import BatchConfig
 from backends.batch.single_machine import SingleMachineBatchSystem
-from tests.backends.jobs_for_tests import write_file
-from tests.backends.test_batch_contract import collect, job, wait_for_file
+from backends.testing.jobs import write_file
+from backends.testing.batch import collect, job, wait_for_file
 from pathlib import Path
 
 signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -86,7 +86,7 @@ def test_python_worker_command_finds_moil(slurm: SlurmBatchSystem, tmp_path: Pat
         Resources(memory=256 * MiB),
         str(tmp_path),
         "unused:unused",
-        (sys.executable, "-m", "tests.backends.jobs_for_tests", "touch", str(tmp_path), "py"),
+        (sys.executable, "-m", "backends.testing.jobs", "touch", str(tmp_path), "py"),
     )
     slurm.issue_job(job)
     (update,) = collect(slurm, 1).values()

@@ -1,4 +1,4 @@
-"""Job entries for the batch-system tests.
+"""Job entries for the batch-system contract suite (``backends.testing.batch``).
 
 Each function has the worker's signature ``fn(locator, job_id)``; here ``locator`` is a
 directory and a job leaves files named after its ``job_id`` there. Files are written whole
@@ -6,7 +6,7 @@ directory and a job leaves files named after its ``job_id`` there. Files are wri
 
 The same jobs run as commands, for batch systems that run ``argv``::
 
-    python -m tests.backends.jobs_for_tests FUNCTION LOCATOR JOB_ID
+    python -m backends.testing.jobs FUNCTION LOCATOR JOB_ID
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
     """``FUNCTION LOCATOR JOB_ID``: run one job as a command."""
     if len(argv) != 3 or argv[0].startswith("_") or argv[0] == "main":
         print(
-            "usage: python -m tests.backends.jobs_for_tests FUNCTION LOCATOR JOB_ID",
+            "usage: python -m backends.testing.jobs FUNCTION LOCATOR JOB_ID",
             file=sys.stderr,
         )
         return 2
