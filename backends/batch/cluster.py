@@ -112,6 +112,7 @@ class GridSettings(PollingSettings):
     batch_logs_dir: str | None = setting(
         None,
         "--batchLogsDir",
+        env="TOIL_BATCH_LOGS_DIR",
         check="output_dir",
         leader_only=True,
         help="where a cluster scheduler writes its own stdout/stderr files",

@@ -160,9 +160,9 @@ class SlurmSettings(GridSettings):
     kind: ClassVar[str] = "slurm"
 
     partition: str | None = setting(
-        None, "--slurmPartition", help="partition for every job (default: the cluster's default)")
+        None, "--slurmPartition", env="TOIL_SLURM_PARTITION", help="partition for every job (default: the cluster's default)")
     time: str | None = setting(
-        None, "--slurmTime", help="time limit for jobs that set none, in Slurm's format (1:00:00)")
+        None, "--slurmTime", env="TOIL_SLURM_TIME", help="time limit for jobs that set none, in Slurm's format (1:00:00)")
     args: str | None = setting(
         None, "--slurmArgs", help="extra sbatch arguments (TOIL_SLURM_ARGS is read as well)")
     pe: str | None = setting(

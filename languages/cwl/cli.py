@@ -53,7 +53,8 @@ def build_parser(
         add_help=positionals,
         allow_abbrev=positionals,
     )
-    add_toil_options(parser, job_store_positional=False, frontend=CwlSettings, argv=argv)
+    add_toil_options(parser, job_store_positional=False, frontend=CwlSettings, argv=argv,
+                     read_config=positionals)
     if positionals:
         parser.add_argument("cwltool", nargs="?", metavar="DOCUMENT", help="CWL document")
         parser.add_argument(

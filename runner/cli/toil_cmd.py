@@ -1,6 +1,7 @@
 """The ``toil`` command: inspect and manage runs kept in a job store.
 
-``toil status|stats|report|clean|kill|debug-job JOBSTORE``, ``toil prune-cache DIR`` and ``toil server`` (WES); each
+``toil status|stats|report|clean|kill|debug-job JOBSTORE``, ``toil prune-cache DIR``,
+``toil config FILE`` and ``toil server`` (WES); each
 subcommand lives in its own module (under ``runner.cli``; the server under ``runner.server``)
 and is registered here.
 """
@@ -12,6 +13,7 @@ import typer
 from runner import __version__
 from runner.cli import console
 from runner.cli.cache import prune_cache
+from runner.cli.config_cmd import config
 from runner.cli.debug import debug_job
 from runner.cli.manage import clean, kill
 from runner.cli.stats import report, stats
@@ -47,6 +49,7 @@ app.command()(clean)
 app.command()(kill)
 app.command("debug-job")(debug_job)
 app.command("prune-cache")(prune_cache)
+app.command()(config)
 app.command()(server)
 
 

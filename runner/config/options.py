@@ -20,6 +20,7 @@ from backends.batch.base import BatchSystem
 from backends.errors import InvalidBackendError, UnknownBackendError
 from backends.registry import BATCH_SYSTEM_GROUP, builtin_names, load_batch_system
 from backends.settings import Settings, declared
+from runner.config import configfile
 from runner.config.flags import add_settings, default_of, from_namespace
 from runner.config.runconfig import RunConfig
 from runner.errors import UsageError
@@ -31,11 +32,15 @@ def add_toil_options(
     job_store_positional: bool,
     frontend: type[Settings] | None = None,
     argv: Sequence[str] | None = None,
+    read_config: bool = True,
 ) -> None:
-    """Add the core's options, every batch system's and ``frontend``'s to ``parser``.
+    """Add the core's options, every batch system's and ``frontend``'s to ``parser``, and
+    ``--config FILE``.
 
     The batch systems are the built-in ones, and a plug-in named by ``--batchSystem`` in
-    ``argv`` (or ``TOIL_BATCH_SYSTEM``): its options then count as well."""
+    ``argv`` (or ``TOIL_BATCH_SYSTEM``): its options then count as well. ``read_config``:
+    the parser reads ``~/.toil/default.yaml`` and the ``--config`` file when it parses
+    (``runner.config.configfile``); False for a second parser of the same command line."""
     seen: set[str] = set()
     positional = frozenset({"jobStore"} if job_store_positional else ())
     add_settings(parser.add_argument_group("moil core options"), RunConfig, seen,
@@ -45,6 +50,7 @@ def add_toil_options(
             add_settings(parser.add_argument_group(f"{name} options"), cls.settings_class, seen)
     if frontend is not None:
         add_settings(parser.add_argument_group(f"{frontend.kind} options"), frontend, seen)
+    configfile.install(parser, read_files=read_config)
 
 
 def _batch_systems(argv: Sequence[str] | None) -> list[tuple[str, type[BatchSystem]]]:

@@ -89,7 +89,7 @@ class RunConfig(Settings):
         help="when to delete the job store (default: never with --stats, else onSuccess)")
     clean_work_dir: str = setting("always", "--cleanWorkDir", choices=CLEAN_CHOICES,
                                   help="when to delete a job's temporary directory")
-    work_dir: str | None = setting(None, "--workDir", check="existing_dir",
+    work_dir: str | None = setting(None, "--workDir", check="existing_dir", env="TOIL_WORKDIR",
                                    help="where jobs get their temporary directories")
     stats: bool = setting(False, "--stats",
                           help="record time and memory per job (keeps the job store)")
