@@ -10,18 +10,24 @@ store.
 kill: asks the run's leader to stop by putting the kill flag in the store; the leader polls
 it (every 0.5 s; 2 s on aws:), kills the jobs it issued and exits, keeping the store for ``--restart``.
 A store without a live leader (nobody holds its lease) gets no flag (a stale flag would
-stop the next ``--restart``).
+stop the next ``--restart``). ``--force`` (Toil's): a leader on this host is killed with
+SIGKILL at once, and so are the processes it started (its running jobs' workers, which would
+otherwise run on as orphans); the store stays restartable. A leader on another host gets the
+flag, as without ``--force``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
+import socket
 
 import typer
 
-from backends.jobstore.base import JobStore
+from backends.jobstore.base import JobStore, LeaseHolder
 from runner.jobenv.filestore import remove_spares
 from runner.jobenv.tempdirs import work_dir
 
@@ -88,7 +94,12 @@ def _work_dir(store: JobStore) -> str | None:
     return work_dir(None if config is None else config.work_dir)
 
 
-def kill(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
+def kill(
+    job_store: str = typer.Argument(..., metavar="JOBSTORE"),
+    force: bool = typer.Option(
+        False, "--force", help="Kill a leader on this host (and the jobs it runs) with SIGKILL "
+        "at once, instead of asking it to stop."),
+) -> None:
     """Ask the leader of a running workflow to stop; the store stays restartable."""
     from runner.engine import names
     from runner.views.runview import leader_alive, live_leader, read_status
@@ -99,7 +110,12 @@ def kill(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
         raise typer.Exit(2)
     store.open()
     status = read_status(store)
-    alive = True if live_leader(store) is not None else leader_alive(status)
+    holder = live_leader(store)
+    if force and holder is not None and _kill_local(holder):
+        typer.echo(f"killed the leader of {job_store} (pid {holder.pid}) and its jobs with "
+                   "SIGKILL; resume the run with --restart")
+        return
+    alive = True if holder is not None else leader_alive(status)
     if alive is False:
         state = (status or {}).get("state", "not started")
         what = "is gone" if state == "running" else f"is not running (the run {state})"
@@ -107,6 +123,30 @@ def kill(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
         return
     store.write_shared(names.KILL_REQUEST, b"kill")
     typer.echo(f"asked the leader of {job_store} to stop; resume the run with --restart")
+
+
+def _kill_local(holder: LeaseHolder) -> bool:
+    """SIGKILL the lease holder and its descendants if it runs on this host (True), else
+    False. The descendants are listed first: once the leader is gone they are no longer
+    its children."""
+    import psutil
+
+    if holder.host != socket.gethostname() or not holder.pid:
+        return False
+    try:
+        leader = psutil.Process(holder.pid)
+        if leader.create_time() > holder.since + 1.0:
+            return False  # the pid was reused: not the lease holder
+        workers = leader.children(recursive=True)
+        leader.send_signal(signal.SIGKILL)
+    except psutil.Error:
+        return False
+    for process in workers:
+        with contextlib.suppress(psutil.Error):
+            process.send_signal(signal.SIGKILL)
+    log.info("sent SIGKILL to the leader (pid %d) and %d processes it started", holder.pid,
+             len(workers))
+    return True
 
 
 def _open(job_store: str, command: str) -> JobStore:

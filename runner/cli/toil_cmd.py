@@ -15,6 +15,7 @@ from runner.cli import console
 from runner.cli.cache import prune_cache
 from runner.cli.config_cmd import config
 from runner.cli.debug import debug_job
+from runner.cli.logopts import logged
 from runner.cli.manage import clean, kill
 from runner.cli.stats import report, stats
 from runner.cli.status import status
@@ -42,15 +43,12 @@ def _main(
     """moil's toil utilities."""
 
 
-app.command()(status)
-app.command()(stats)
-app.command()(report)
-app.command()(clean)
-app.command()(kill)
-app.command("debug-job")(debug_job)
-app.command("prune-cache")(prune_cache)
-app.command()(config)
-app.command()(server)
+# every subcommand takes Toil's logging options (runner.cli.logopts)
+for _name, _command in (("status", status), ("stats", stats), ("report", report),
+                        ("clean", clean), ("kill", kill), ("debug-job", debug_job),
+                        ("prune-cache", prune_cache), ("config", config), ("server", server)):
+    app.command(_name)(logged(_name, default_level="DEBUG" if _name == "debug-job" else "INFO")(
+        _command))
 
 
 def main() -> None:

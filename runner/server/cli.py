@@ -43,7 +43,7 @@ def server(
     ),
     state_store: str | None = typer.Option(
         None, "--state_store",
-        help="Where runs' records are kept: a directory or s3://BUCKET[/PREFIX] "
+        help="Where runs' records are kept: a directory or s3://BUCKET\\[/PREFIX] "
         "(default: in --work_dir).",
     ),
     opt: list[str] | None = typer.Option(  # noqa: B008 (typer declares options so)
@@ -51,7 +51,7 @@ def server(
     ),
     dest_bucket_base: str | None = typer.Option(
         None, "--dest_bucket_base",
-        help="Upload each finished run's outputs under s3://BUCKET[/PREFIX]/RUN_ID/.",
+        help="Upload each finished run's outputs under s3://BUCKET\\[/PREFIX]/RUN_ID/.",
     ),
     cors: bool = typer.Option(False, "--cors", help="Allow cross-origin requests."),
     cors_origins: str = typer.Option(

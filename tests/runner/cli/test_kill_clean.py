@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -76,3 +77,45 @@ def test_clean_removes_the_store_and_the_runs_work_dirs(tmp_path: Path, cli: Any
 
     assert cli.toil("clean", str(store)).returncode == 0, "cleaning again is fine"
     assert cli.toil("clean", str(tmp_path / "never-was")).returncode == 0
+
+
+def test_kill_force_kills_a_local_leader_and_its_jobs_and_the_run_restarts(
+        tmp_path: Path, cli: Any) -> None:
+    store, work = tmp_path / "store", tmp_path / "work"
+    work.mkdir()
+    leader = cli.start(store, work, "wait", "--clean", "never")
+    try:
+        def holding() -> bool:
+            assert leader.poll() is None, leader.communicate()
+            if not store.exists():
+                return False
+            data = cli.status_json(store)
+            return bool(data["counts"]["running"] == 3 and data["by_name"]["quick"]["done"] == 2)
+
+        cli.wait_for(holding, what="three running hold jobs")
+        killed = cli.toil("kill", "--force", str(store))
+        assert killed.returncode == 0, killed.stderr
+        assert f"(pid {leader.pid})" in killed.stdout and "SIGKILL" in killed.stdout
+        leader.wait(timeout=30)
+    finally:
+        if leader.poll() is None:
+            leader.kill()
+            leader.wait()
+    assert leader.returncode == -signal.SIGKILL
+    (work / "release").touch()  # a hold job's worker still alive would now finish and record
+    time.sleep(1.5)
+    assert len(cli.executions(work)) == 2  # the quick jobs only: no hold job outlived it
+    again = cli.run(store, work, "wait", "--restart")
+    assert again.returncode == 0, again.stderr
+    assert "TOTAL 5" in again.stdout
+    assert len(cli.executions(work)) == 5
+
+
+def test_kill_force_of_a_finished_run_kills_nothing(tmp_path: Path, cli: Any) -> None:
+    store, work = tmp_path / "store", tmp_path / "work"
+    work.mkdir()
+    (work / "release").touch()
+    assert cli.run(store, work, "wait", "--clean", "never").returncode == 0
+    result = cli.toil("kill", "--force", str(store))
+    assert result.returncode == 0, result.stderr
+    assert "nothing to stop" in result.stdout and "SIGKILL" not in result.stdout
