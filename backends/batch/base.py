@@ -157,6 +157,13 @@ class BatchSystem(ABC):
     def running_jobs(self) -> dict[int, float]:
         """Batch ID -> seconds running, for jobs that have started."""
 
+    def running_count(self) -> int:
+        """How many issued jobs run now (not queued), as far as this object knows without
+        asking the scheduler: cheap enough to call at every turn of the leader's loop (the
+        progress bar's "running"). By default ``len(running_jobs())``; a system whose
+        ``running_jobs`` asks the scheduler answers from its last poll instead."""
+        return len(self.running_jobs())
+
     @abstractmethod
     def get_updated_job(self, timeout: float) -> UpdatedJob | None:
         """The next job that ended, waiting up to ``timeout`` seconds; None if none did.

@@ -392,6 +392,11 @@ class AbstractQueuedBatchSystem(BatchSystem):
                 if t.phase is Phase.RUNNING
             }
 
+    def running_count(self) -> int:
+        """Jobs the scheduler ran at its last poll (and not ended since): no command."""
+        with self._cond:
+            return sum(1 for t in self._jobs.values() if t.phase is Phase.RUNNING)
+
     def get_updated_job(self, timeout: float) -> UpdatedJob | None:
         try:
             update = self._updates.get(timeout=max(0.0, timeout))

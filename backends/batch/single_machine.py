@@ -170,6 +170,10 @@ class SingleMachineBatchSystem(BatchSystem):
         now = time.monotonic()
         return {batch_id: now - run.started for batch_id, run in self._running.items()}
 
+    def running_count(self) -> int:
+        """Jobs given to a worker and not yet ended."""
+        return len(self._running)
+
     def get_updated_job(self, timeout: float) -> UpdatedJob | None:
         """The next job that ended, waiting up to ``timeout`` seconds; each job exactly once.
 

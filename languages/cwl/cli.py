@@ -134,11 +134,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
+    from runner.cli.logs import stderr_handler
     from runner.config.options import log_level
 
     level = logging.WARNING if args.quiet else log_level(args.logLevel)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
+    # on a terminal, through the console the progress bar is drawn on (runner.cli.logs)
+    handler = stderr_handler(
         logging.Formatter("[%(asctime)s] %(levelname)s %(message)s", datefmt="%H:%M:%S")
     )
     root = logging.getLogger()

@@ -1,4 +1,10 @@
-"""A progress bar on stderr (rich) when it is a terminal and not turned off."""
+"""A progress bar on stderr (rich) when it is a terminal and not turned off.
+
+The bar is drawn on the console log lines go through (``runner.cli.logs.stderr_console``),
+never on stdout, which holds only the workflow's output JSON; it does not capture stdout or
+stderr (rich's ``redirect_stdout``), so a worker forked while it is up writes where it would
+without it. It leaves nothing behind when it stops (transient).
+"""
 
 from __future__ import annotations
 
@@ -25,14 +31,19 @@ class Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as RichProgress
 
+        from runner.cli.logs import stderr_console
+
         self._bar = RichProgress(
             TextColumn("[bold]jobs"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), transient=True,
+            console=stderr_console(), redirect_stdout=False, redirect_stderr=False,
         )
         self._bar.start()
         self._task = self._bar.add_task("jobs", total=len(state.jobs), detail="")
 
     def update(self, state: StateMachine, running: int) -> None:
+        """Show the state's counts and ``running``: the jobs the batch system runs now
+        (not those it holds queued). At most ten times a second."""
         if self._bar is None:
             return
         now = time.monotonic()

@@ -24,6 +24,7 @@ from runner.engine.execute import execute
 from runner.engine.handoff import JobInput, JobResult
 from runner.engine.joblogs import keep_job_log
 from runner.engine.journal import Journal
+from runner.engine.runlog import RunLog
 from runner.engine.snapshot import SnapshotWriter
 from runner.errors import MoilError, WorkflowFailed
 from runner.jobenv import secrets
@@ -97,6 +98,8 @@ class Leader:
         self.lease: Lease | None = None
         #: reuse decisions: the call cache, and ``previous`` results of an edited run
         self.cache = make_decider(store, config, previous)
+        #: the run's story at INFO: a line per job issued, finished, failed; the summary
+        self.story = RunLog()
 
     # -- main loop ------------------------------------------------------------------------
     def run(self) -> Any:
@@ -113,6 +116,7 @@ class Leader:
             if self.cache is not None:
                 self.cache.close()
                 log.info("%s", self.cache.summary())
+            self.story.summary(self._outcome(), len(self.state.jobs))
         if self.stop_reason is not None:
             raise Interrupted(
                 f"run stopped ({self.stop_reason}); resume it with --restart", self.stop_code
@@ -133,6 +137,13 @@ class Leader:
             + ("\n" + "\n".join(self.errors) if self.errors else ""),
             failed_jobs=list(self.state.failed),
         )
+
+    def _outcome(self) -> str:
+        if self.stop_reason is not None:
+            return f"stopped ({self.stop_reason})"
+        if self.state.succeeded():
+            return "finished successfully"
+        return "failed"
 
     def _loop(self) -> None:
         while self.stop_reason is None:
@@ -158,7 +169,7 @@ class Leader:
             if self.services:
                 self._poll_services()
             self._check_kill_flag()
-            self.progress.update(self.state, len(self.issued))
+            self.progress.update(self.state, self.batch.running_count())
             self.snapshot.maybe_write(self.state, self.issued.values())
         if self.stop_reason is not None:
             self.settle(clear=True)
@@ -196,6 +207,7 @@ class Leader:
         if self.cache is not None and record.cache:
             cached = self.cache.lookup(record, values, resources)
             if cached is not None:
+                self.story.job_reused(record)
                 self.handle(record, cached)
                 return
         if record.id in self.done_io:  # a retry: its last attempt's hand-off goes first
@@ -209,6 +221,7 @@ class Leader:
             self.handle(record, JobResult(ok=False, error=str(exc), retryable=False))
             return
         self.issued[batch_id] = job_id
+        self.story.job_issued(record, batch_id, resources)
         if self.config.stats:
             self.issue_facts[job_id] = (batch_id, issued_at, resources)
         if record.relation == "service":
@@ -229,13 +242,14 @@ class Leader:
                 result.stats = {"wall": float(update.wall_time or 0.0), "cpu": 0.0,
                                 "rss_kib": 0.0, "ok": 0.0,
                                 "exit_code": float(update.exit_status)}
-        self.handle(self.state.record(job_id), result)
+        self.handle(self.state.record(job_id), result, update.batch_id)
 
-    def handle(self, record: JobRecord, result: JobResult) -> None:
+    def handle(self, record: JobRecord, result: JobResult, batch_id: int | None = None) -> None:
         """Take the result of ``record``'s attempt (ISSUED): journal and apply what it
-        means (it ran, will be retried, failed for good, or reruns a checkpoint)."""
+        means (it ran, will be retried, failed for good, or reruns a checkpoint).
+        ``batch_id``: the batch system's ID of the attempt, if it was issued there."""
         for text, level in result.messages:
-            log.log(level, "%s: %s", record.display_name, text)
+            log.log(level, "%s %s: %s", record.display_name, record.id, text)
         if self.config.stats and result.stats:
             stats = self._stats_of(record, result)
             self.journal.record(JobStats(record.id, record.name, stats))
@@ -245,8 +259,10 @@ class Leader:
                 self.cache.finished(record, result)
             event = JobRan(record.id, result.value, result.promises, tuple(result.new))
             self.journal.record(event)
+            if not record.local:
+                self.story.job_finished(record, batch_id, result.stats.get("wall"))
         else:
-            self._failed(record, result)
+            self._failed(record, result, batch_id)
         if not record.local:
             if not self.done_io:
                 self.done_since = time.monotonic()
@@ -289,11 +305,11 @@ class Leader:
             stats["error"] = secrets.redact(result.error)[:4000]
         return stats
 
-    def _failed(self, record: JobRecord, result: JobResult) -> None:
+    def _failed(self, record: JobRecord, result: JobResult, batch_id: int | None) -> None:
         if result.retryable and self.state.can_retry(record.id):
+            self.story.job_retrying(record, batch_id, result.error,
+                                    self.state.retry_count + 1)
             self.journal.record(AttemptFailed(record.id, record.attempts + 1))
-            log.warning("%s failed (%s); retrying (attempt %d of %d)", record.display_name,
-                        result.error, record.attempts + 1, self.state.retry_count + 1)
             return
         checkpoint = self.state.checkpoint_to_rerun(record.id)
         if checkpoint is not None:
@@ -301,12 +317,11 @@ class Leader:
                         self.state.record(checkpoint).display_name)
             self.journal.record(CheckpointReset(checkpoint))
             return
-        self.journal.record(JobFailed(record.id, result.error))
-        message = f"{record.display_name} failed: {result.error}"
+        message = result.error
         if not record.local:
             message += self._log_tail(record.id)
-        self.errors.append(message)
-        log.error("%s", message)
+        self.errors.append(self.story.job_failed(record, batch_id, message))
+        self.journal.record(JobFailed(record.id, result.error))
 
     def _log_tail(self, job_id: str) -> str:
         data = self.store.read_job_log(job_id)

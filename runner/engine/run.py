@@ -44,6 +44,7 @@ from runner.engine.handoff import read_result
 from runner.engine.journal import Journal, replay
 from runner.engine.leader import Leader
 from runner.engine.runinfo import start_info, update_run_info
+from runner.engine.runlog import run_started
 from runner.errors import JobStoreInUseError, UsageError, WorkflowFailed
 from runner.jobenv.filestore import remove_spares
 from runner.jobenv.tempdirs import stores_dir, work_dir
@@ -55,7 +56,6 @@ from runner.model.records import flatten
 from runner.model.state import StateMachine, Status
 
 log = logging.getLogger(__name__)
-
 
 
 class Run:
@@ -284,6 +284,8 @@ class Run:
             batch.start()
         except BatchSystemError as exc:  # its settings or its commands: the user's to fix
             raise UsageError(f"--batchSystem {batch.name}: {exc}") from None
+        run_started(self.store.locator, batch.name or type(batch).__name__,
+                    work_dir(self.config.work_dir), resumed=resumed)
         try:
             if resumed:
                 adopt_orphan_results(self.store, leader)
