@@ -43,13 +43,24 @@ class PromiseError(MoilError):
 
 
 class WorkflowFailed(MoilError):
-    """The run finished with failed jobs."""
+    """The run finished with failed jobs.
+
+    The message is one line; ``details`` holds each failed job's account (its error and log
+    tail), which the leader has logged at ERROR already: shown again only where the log is
+    off, so a job's traceback is printed once."""
 
     exit_code = 1
 
-    def __init__(self, message: str, failed_jobs: list[str] | None = None) -> None:
+    def __init__(
+        self, message: str, failed_jobs: list[str] | None = None, details: str = ""
+    ) -> None:
         super().__init__(message)
         self.failed_jobs = failed_jobs or []
+        self.details = details
+
+    def full(self) -> str:
+        """The message and the details."""
+        return f"{self}\n{self.details}" if self.details else str(self)
 
 
 class UnsupportedRequirement(MoilError):

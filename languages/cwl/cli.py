@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNSUPPORTED
     except WorkflowFailed as exc:
         text = str(exc)
-        if "UnsupportedRequirement" in text:
+        if "UnsupportedRequirement" in exc.full():
             return EXIT_UNSUPPORTED
         log.error("workflow failed: %s", text.splitlines()[0] if text else "")
         return 1

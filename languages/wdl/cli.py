@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, config)
     except WorkflowFailed as exc:
         # the leader has logged each failure in full; repeat it only if the log hides errors
-        text = str(exc) if log_level(args.logLevel) > logging.ERROR else str(exc).split("\n", 1)[0]
+        text = exc.full() if log_level(args.logLevel) > logging.ERROR else str(exc)
         print(f"toil-wdl-runner: {text}", file=sys.stderr)
         return exc.exit_code
     except MoilError as exc:

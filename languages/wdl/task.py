@@ -12,8 +12,8 @@ A task whose ``runtime`` names an image (``docker``/``container``) runs in it wi
 task's directory and inputs (languages.wdl.confine); an output URL is fetched into the store
 (languages.wdl.fetch).
 
-Errors: ``TaskFailed`` for a command that failed (the message has the exit status and the
-tail of its stderr; the core may retry it per ``--retryCount``), ``TaskError`` for a WDL
+Errors: ``TaskFailed`` for a command that failed (the message has the exit status, the
+command and the tails of its stderr and stdout; the core may retry it per ``--retryCount``), ``TaskError`` for a WDL
 evaluation error or a missing output file (never retried).
 """
 
@@ -44,6 +44,8 @@ from runner.jobenv.containers import ContainerEngine, ImageUnavailable, Mount
 from runner.model.graph import JobContext
 
 STDERR_TAIL = 15
+#: how many lines of a failed command the error shows
+COMMAND_LINES = 20
 _EVAL_ERRORS = (Error.RuntimeError, Error.EvalError, ValueError, KeyError, TypeError, OSError)
 
 
@@ -149,7 +151,7 @@ class TaskRun:
             if allowed is None or status in allowed:
                 return
             if attempt < retries:
-                tail = self._stderr_tail()
+                tail = self._tail("stderr.txt")
                 self.ctx.log.warning(
                     "%s: command exited with status %d; retrying (runtime.maxRetries = %d)%s",
                     self.label,
@@ -158,10 +160,22 @@ class TaskRun:
                     "\n" + tail if tail else "",
                 )
         expected = ", ".join(str(c) for c in sorted(allowed or ()))
-        message = f"command exited with status {status} (expected {expected})"
-        tail = self._stderr_tail()
-        raise TaskFailed(message + (f"; stderr ends with:\n{tail}" if tail else "; no stderr"),
-                         tool_exit_code=status)
+        raise TaskFailed(
+            f"command exited with status {status} (expected {expected})\n"
+            + self._story(command, script), tool_exit_code=status)
+
+    def _story(self, command: str, script: str) -> str:
+        """What a failed command's error shows: the command (its first COMMAND_LINES
+        lines), the tails of its stderr and stdout (STDERR_TAIL lines each)."""
+        lines = command.strip("\n").splitlines()
+        shown = "\n".join(f"  | {line}" for line in lines[:COMMAND_LINES])
+        if len(lines) > COMMAND_LINES:
+            shown += f"\n  | ... ({len(lines) - COMMAND_LINES} more lines in {script})"
+        parts = [f"  command ({script}):\n{shown}"]
+        for name in ("stderr", "stdout"):
+            tail = self._tail(f"{name}.txt")
+            parts.append(f"  {name} ends with:\n{tail}" if tail else f"  no {name}")
+        return "\n".join(parts)
 
     def _run_once(self, script: str) -> int:
         stdout = os.path.join(self.dir, "stdout.txt")
@@ -216,9 +230,10 @@ class TaskRun:
         )
         return result.exit_code
 
-    def _stderr_tail(self) -> str:
+    def _tail(self, name: str) -> str:
+        """The last STDERR_TAIL lines of the command's ``stderr.txt`` or ``stdout.txt``."""
         try:
-            with open(os.path.join(self.dir, "stderr.txt"), "rb") as f:
+            with open(os.path.join(self.dir, name), "rb") as f:
                 f.seek(0, os.SEEK_END)
                 f.seek(max(0, f.tell() - 8192))
                 lines = f.read().decode("utf-8", "replace").rstrip().splitlines()

@@ -13,20 +13,21 @@ import os
 import resource
 import socket
 import time
-import traceback
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
 from backends.jobstore.base import JobStore
+from runner.config.options import log_level
 from runner.config.runconfig import RunConfig
 from runner.engine import names
 from runner.engine.handoff import JobInput, JobResult
+from runner.engine.usertb import format_job_traceback
 from runner.errors import JobError, MoilError
 from runner.jobenv import toolspan
 from runner.jobenv.filestore import FileStore
 from runner.jobenv.peakmem import JobMemory
-from runner.jobenv.tempdirs import work_dir
+from runner.jobenv.tempdirs import cleans_work_dir, work_dir
 from runner.model.graph import JobNode
 from runner.model.promise import dumps, loads
 from runner.model.records import JobRecord, flatten
@@ -135,6 +136,7 @@ def execute(
     toolspan.reset()
     started, start, cpu0 = time.time(), time.monotonic(), _cpu_seconds()
     tool_exit: int | None = None
+    result = JobResult(ok=False, error="interrupted")
     with memory if memory is not None else nullcontext():
         try:
             payload = loads(job.body, job.values)
@@ -147,14 +149,14 @@ def execute(
                 ok=False,
                 error=_describe(exc),
                 # moil's errors are the job's own account of its failure: no traceback
-                details="" if isinstance(exc, MoilError) else traceback.format_exc(),
+                details="" if isinstance(exc, MoilError) else format_job_traceback(
+                    exc, own_frames=log_level(config.log_level) <= logging.DEBUG),
                 # a MoilError says whether a retry can help (an unsupported requirement,
                 # an invalid document: never); any other exception may be passing
                 retryable=exc.retryable if isinstance(exc, MoilError) else True,
             )
         finally:
-            if config.clean_work_dir != "never":
-                file_store.cleanup()
+            _clean_or_keep(file_store, config.clean_work_dir, result, log, job.local)
     wall = time.monotonic() - start
     result.messages = file_store.messages
     result.stats = {
@@ -178,6 +180,25 @@ def execute(
     if tool_exit is not None:
         result.stats["exit_code"] = float(tool_exit)
     return result
+
+
+def _clean_or_keep(file_store: FileStore, policy: str, result: JobResult,
+                   log: logging.Logger, local: bool) -> None:
+    """Delete the job's directory or keep it, as ``--cleanWorkDir`` says for this outcome
+    (``cleans_work_dir``). A failed job's error names the kept directory, or says how to
+    keep it next time."""
+    made = file_store.made_temp_dir
+    note = ""
+    if cleans_work_dir(policy, result.ok):
+        file_store.cleanup()
+        if made is not None and not local:
+            note = "its work directory is deleted (--cleanWorkDir onSuccess keeps it)"
+    elif made is not None:
+        if result.ok:  # a failure's error says it (below)
+            log.info("the job's work directory is kept (--cleanWorkDir %s): %s", policy, made)
+        note = f"its work directory is kept: {made}"
+    if note and not result.ok:  # on a line of its own after a multi-line account
+        result.error += ("\n  " if "\n" in result.error else "; ") + note
 
 
 def _describe(exc: BaseException) -> str:

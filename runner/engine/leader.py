@@ -133,9 +133,9 @@ class Leader:
         names = [self.state.record(j).display_name for j in self.state.failed]
         raise WorkflowFailed(
             f"{len(names)} job(s) failed: {', '.join(names[:10])}"
-            + ("" if len(names) <= 10 else ", ...")
-            + ("\n" + "\n".join(self.errors) if self.errors else ""),
+            + ("" if len(names) <= 10 else ", ..."),
             failed_jobs=list(self.state.failed),
+            details="\n".join(self.errors),
         )
 
     def _outcome(self) -> str:
@@ -319,17 +319,27 @@ class Leader:
             return
         message = result.error
         if not record.local:
-            message += self._log_tail(record.id)
+            message += self._log_tail(record.id, result.error)
         self.errors.append(self.story.job_failed(record, batch_id, message))
         self.journal.record(JobFailed(record.id, result.error))
 
-    def _log_tail(self, job_id: str) -> str:
+    def _log_tail(self, job_id: str, error: str) -> str:
+        """The last lines of the job's log and its path; without the log's last entry if
+        that is the worker's record of ``error`` itself (shown already)."""
         data = self.store.read_job_log(job_id)
         if not data:
             return ""
-        lines = data.decode(errors="replace").rstrip().splitlines()[-LOG_TAIL_LINES:]
+        lines = data.decode(errors="replace").rstrip().splitlines()
+        first = f"ERROR {error.splitlines()[0]}" if error else None
+        for index in range(len(lines) - 1, max(-1, len(lines) - 200), -1):
+            if first is not None and lines[index].endswith(first) and lines[index][:1] == "[":
+                lines = lines[:index]
+                break
         where = self.store.job_log_location(job_id)
-        return "\n  | " + "\n  | ".join(lines) + f"\n  full log: {where}"
+        if not lines:
+            return f"\n  full log: {where}"
+        shown = lines[-LOG_TAIL_LINES:]
+        return "\n  | " + "\n  | ".join(shown) + f"\n  full log: {where}"
 
     # -- services -------------------------------------------------------------------------
     def _poll_services(self) -> None:

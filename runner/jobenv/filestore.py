@@ -62,6 +62,11 @@ class FileStore:
             )
         return self._temp_dir
 
+    @property
+    def made_temp_dir(self) -> str | None:
+        """The job's private directory if it was made (``local_temp_dir``), else None."""
+        return self._temp_dir
+
     def cleanup(self) -> None:
         """Empty the job's private directory if it was made, and keep it as this process's
         spare (or remove it, if it cannot be emptied or a spare is kept already)."""

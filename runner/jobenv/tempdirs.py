@@ -85,6 +85,14 @@ def private_temp_dir(kind: str) -> str:
     return path
 
 
+def cleans_work_dir(policy: str, ok: bool) -> bool:
+    """Whether a job's directory is deleted when the job ends, by ``--cleanWorkDir``
+    (Toil's rule): ``always``; ``onSuccess`` only if it succeeded; ``onError`` only if it
+    failed; ``never``."""
+    return policy == "always" or (policy == "onSuccess" and ok) or (
+        policy == "onError" and not ok)
+
+
 def work_dir(configured: str | None) -> str:
     """The directory jobs get their directories in: ``configured`` (``--workDir``) or this
     user's default."""
