@@ -151,6 +151,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
         check_output_file("--logFile", args.logFile)
         file_handler = logging.FileHandler(args.logFile)
         file_handler.setFormatter(handler.formatter)
+        setattr(file_handler, "_moil", True)  # a forked worker drops it  # noqa: B010
         root.addHandler(file_handler)
     import cwl_utils.loghandler  # noqa: F401 (they install their own handlers on import)
     import cwltool.loghandler  # noqa: F401

@@ -74,15 +74,20 @@ def stderr_handler(formatter: logging.Formatter, *, rich: bool = False) -> loggi
 
 def _plain_after_fork() -> None:
     """In a forked child: log lines that went through the shared console go plainly to
-    stderr (in a worker, the job's log file) instead."""
+    stderr (in a worker, the job's log file) instead, and none goes to the leader's
+    ``--logFile`` (the leader's own story; a job's lines reach it as the leader logs them)."""
     root = logging.getLogger()
-    for index, handler in enumerate(root.handlers):
-        if isinstance(handler, ConsoleHandler) or type(handler).__name__ == "RichHandler":
+    for handler in list(root.handlers):
+        if not getattr(handler, "_moil", False):
+            continue
+        if isinstance(handler, logging.FileHandler):
+            root.handlers.remove(handler)  # not closed: the file is the leader's
+        elif isinstance(handler, ConsoleHandler) or type(handler).__name__ == "RichHandler":
             plain = logging.StreamHandler(sys.stderr)
             plain.setFormatter(logging.Formatter(PLAIN_FORMAT, PLAIN_DATES))
             plain.setLevel(handler.level)
             setattr(plain, "_moil", True)  # noqa: B010
-            root.handlers[index] = plain
+            root.handlers[root.handlers.index(handler)] = plain
 
 
 os.register_at_fork(after_in_child=_plain_after_fork)

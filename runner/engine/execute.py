@@ -24,7 +24,7 @@ from runner.engine import names
 from runner.engine.handoff import JobInput, JobResult
 from runner.engine.usertb import format_job_traceback
 from runner.errors import JobError, MoilError
-from runner.jobenv import toolspan
+from runner.jobenv import realtime, toolspan
 from runner.jobenv.filestore import FileStore
 from runner.jobenv.peakmem import JobMemory
 from runner.jobenv.tempdirs import cleans_work_dir, work_dir
@@ -129,6 +129,7 @@ def execute(
     file_store = FileStore(store, work_root(config), log, prefix=names.job_dir_prefix(job.job_id))
     ctx = Context(job.job_id, job.name, file_store, log, config)
     ctx.attempt = job.attempt
+    realtime.set_current_job(f"{job.name} {job.job_id}")  # what RealtimeLogger sends with
     # Per-job memory costs a /proc write and, for worker jobs, a sampling thread: only
     # with --stats, the one place it is reported.
     memory = JobMemory(sample=not job.local) if config.stats else None

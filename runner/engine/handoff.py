@@ -26,7 +26,7 @@ from typing import Any
 
 from backends.batch.base import BatchJob, Resources
 from backends.jobstore.base import JobStore
-from runner.jobenv import secrets
+from runner.jobenv import realtime, secrets
 from runner.model.promise import Promise
 from runner.model.records import JobRecord
 
@@ -37,7 +37,8 @@ WORKER_ENTRY = "runner.engine.worker:run_job"
 #: what a cluster batch system runs, followed by the locator and the job ID
 WORKER_COMMAND = (sys.executable, "-m", "runner.worker")
 #: the variables a worker inherits from the leader (plus the run's secrets)
-WORKER_VARIABLES = ("PATH", "PYTHONPATH", "HOME", "TMPDIR")
+#: the variables a worker gets from the leader (and real-time logging's address and level)
+WORKER_VARIABLES = ("PATH", "PYTHONPATH", "HOME", "TMPDIR", *realtime.VARIABLES)
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 

@@ -46,6 +46,7 @@ from runner.engine.leader import Leader
 from runner.engine.runinfo import start_info, update_run_info
 from runner.engine.runlog import run_started
 from runner.errors import JobStoreInUseError, UsageError, WorkflowFailed
+from runner.jobenv import realtime
 from runner.jobenv.filestore import remove_spares
 from runner.jobenv.tempdirs import stores_dir, work_dir
 from runner.model import events
@@ -289,7 +290,9 @@ class Run:
         try:
             if resumed:
                 adopt_orphan_results(self.store, leader)
-            value = leader.run()
+            # Toil's RealtimeLogger: at INFO (--realTimeLogging: --logLevel's, once parsed)
+            with realtime.serve("INFO", local_only=batch.capabilities.in_process):
+                value = leader.run()
         except LeaseLostError as exc:  # another leader has the store: write nothing more
             raise WorkflowFailed(f"{exc}; this leader stops") from None
         except BaseException:
