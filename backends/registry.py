@@ -39,6 +39,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
     },
     BATCH_SYSTEM_GROUP: {
         "single_machine": "backends.batch.single_machine:SingleMachineBatchSystem",
+        "inline": "backends.batch.inline:InlineBatchSystem",
         "slurm": "backends.batch.slurm:SlurmBatchSystem",
         "grid_engine": "backends.batch.gridengine:GridEngineBatchSystem",
         "torque": "backends.batch.torque:TorqueBatchSystem",

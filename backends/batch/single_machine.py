@@ -127,7 +127,7 @@ class SingleMachineBatchSystem(BatchSystem):
         Raises InsufficientResourcesError if it asks for more than the limits, or for
         accelerators (this system has none to give)."""
         need = _Need(_cores(job.resources.cores), job.resources.memory, job.resources.disk)
-        self._check_fits_ever(job, need)
+        check_fits_ever(self.name, job, self.config)
         self.start()
         batch_id = self._next_id
         self._next_id += 1
@@ -212,29 +212,6 @@ class SingleMachineBatchSystem(BatchSystem):
         self._free = self._limit
 
     # -- internals ---------------------------------------------------------------------------
-
-    def _check_fits_ever(self, job: BatchJob, need: _Need) -> None:
-        what = f"job {job.name!r} ({job.job_id})"
-        if job.resources.accelerators:
-            raise InsufficientResourcesError(
-                f"{what} asks for accelerators {list(job.resources.accelerators)}, but the "
-                "single_machine batch system has none to give; use a cluster batch system"
-            )
-        if need.cores > self._limit.cores:
-            raise InsufficientResourcesError(
-                f"{what} needs {job.resources.cores:g} cores, but at most "
-                f"{self.config.max_cores:g} may be used (--maxCores)"
-            )
-        if need.memory > self._limit.memory:
-            raise InsufficientResourcesError(
-                f"{what} needs {_size(need.memory)} of memory, but at most "
-                f"{_size(self._limit.memory)} may be used (--maxMemory)"
-            )
-        if need.disk > self._limit.disk:
-            raise InsufficientResourcesError(
-                f"{what} needs {_size(need.disk)} of disk, but at most "
-                f"{_size(self._limit.disk)} may be used (--maxDisk)"
-            )
 
     def _schedule(self) -> None:
         """Start queued jobs that fit, earliest first, skipping shapes that do not fit now."""
@@ -376,6 +353,35 @@ class SingleMachineBatchSystem(BatchSystem):
         update = self._updates.popleft()
         self._issued.pop(update.batch_id, None)
         return update
+
+
+def check_fits_ever(system: str, job: BatchJob, config: BatchConfig) -> None:
+    """Refuse a job that can never run on this host: InsufficientResourcesError if it asks
+    for more cores, memory or disk than ``config``'s limits, or for accelerators (the
+    ``system`` batch system has none to give). For every system that runs jobs here."""
+    limit = _Need(_cores(config.max_cores), _whole(config.max_memory), _whole(config.max_disk))
+    need = _Need(_cores(job.resources.cores), job.resources.memory, job.resources.disk)
+    what = f"job {job.name!r} ({job.job_id})"
+    if job.resources.accelerators:
+        raise InsufficientResourcesError(
+            f"{what} asks for accelerators {list(job.resources.accelerators)}, but the "
+            f"{system} batch system has none to give; use a cluster batch system"
+        )
+    if need.cores > limit.cores:
+        raise InsufficientResourcesError(
+            f"{what} needs {job.resources.cores:g} cores, but at most "
+            f"{config.max_cores:g} may be used (--maxCores)"
+        )
+    if need.memory > limit.memory:
+        raise InsufficientResourcesError(
+            f"{what} needs {_size(need.memory)} of memory, but at most "
+            f"{_size(limit.memory)} may be used (--maxMemory)"
+        )
+    if need.disk > limit.disk:
+        raise InsufficientResourcesError(
+            f"{what} needs {_size(need.disk)} of disk, but at most "
+            f"{_size(limit.disk)} may be used (--maxDisk)"
+        )
 
 
 def _death_status(wait_status: int | None) -> tuple[int, ExitReason, str]:

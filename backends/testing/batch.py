@@ -336,7 +336,7 @@ class BatchSystemContract:
         tmp_path = batch_target.directory
         system = batch_target.make(max_cores=1.0)
         if system.capabilities.isolated:
-            pytest.skip(f"{system.name} may start a job at once: test_kill_jobs_of_a_queued_job")
+            pytest.skip(f"{system.name} runs jobs apart: test_kill_jobs_of_a_queued_job holds it")
         issued = [system.issue_job(job(tmp_path, "touch", f"never{i}")) for i in range(3)]
         system.kill_jobs(issued[1:])
         updates = collect(system, 3)
@@ -411,7 +411,7 @@ class BatchSystemContract:
         tmp_path = batch_target.directory
         system = batch_target.make(max_cores=1.0)
         if system.capabilities.isolated:
-            pytest.skip(f"{system.name} may start a job at once: test_shutdown_leaves_no_processes")
+            pytest.skip(f"{system.name} runs jobs apart: test_shutdown_leaves_no_processes holds it")
         for i in range(3):
             system.issue_job(job(tmp_path, "touch", f"queued{i}"))
         system.shutdown()
