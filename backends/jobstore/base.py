@@ -91,6 +91,9 @@ class JobStore(ABC):
     #: Finished jobs whose hand-offs the leader clears together (``clear_jobs_io``): 1 where
     #: clearing one costs no request (it is then done at once, as the outcome is recorded).
     clear_together: ClassVar[int] = 1
+    #: The store lives in this process's memory (``memory:``): only a batch system that
+    #: runs jobs in this process (``Capabilities.isolated`` False: ``inline``) can use it.
+    process_local: ClassVar[bool] = False
 
     def __init__(self, locator: str, location: str) -> None:
         self.locator = locator

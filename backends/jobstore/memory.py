@@ -76,6 +76,7 @@ class MemoryJobStore(JobStore):
     """A job store in a process-global dict, named by its location (``memory:NAME``)."""
 
     kind = "memory"
+    process_local = True
 
     def __repr__(self) -> str:
         return f"MemoryJobStore({self.location!r})"

@@ -53,9 +53,10 @@ class Toil:
         catch_sigterm()  # SIGTERM outside the leader's loop: Terminated, cleaned up as Ctrl-C
         try:
             validate(config)
+            run = Run(config)  # no I/O yet; refuses a store its batch system cannot reach
             make_batch_system(config)  # fail now on a batch system that cannot start
-            self._run = Run(config)
-            self._run.__enter__()
+            self._run = run
+            run.__enter__()
         except UsageError as exc:
             _exit_with(exc, exc.exit_code)
         return self

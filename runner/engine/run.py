@@ -71,6 +71,7 @@ class Run:
             self.store: JobStore = open_job_store(locator)
         except InvalidLocatorError as exc:
             raise UsageError(str(exc)) from None
+        refuse_unreachable_store(self.store, config.batch_system)
         #: --stats keeps the store; --report, --trace, --provenance record stats without
         self.keep_for_stats = config.stats
         stats = config.stats or bool(config.report or config.trace or config.provenance)
@@ -311,6 +312,17 @@ class Run:
             {"state": "succeeded", "time": time.time()}))
         self.succeeded = True
         return value
+
+
+def refuse_unreachable_store(store: JobStore, batch_system: str) -> None:
+    """A store only this process sees, with a batch system whose jobs run elsewhere, is a
+    UsageError before anything is made (their workers would find no store)."""
+    if type(store).process_local and batch_system_class(batch_system).capabilities.isolated:
+        raise UsageError(
+            f"--jobStore {store.locator}: a {store.kind}: store lives in this process only, "
+            f"but --batchSystem {batch_system} runs jobs in other processes; use "
+            "--batchSystem inline, or a file: store"
+        )
 
 
 def in_use_message(where: str, exc: JobStoreLeasedError) -> str:

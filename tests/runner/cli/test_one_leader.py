@@ -137,6 +137,7 @@ def test_two_runs_in_one_process_on_one_memory_store(tmp_path: Path) -> None:
     def options(restart: bool) -> RunConfig:
         opts = Job.Runner.getDefaultOptions("memory:one-leader-test")
         opts.restart, opts.workDir = restart, str(tmp_path)
+        opts.batchSystem = "inline"  # a memory: store's jobs must run in this process
         return build_config(opts)
 
     with Run(options(False)) as first:
