@@ -66,6 +66,9 @@ class Option:
     leader_only: bool = False
     #: not listed by ``--help`` (accepted for compatibility)
     hidden: bool = False
+    #: for an option taken for Toil's sake that does not do here what it does in Toil: what
+    #: it does (said once at WARNING when a run gives it a value other than its default)
+    effect: str = ""
 
     @property
     def name(self) -> str:

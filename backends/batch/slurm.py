@@ -168,6 +168,27 @@ class SlurmSettings(GridSettings):
     pe: str | None = setting(
         None, "--slurmPE", env="TOIL_SLURM_PE",
         help="partition for jobs that need more than one core (or TOIL_SLURM_PE)")
+    qos: str | None = setting(None, "--slurmQOS", env="TOIL_SLURM_QOS",
+                              effect="not yet: jobs are submitted without --qos",
+                              help="Quality of Service for every job (sbatch --qos)")
+    gpu_partition: str | None = setting(
+        None, "--slurmGPUPartition", env="TOIL_SLURM_GPU_PARTITION",
+        effect="not yet: jobs that ask for GPUs go to the usual partition",
+        help="partition for jobs that ask for GPUs")
+    gpu_qos: str | None = setting(
+        None, "--slurmGPUQOS", env="TOIL_SLURM_GPU_QOS",
+        effect="not yet: jobs that ask for GPUs get the usual QOS",
+        help="Quality of Service for jobs that ask for GPUs")
+    allocate_mem: bool = setting(
+        True, "--slurmAllocateMem", env="TOIL_SLURM_ALLOCATE_MEM", bare=True, metavar="BOOL",
+        consts={"--allocate_mem": True, "--dont_allocate_mem": False},
+        effect="not yet: every job is submitted with --mem",
+        help="ask for each job's memory (sbatch --mem; false: never, for clusters that "
+        "refuse memory requests)")
+    default_all_mem: bool = setting(
+        False, "--slurmDefaultAllMem", env="TOIL_SLURM_DEFAULT_ALL_MEM", bare=True,
+        metavar="BOOL", effect="not yet: jobs that do not say get --defaultMemory",
+        help="give jobs that do not say how much memory they need a whole node's (--mem=0)")
 
 
 class SlurmBatchSystem(AbstractGridBatchSystem):

@@ -45,8 +45,9 @@ def build_parser(
     batch system plug-in it names."""
     from languages.cwl.settings import CwlSettings
     from runner.config.options import add_toil_options
+    from runner.config.parser import ToilArgumentParser
 
-    parser = argparse.ArgumentParser(
+    parser = ToilArgumentParser(
         prog="toil-cwl-runner",
         usage=USAGE,
         description="Run a CWL workflow or tool (CWL v1.0, v1.1, v1.2) with moil.",
@@ -172,7 +173,7 @@ def _run(argv: list[str], args: argparse.Namespace) -> int:
     from languages.cwl.containers import check_run
     from languages.cwl.load import walk_processes
     from languages.cwl.settings import CwlSettings, cwl_settings
-    from runner.config.options import build_config
+    from runner.config.options import build_config, warn_other_effects
 
     args, ref, process = _load(argv, args)
     if args.validate:
@@ -184,6 +185,7 @@ def _run(argv: list[str], args: argparse.Namespace) -> int:
     if args.leave_tmpdir:  # cwltool's "do not delete intermediate temporary directories"
         args.cleanWorkDir = "never"
     config = build_config(args, frontend=CwlSettings)
+    warn_other_effects(args, config)
     outdir = os.path.abspath(args.outdir or os.getcwd())
     _check_options(config, outdir)
     check_run(walk_processes(process), cwl_settings(config))

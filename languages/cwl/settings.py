@@ -29,6 +29,15 @@ def _accepted(flag: str) -> Any:
     return setting(False, flag, dest=flag[2:].replace("-", "_"), hidden=True)
 
 
+def _effect(default: Any, flag: str, effect: str, **option: Any) -> Any:
+    """A Toil or cwltool option that does not do here what it does there (``effect``: what
+    it does; said once at WARNING when given)."""
+    return setting(default, flag, dest=flag[2:].replace("-", "_"), effect=effect, **option)
+
+
+NO_DEPENDENCIES = "SoftwareRequirement is not resolved (tools run as they are): no effect"
+
+
 @dataclass(frozen=True)
 class CwlSettings(Settings):
     """The CWL front end's options (``--outdir``, ``--no-container``, ...)."""
@@ -60,6 +69,45 @@ class CwlSettings(Settings):
     debug: bool = _accepted("--debug")
     disable_js_validation: bool = _accepted("--disable-js-validation")
     non_strict: bool = _accepted("--non-strict")
+    not_strict: bool = _accepted("--not-strict")
+    disable_validate: bool = _accepted("--disable-validate")
+    fast_parser: bool = _accepted("--fast-parser")
+    log_dir: str | None = _effect(
+        None, "--log-dir", "not yet: tools' stdout and stderr stay in the job logs")
+    no_prepull: bool = _effect(False, "--no-prepull", "not yet: images are pulled first")
+    force_docker_pull: bool = _effect(
+        False, "--force-docker-pull", "not yet: an image already present is not pulled")
+    beta_dependency_resolvers_configuration: str | None = _effect(
+        None, "--beta-dependency-resolvers-configuration", NO_DEPENDENCIES)
+    beta_dependencies_directory: str | None = _effect(
+        None, "--beta-dependencies-directory", NO_DEPENDENCIES)
+    beta_use_biocontainers: bool = _effect(False, "--beta-use-biocontainers", NO_DEPENDENCIES)
+    beta_conda_dependencies: bool = _effect(False, "--beta-conda-dependencies",
+                                            NO_DEPENDENCIES)
+    overrides: str | None = _effect(
+        None, "--overrides", "not yet: requirements come from the documents only")
+    mpi_config_file: str | None = _effect(
+        None, "--mpi-config-file", "MPIRequirement is not supported: no effect")
+    bypass_file_store: bool = _effect(
+        False, "--bypass-file-store", "not yet: files pass through the job store")
+    reference_inputs: bool = _effect(
+        False, "--reference-inputs", "remote inputs are fetched into the job store once")
+    disable_streaming: bool = _effect(
+        False, "--disable-streaming", "moil does not stream inputs: no effect")
+    cwl_default_ram: bool = _effect(
+        True, "--cwl-default-ram", "tools that give no ramMin get --defaultMemory",
+        negate=("--no-cwl-default-ram",))
+    cwl_min_ram: str | None = _effect(
+        None, "--cwl-min-ram", "not yet: tools get the memory they ask for")
+    dest_bucket: str | None = _effect(
+        None, "--destBucket", "not yet: outputs go to --outdir")
+    cidfile_dir: str | None = _effect(
+        None, "--cidfile-dir", "not yet: container IDs are not written to files")
+    cidfile_prefix: str | None = _effect(
+        None, "--cidfile-prefix", "not yet: container IDs are not written to files")
+    record_container_id: bool = _effect(
+        False, "--record-container-id", "not yet: container IDs are not written to files",
+        hidden=True)
     strict: bool = _accepted("--strict")
     timestamps: bool = _accepted("--timestamps")
     no_warnings: bool = _accepted("--no-warnings")
@@ -67,11 +115,12 @@ class CwlSettings(Settings):
     user_space_docker_cmd: str | None = setting(
         None, "--user-space-docker-cmd", dest="user_space_docker_cmd", hidden=True)
     leave_tmpdir: bool = setting(
-        False, "--leave-tmpdir", dest="leave_tmpdir",
+        False, "--leave-tmpdir", dest="leave_tmpdir", negate=("--rm-tmpdir",),
         help="keep each job's directory (the tool's temporary and output directories); "
         "the log says where (implies --cleanWorkDir never)")
     no_compute_checksum: bool = setting(
         False, "--no-compute-checksum", dest="no_compute_checksum",
+        negate=("--compute-checksum",),
         help="give output Files no checksum (no file is read to hash it)")
     default_container: str | None = setting(
         None, "--default-container", dest="default_container", metavar="IMAGE",
@@ -97,7 +146,8 @@ class CwlSettings(Settings):
     enable_ext: bool = setting(False, "--enable-ext", dest="enable_ext",
                                help="load cwltool's extensions (cwltool:Loop, ...)")
     loop_iteration_limit: int | None = setting(
-        None, "--loop-iteration-limit", dest="loop_iteration_limit", parse=positive_int,
+        None, "--loop-iteration-limit", "--cwl-loop-iteration-limit",
+        dest="loop_iteration_limit", parse=positive_int,
         metavar="N",
         help="fail a looping step (cwltool:Loop) whose loopWhen still holds after N "
         "iterations (default: no limit, as cwltool)")

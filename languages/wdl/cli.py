@@ -38,17 +38,24 @@ from languages.wdl.settings import WdlSettings, wdl_settings
 from runner.cli import console
 from runner.cli.logs import setup_logging
 from runner.config.checks import check_output_file, validate
-from runner.config.options import add_toil_options, build_config, log_level
+from runner.config.options import (
+    add_toil_options,
+    build_config,
+    log_level,
+    warn_other_effects,
+)
+from runner.config.parser import ToilArgumentParser
 from runner.config.runconfig import RunConfig
 from runner.engine.run import Run
 from runner.errors import MoilError, UsageError, WorkflowFailed
+from runner.jobenv.containers import ContainerEngineUnavailable
 from runner.model.graph import JobNode
 
 log = logging.getLogger(__name__)
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ToilArgumentParser(
         prog="toil-wdl-runner",
         usage="%(prog)s [options] DOCUMENT [INPUTS_JSON] [options]",
         description="Run a WDL 1.0/1.1 (or draft-2) workflow with moil.",
@@ -80,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             check_output_file("--logFile", args.logFile)
         config = build_config(args, frontend=WdlSettings)
         setup_logging(config)
+        warn_other_effects(args, config)
         return _run(args, config)
     except WorkflowFailed as exc:
         # the leader has logged each failure in full; repeat it only if the log hides errors
@@ -148,6 +156,10 @@ def _check_container_engine(doc: Tree.Document, container: str) -> None:
     finding none says once that tasks run on the host."""
     if container == "none" or not any(wants_container(t.runtime) for t in _all_tasks(doc)):
         return
+    if container == "singularity":
+        raise ContainerEngineUnavailable(
+            "--container singularity: moil cannot run Singularity yet; use --container "
+            "docker, podman or auto")
     engine = engine_for(container)
     if engine is None:
         log.warning(

@@ -231,7 +231,9 @@ class Job:
 
         @staticmethod
         def getDefaultArgumentParser(jobstore_as_flag: bool = False) -> argparse.ArgumentParser:  # noqa: N802
-            parser = argparse.ArgumentParser()
+            from runner.config.parser import ToilArgumentParser
+
+            parser = ToilArgumentParser()
             Job.Runner.addToilOptions(parser, jobstore_as_flag=jobstore_as_flag)
             return parser
 

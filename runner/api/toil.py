@@ -13,7 +13,7 @@ from backends.jobstore.base import FileID
 from runner.cli.console import catch_sigterm
 from runner.cli.logs import setup_logging
 from runner.config.checks import validate
-from runner.config.options import build_config
+from runner.config.options import build_config, warn_other_effects
 from runner.config.runconfig import RunConfig
 from runner.engine.leader import Interrupted
 from runner.engine.run import Run, make_batch_system
@@ -49,6 +49,7 @@ class Toil:
         except UsageError as exc:
             _exit_with(exc, exc.exit_code)
         setup_logging(config)
+        warn_other_effects(self.options, config)
         self._sigterm = signal.getsignal(signal.SIGTERM)
         catch_sigterm()  # SIGTERM outside the leader's loop: Terminated, cleaned up as Ctrl-C
         try:

@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import os
 import typing
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from backends.settings import Declared, Settings, declared, parse_text
@@ -67,10 +68,36 @@ def add_settings(
             kwargs["metavar"] = option.metavar
         if option.bare is not None:
             kwargs.update(nargs="?", const=option.bare() if callable(option.bare) else option.bare)
-        parser.add_argument(*option.flags, **kwargs)
+        if option.flags:
+            action = parser.add_argument(*option.flags, **kwargs)
+            action.moil_bool = item.type is bool  # see normalize_bool_flags
+        if item.type is bool:
+            for flag in option.negate:
+                parser.add_argument(flag, dest=option.name, action="store_false",
+                                    help=argparse.SUPPRESS)
         for flag, value in option.consts.items():
             parser.add_argument(flag, dest=option.name, action="store_const", const=value,
                                 help=argparse.SUPPRESS)
+
+
+#: the words a boolean option's value may be (Toil's ``strtobool`` and more)
+BOOL_WORDS = frozenset({"1", "true", "t", "yes", "y", "on", "0", "false", "f", "no", "n", "off"})
+
+
+def normalize_bool_flags(actions: Iterable[argparse.Action], argv: Sequence[str]) -> list[str]:
+    """``argv`` with each boolean option that takes an optional value (Toil's ``--flag
+    BOOL``) and is not followed by one written ``--flag=true``, so that argparse does not
+    take the next argument (the document) for its value."""
+    flags = {s for a in actions if getattr(a, "moil_bool", False) for s in a.option_strings}
+    out = list(argv)
+    for index, token in enumerate(out):
+        if token == "--":
+            break
+        if token in flags:
+            following = out[index + 1] if index + 1 < len(out) else ""
+            if following.lower() not in BOOL_WORDS:
+                out[index] = f"{token}=true"
+    return out
 
 
 def default_of(item: Declared) -> Any:

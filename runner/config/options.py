@@ -21,6 +21,7 @@ from backends.errors import InvalidBackendError, UnknownBackendError
 from backends.registry import BATCH_SYSTEM_GROUP, builtin_names, load_batch_system
 from backends.settings import Settings, declared
 from runner.config import configfile
+from runner.config.accepted import AcceptedOptions, warn_effects
 from runner.config.flags import add_settings, default_of, from_namespace
 from runner.config.runconfig import RunConfig
 from runner.errors import UsageError
@@ -50,6 +51,8 @@ def add_toil_options(
             add_settings(parser.add_argument_group(f"{name} options"), cls.settings_class, seen)
     if frontend is not None:
         add_settings(parser.add_argument_group(f"{frontend.kind} options"), frontend, seen)
+    add_settings(parser.add_argument_group("Toil options with another effect here"),
+                 AcceptedOptions, seen)
     configfile.install(parser, read_files=read_config)
 
 
@@ -105,6 +108,14 @@ def build_config(
     return from_namespace(RunConfig, options, batch=batch, frontend=front, user_main=user_main)
 
 
+def warn_other_effects(options: object, config: RunConfig) -> None:
+    """Say once at WARNING what each option given in ``options`` that does not do here what
+    it does in Toil does instead (``runner.config.accepted``); call it once logging is set."""
+    for part in (config, config.batch, config.frontend,
+                 from_namespace(AcceptedOptions, options)):
+        warn_effects(part)
+
+
 def default_options(job_store: str | None = None, **overrides: object) -> argparse.Namespace:
     """Options with every default, as ``Job.Runner.getDefaultOptions`` gives them."""
     parser = argparse.ArgumentParser()
@@ -121,7 +132,7 @@ def log_level(name: str | None) -> int:
     upper = str(name or "INFO").upper()
     if upper == "OFF":
         return logging.CRITICAL + 10
-    level = {"WARN": logging.WARNING, "CRIT": logging.CRITICAL}.get(upper)
+    level = {"WARN": logging.WARNING, "CRIT": logging.CRITICAL, "TRACE": logging.DEBUG}.get(upper)
     return level if level is not None else int(getattr(logging, upper, logging.INFO))
 
 

@@ -23,7 +23,7 @@ from runner.errors import UsageError
 
 VERSION = 1
 CLEAN_CHOICES = ("always", "onError", "never", "onSuccess")
-LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "OFF")
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "TRACE", "OFF")
 LOG_ALIASES = ("WARN", "CRIT", "NOTSET")
 
 def size(text: str) -> int:
@@ -72,14 +72,67 @@ class RunConfig(Settings):
                                   help="memory of a job that does not say")
     default_disk: int = setting(parse_size("2G"), "--defaultDisk", parse=size, minimum=0,
                                 help="disk of a job that does not say")
-    default_accelerators: str | None = setting(None, "--defaultAccelerators", hidden=True)
-    default_preemptible: bool = setting(False, "--defaultPreemptible", hidden=True)
+    default_accelerators: str | None = setting(
+        None, "--defaultAccelerators", metavar="ACCELERATOR[,ACCELERATOR...]",
+        effect="not yet: jobs that do not say ask for no accelerators",
+        help="accelerators of a job that does not say (gpu, nvidia:2, ...)")
+    default_preemptible: bool = setting(
+        False, "--defaultPreemptible", "--defaultPreemptable", bare=True, metavar="BOOL",
+        effect="not yet: jobs that do not say are not marked preemptible",
+        help="jobs that do not say may run on preemptible (spot) nodes")
     retry_count: int = setting(1, "--retryCount", minimum=0,
                                help="times a failed job is retried (default 1)")
+    retry_backoff_seconds: float = setting(
+        0.0, "--retryBackoffSeconds", minimum=0,
+        effect="not yet: a failed job is retried at once",
+        help="seconds before a failed job's first retry (default 0: at once; Toil's is 2)")
+    retry_backoff_factor: float = setting(
+        3.0, "--retryBackoffFactor", minimum=1,
+        effect="not yet: a failed job is retried at once",
+        help="each further retry waits this many times longer (default 3)")
+    stop_on_first_failure: bool = setting(
+        False, "--stopOnFirstFailure", bare=True, metavar="BOOL",
+        effect="not yet: the run goes on with jobs that do not depend on the failed one",
+        help="stop the run when a job has failed for the last time")
+    double_mem: bool = setting(
+        False, "--doubleMem", bare=True, metavar="BOOL",
+        effect="not yet: a job killed for its memory is retried with the same memory",
+        help="retry a job killed for exceeding its memory with twice the memory")
+    max_jobs: int = setting(0, "--maxJobs", minimum=0,
+                            effect="not yet: every ready job is issued",
+                            help="most jobs issued to the batch system at once (0: no limit)")
+    max_local_jobs: int = setting(0, "--maxLocalJobs", minimum=0,
+                                  effect="not yet: every ready local job runs",
+                                  help="most of the leader's own jobs at once (0: no limit)")
+    set_env: tuple[str, ...] = setting(
+        (), "--setEnv", "-e", metavar="NAME=VALUE or NAME",
+        effect="not yet: jobs see the environment they always see",
+        help="set this variable in every job (NAME alone: its value in this environment)")
     max_job_duration: float | None = setting(
         None, "--maxJobDuration", minimum=0, minimum_allowed=False,
         help="kill a job that runs longer than this many seconds")
     restart: bool = setting(False, "--restart", help="resume the run kept in the job store")
+    symlink_imports: bool = setting(
+        True, "--symlinkImports", bare=True, metavar="BOOL", negate=("--noLinkImports",),
+        consts={"--linkImports": True},
+        effect="not yet: inputs are imported as they always are",
+        help="import local inputs by link where the job store allows it (default true)")
+    move_outputs: bool = setting(
+        False, "--moveOutputs", bare=True, metavar="BOOL",
+        consts={"--moveExports": True, "--noMoveExports": False},
+        effect="not yet: outputs are exported as they always are",
+        help="move final outputs out of the job store instead of copying them")
+    caching: bool | None = setting(
+        None, "--caching", bare=True, metavar="BOOL", negate=("--disableCaching",),
+        effect="moil has no worker file cache: no effect",
+        help="Toil's worker file cache (moil has none; not CWL/WDL call caching)")
+    disable_chaining: bool = setting(
+        False, "--disableChaining", bare=True, metavar="BOOL",
+        effect="not yet: successors may run in their predecessor's allocation",
+        help="never run a job's successor in its allocation")
+    debug_worker: bool = setting(
+        False, "--debugWorker", effect="not yet: jobs run in worker processes",
+        help="run jobs in the leader's process (for a debugger)")
     call_cache: str | None = setting(
         None, "--callCache", "--cachedir", metavar="DIR",
         help="reuse results of earlier runs kept in DIR, and keep this run's there (off by "
@@ -117,8 +170,13 @@ class RunConfig(Settings):
     log_level: str = setting(
         "INFO", "--logLevel", parse=str.upper, choices=LOG_LEVELS + LOG_ALIASES,
         consts={"--logOff": "OFF", "--logCritical": "CRITICAL", "--logError": "ERROR",
-                "--logWarning": "WARNING", "--logInfo": "INFO", "--logDebug": "DEBUG"},
-        help="how much the leader logs")
+                "--logWarning": "WARNING", "--logInfo": "INFO", "--logDebug": "DEBUG",
+                "--logTrace": "TRACE"},
+        help="how much the leader logs (TRACE: as DEBUG)")
+    log_colors: bool = setting(
+        True, "--logColors", bare=True, metavar="BOOL",
+        effect="not yet: log lines are never colored",
+        help="color the log's level names on a terminal (default true)")
     log_file: str | None = setting(None, "--logFile", check="output_file", leader_only=True,
                                    help="also write the log to this file")
     rotating_logging: bool = setting(False, "--rotatingLogging",
@@ -133,7 +191,7 @@ class RunConfig(Settings):
         None, "--writeLogsGzip", bare=_here, check="output_dir", leader_only=True,
         help="write each job's log, gzipped, into this directory")
     write_logs_from_all_jobs: bool = setting(
-        False, "--writeLogsFromAllJobs", help="--writeLogs: the logs of every job, not only "
+        False, "--writeLogsFromAllJobs", bare=True, metavar="BOOL", help="--writeLogs: the logs of every job, not only "
         "of failed ones")
     disable_progress: bool = setting(False, "--disableProgress",
                                      help="no progress bar on the terminal")

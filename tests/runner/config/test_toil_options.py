@@ -1,0 +1,179 @@
+"""Every option of Toil 9.6.0's ``toil-cwl-runner``, ``toil-wdl-runner`` and ``toil``
+subcommands, with a value Toil takes (``toil_options.tsv``, written by
+``bench/toil_options.py`` from Toil's ``--help``): moil's parsers take each one."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import click
+import pytest
+import typer
+
+LIST = Path(__file__).with_name("toil_options.tsv")
+
+
+def _rows() -> list[tuple[str, str, str]]:
+    rows = []
+    for line in LIST.read_text().splitlines():
+        if line and not line.startswith("#"):
+            command, option, value = line.split("\t")
+            rows.append((command, option, value))
+    return rows
+
+
+#: the runners' rows (the ``toil`` subcommands' are checked by test_toil_subcommand_options)
+ROWS = [row for row in _rows() if row[0] in ("toil-cwl-runner", "toil-wdl-runner")]
+
+
+def tokens_of(option: str, value: str) -> list[str]:
+    if not value:
+        return [option]
+    return [f"{option}={value}"] if value.startswith("-") else [option, value]
+
+
+def _around(tokens: list[str], *positionals: str) -> list[str]:
+    """Options with a value before the positional arguments, a flag alone after them (as
+    in Toil, ``--writeLogs wf.cwl`` would take the document for the directory)."""
+    return [*tokens, *positionals] if len(tokens) > 1 or "=" in tokens[0] else [
+        *positionals, *tokens]
+
+
+def parse_cwl(tokens: list[str]) -> argparse.Namespace:
+    from languages.cwl.cli import parse_arguments
+
+    return parse_arguments(_around(tokens, "wf.cwl", "job.yml"))
+
+
+def parse_wdl(tokens: list[str]) -> argparse.Namespace:
+    from languages.wdl.cli import build_parser
+
+    argv = _around(tokens, "wf.wdl", "inputs.json")
+    return build_parser(argv).parse_intermixed_args(argv)
+
+
+def parse_toil(sub: str, tokens: list[str]) -> click.Context:
+    from runner.cli.toil_cmd import app
+
+    group = typer.main.get_command(app)
+    assert isinstance(group, click.Group)
+    with group.make_context("toil", [sub]) as ctx:
+        command = group.get_command(ctx, sub)
+        assert command is not None, f"moil has no toil {sub}"
+        args = [*tokens] if sub == "config" else [*tokens, "file:js"]
+        return command.make_context(sub, args, parent=ctx)
+
+
+def test_the_list_covers_every_command() -> None:
+    counts: dict[str, int] = {}
+    for command, _, _ in _rows():
+        counts[command] = counts.get(command, 0) + 1
+    assert counts["toil-cwl-runner"] > 150 and counts["toil-wdl-runner"] > 120
+    assert {"toil status", "toil stats", "toil clean", "toil kill", "toil debug-job",
+            "toil debug-file", "toil config"} <= set(counts)
+
+
+@pytest.mark.parametrize(("command", "option", "value"), ROWS,
+                         ids=[f"{c}:{o}" for c, o, _ in ROWS])
+def test_moil_takes_toils_option(command: str, option: str, value: str) -> None:
+    tokens = tokens_of(option, value)
+    try:
+        if command == "toil-cwl-runner":
+            args = parse_cwl(tokens)
+            assert args.cwltool == "wf.cwl" and args.cwljob == ["job.yml"]
+        elif command == "toil-wdl-runner":
+            args = parse_wdl(tokens)
+            assert args.wdl == "wf.wdl" and args.inputs_file == "inputs.json"
+        else:
+            parse_toil(command.split()[1], tokens)
+    except SystemExit as exc:
+        pytest.fail(f"{command} refuses {' '.join(tokens)} (exit {exc.code})")
+    except click.UsageError as exc:
+        pytest.fail(f"{command} refuses {' '.join(tokens)}: {exc}")
+
+
+@pytest.mark.parametrize("spelling", [[], ["true"], ["True"], ["false"], ["False"]])
+def test_a_toil_boolean_takes_toils_spellings(spelling: list[str]) -> None:
+    args = parse_cwl(["--stopOnFirstFailure", *spelling])
+    assert args.stopOnFirstFailure is (spelling[:1] in ([], ["true"], ["True"]))
+    wdl = parse_wdl(["--wdlQuantCheck", *spelling])
+    assert wdl.quantCheck is (spelling[:1] in ([], ["true"], ["True"]))
+
+
+def test_a_boolean_flag_alone_before_the_document_leaves_the_document() -> None:
+    from languages.cwl.cli import parse_arguments
+    from languages.wdl.cli import build_parser
+
+    args = parse_arguments(["--doubleMem", "wf.cwl", "job.yml", "--disableChaining"])
+    assert (args.cwltool, args.cwljob) == ("wf.cwl", ["job.yml"])
+    assert args.doubleMem is True and args.disableChaining is True
+    argv = ["--stopOnFirstFailure", "wf.wdl", "--quantCheck", "false", "in.json"]
+    wdl = build_parser(argv).parse_intermixed_args(argv)
+    assert (wdl.wdl, wdl.inputs_file, wdl.stopOnFirstFailure, wdl.quantCheck) == (
+        "wf.wdl", "in.json", True, False)
+
+
+@pytest.mark.parametrize(("tokens", "dest", "value"), [
+    (["--noLinkImports"], "symlinkImports", False),
+    (["--linkImports"], "symlinkImports", True),
+    (["--symlinkImports", "false"], "symlinkImports", False),
+    (["--moveExports"], "moveOutputs", True),
+    (["--disableCaching"], "caching", False),
+    (["--caching", "true"], "caching", True),
+    (["--noQuantCheck"], "quantCheck", False),
+    (["--dont_allocate_mem"], "slurmAllocateMem", False),
+    (["--slurmAllocateMem", "False"], "slurmAllocateMem", False),
+])
+def test_toils_negations_and_old_names(tokens: list[str], dest: str, value: bool) -> None:
+    assert getattr(parse_wdl(tokens), dest) is value
+
+
+def test_setenv_is_taken_several_times() -> None:
+    args = parse_cwl(["--setEnv", "A=1", "-e", "B", "--setEnv=C=x=y"])
+    assert args.setEnv == ["A=1", "B", "C=x=y"]
+
+
+def test_an_option_with_another_effect_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
+    from languages.wdl.settings import WdlSettings
+    from runner.config import accepted
+    from runner.config.options import build_config, warn_other_effects
+
+    accepted._warned.clear()
+    args = parse_wdl(["--provisioner", "aws", "--maxNodes", "3"])
+    with caplog.at_level("WARNING", logger="runner.config"):
+        for _ in range(2):
+            warn_other_effects(args, build_config(args, frontend=WdlSettings))
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert sorted(lines) == sorted([
+        f"--provisioner: {accepted.NO_AUTOSCALING}", f"--maxNodes: {accepted.NO_AUTOSCALING}"])
+
+
+def test_an_option_left_at_its_default_says_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    from languages.cwl.settings import CwlSettings
+    from runner.config import accepted
+    from runner.config.options import build_config, warn_other_effects
+
+    accepted._warned.clear()
+    with caplog.at_level("WARNING", logger="runner.config"):
+        for tokens in (["--cwl-default-ram"], ["--symlinkJobStoreReads", "true"]):
+            args = parse_cwl(tokens)
+            warn_other_effects(args, build_config(args, frontend=CwlSettings))
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []
+
+
+@pytest.mark.parametrize(("main", "argv", "hint"), [
+    ("languages.cwl.cli", ["--maxJbos", "3", "wf.cwl"], "--maxJobs"),
+    ("languages.wdl.cli", ["wf.wdl", "--stopOnFirstFaillure"], "--stopOnFirstFailure"),
+    ("languages.wdl.cli", ["wf.wdl", "--WDLOUTPUTFILE", "x"], "--wdlOutputFile"),
+])
+def test_a_misspelled_option_gets_a_did_you_mean(
+    main: str, argv: list[str], hint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    with pytest.raises(SystemExit) as exc:
+        importlib.import_module(main).main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"(did you mean {hint}" in err, err
