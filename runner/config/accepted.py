@@ -4,7 +4,7 @@ deadlock checks, import workers, server-side encryption keys, Dockstore metrics.
 tuning knobs of Toil's own machinery.
 
 Each says what it does here (``Option.effect``); a run that gives one a value other than its
-default says so once at WARNING (``warn_effects``). None is silently ignored.
+default says so at WARNING, once per run (``warn_effects``). None is silently ignored.
 """
 
 from __future__ import annotations
@@ -140,19 +140,14 @@ class AcceptedOptions(Settings):
         effect="inputs are imported by the leader (once each)")
 
 
-_warned: set[str] = set()
-
-
 def warn_effects(settings: Settings | None) -> None:
-    """Say at WARNING, once per process and option, what each option of ``settings`` that
-    was given a value other than its default does here (``Option.effect``)."""
+    """Say at WARNING what each option of ``settings`` that was given a value other than its
+    default does here (``Option.effect``): one line per option (the commands call it once
+    per run)."""
     if settings is None:
         return
     for item in declared(type(settings)):
         option = item.option
-        if not option.effect or getattr(settings, item.name) == item.default:
-            continue
-        flag = option.flags[0] if option.flags else option.all_flags[0]
-        if flag not in _warned:
-            _warned.add(flag)
+        if option.effect and getattr(settings, item.name) != item.default:
+            flag = option.flags[0] if option.flags else option.all_flags[0]
             log.warning("%s: %s", flag, option.effect)

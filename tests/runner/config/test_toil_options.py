@@ -139,11 +139,9 @@ def test_an_option_with_another_effect_says_so_once(caplog: pytest.LogCaptureFix
     from runner.config import accepted
     from runner.config.options import build_config, warn_other_effects
 
-    accepted._warned.clear()
-    args = parse_wdl(["--provisioner", "aws", "--maxNodes", "3"])
+    args = parse_wdl(["--provisioner", "aws", "--maxNodes", "3", "--maxNodes", "4"])
     with caplog.at_level("WARNING", logger="runner.config"):
-        for _ in range(2):
-            warn_other_effects(args, build_config(args, frontend=WdlSettings))
+        warn_other_effects(args, build_config(args, frontend=WdlSettings))
     lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert sorted(lines) == sorted([
         f"--provisioner: {accepted.NO_AUTOSCALING}", f"--maxNodes: {accepted.NO_AUTOSCALING}"])
@@ -151,10 +149,8 @@ def test_an_option_with_another_effect_says_so_once(caplog: pytest.LogCaptureFix
 
 def test_an_option_left_at_its_default_says_nothing(caplog: pytest.LogCaptureFixture) -> None:
     from languages.cwl.settings import CwlSettings
-    from runner.config import accepted
     from runner.config.options import build_config, warn_other_effects
 
-    accepted._warned.clear()
     with caplog.at_level("WARNING", logger="runner.config"):
         for tokens in (["--cwl-default-ram"], ["--symlinkJobStoreReads", "true"]):
             args = parse_cwl(tokens)
