@@ -51,6 +51,8 @@ class Resources:
     disk: int = 2 * 1024**3
     accelerators: tuple[Mapping[str, object], ...] = ()
     preemptible: bool = False
+    #: the memory is the run's default (``--defaultMemory``): the job gave none of its own
+    default_memory: bool = False
 
 
 @dataclass(frozen=True)

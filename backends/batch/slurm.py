@@ -2,11 +2,15 @@
 
 Submission (``sbatch --parsable``, script on stdin):
 
-- ``--cpus-per-task`` = cores rounded up; ``--mem`` = memory in MiB, rounded up;
+- ``--cpus-per-task`` = cores rounded up; ``--mem`` = memory in MiB, rounded up (none with
+  ``--slurmAllocateMem false``; ``--mem=0``, a whole node's, for a job that gave no memory
+  of its own with ``--slurmDefaultAllMem true``);
 - ``--time`` from ``BatchJob.time_limit``, else ``--slurmTime``, else ``--defaultWalltime``,
   else the partition default;
 - ``--partition`` from ``--slurmPartition`` (else the cluster default); a job needing more
-  than one core goes to ``--slurmPE`` / ``TOIL_SLURM_PE`` instead when that is set;
+  than one core goes to ``--slurmPE`` / ``TOIL_SLURM_PE`` instead when that is set, one that
+  asks for GPUs to ``--slurmGPUPartition`` when that is set;
+- ``--qos`` from ``--slurmQOS`` (``--slurmGPUQOS`` instead for a job that asks for GPUs);
 - ``--gres=gpu[:MODEL]:N`` for GPU accelerators;
 - ``--output/--error`` into ``--batchLogsDir`` (``moil-<job>-<slurm id>.out|.err``), else
   ``/dev/null``; ``-J`` the job's name; ``--no-requeue`` so that a failed node reports the
@@ -169,25 +173,21 @@ class SlurmSettings(GridSettings):
         None, "--slurmPE", env="TOIL_SLURM_PE",
         help="partition for jobs that need more than one core (or TOIL_SLURM_PE)")
     qos: str | None = setting(None, "--slurmQOS", env="TOIL_SLURM_QOS",
-                              effect="not yet: jobs are submitted without --qos",
                               help="Quality of Service for every job (sbatch --qos)")
     gpu_partition: str | None = setting(
         None, "--slurmGPUPartition", env="TOIL_SLURM_GPU_PARTITION",
-        effect="not yet: jobs that ask for GPUs go to the usual partition",
         help="partition for jobs that ask for GPUs")
     gpu_qos: str | None = setting(
         None, "--slurmGPUQOS", env="TOIL_SLURM_GPU_QOS",
-        effect="not yet: jobs that ask for GPUs get the usual QOS",
         help="Quality of Service for jobs that ask for GPUs")
     allocate_mem: bool = setting(
         True, "--slurmAllocateMem", env="TOIL_SLURM_ALLOCATE_MEM", bare=True, metavar="BOOL",
         consts={"--allocate_mem": True, "--dont_allocate_mem": False},
-        effect="not yet: every job is submitted with --mem",
         help="ask for each job's memory (sbatch --mem; false: never, for clusters that "
         "refuse memory requests)")
     default_all_mem: bool = setting(
         False, "--slurmDefaultAllMem", env="TOIL_SLURM_DEFAULT_ALL_MEM", bare=True,
-        metavar="BOOL", effect="not yet: jobs that do not say get --defaultMemory",
+        metavar="BOOL",
         help="give jobs that do not say how much memory they need a whole node's (--mem=0)")
 
 
@@ -240,10 +240,13 @@ class SlurmBatchSystem(AbstractGridBatchSystem):
         ours: list[tuple[str, str]] = [
             ("--job-name", re.sub(r"\s+", "_", job.name or job.job_id)[:128]),
             ("--cpus-per-task", str(cores)),
-            ("--mem", f"{max(1, math.ceil(resources.memory / 2**20))}M"),
             ("--output", self._log_path(job, "out")),
             ("--error", self._log_path(job, "err")),
         ]
+        if self.settings.allocate_mem:
+            whole_node = self.settings.default_all_mem and resources.default_memory
+            mem = "0" if whole_node else f"{max(1, math.ceil(resources.memory / 2**20))}M"
+            ours.append(("--mem", mem))
         default = self.settings.default_walltime
         time_limit = (
             format_time(job.time_limit)
@@ -252,11 +255,16 @@ class SlurmBatchSystem(AbstractGridBatchSystem):
         )
         if time_limit:
             ours.append(("--time", time_limit))
+        gpus = [a for a in resources.accelerators if str(a.get("kind", "gpu")).lower() == "gpu"]
         multi = self.settings.pe or None
         partition = multi if cores > 1 and multi else self.settings.partition
+        if gpus and self.settings.gpu_partition:
+            partition = self.settings.gpu_partition
         if partition:
             ours.append(("--partition", partition))
-        gpus = [a for a in resources.accelerators if str(a.get("kind", "gpu")).lower() == "gpu"]
+        qos = (self.settings.gpu_qos if gpus else None) or self.settings.qos
+        if qos:
+            ours.append(("--qos", qos))
         if gpus:
             count = sum(int(str(a.get("count", 1))) for a in gpus)
             model = gpus[0].get("model")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from languages.cwl.settings import CwlSettings, cwl_settings
 from runner.jobenv import toolspan
+from runner.jobenv.setenv import variables
 
 if TYPE_CHECKING:
     from cwltool.context import RuntimeContext
@@ -72,6 +73,9 @@ def runtime_context(
 
     settings = cwl_settings(config)
     rc = _template(settings, config.log_level).copy()
+    if config.set_env:  # --setEnv: set in this process while the job runs (execute)
+        rc.preserve_environment = [*(rc.preserve_environment or ()),
+                                   *variables(config.set_env)]
     tmpdir_prefix = settings.tmpdir_prefix
     outdir_prefix = settings.tmp_outdir_prefix
     in_container = (

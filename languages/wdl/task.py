@@ -41,6 +41,7 @@ from runner.engine.execute import PermanentJobError
 from runner.errors import JobError
 from runner.jobenv import toolspan
 from runner.jobenv.containers import ContainerEngine, ImageUnavailable, Mount
+from runner.jobenv.setenv import variables
 from runner.model.graph import JobContext
 
 STDERR_TAIL = 15
@@ -186,6 +187,7 @@ class TaskRun:
             return self._run_in_container(engine, self.image, script, stdout, stderr)
         warn = self.ctx.file_store.log_to_leader
         env = host_environment(settings, self.work, os.path.join(self.dir, "tmp"), warn)
+        env.update(variables(self.ctx.config.set_env))
         with open(stdout, "wb") as out, open(stderr, "wb") as err:
             toolspan.begin()
             proc = subprocess.run(
@@ -222,9 +224,9 @@ class TaskRun:
             workdir=self.work,
             stdout=stdout,
             stderr=stderr,
-            env=container_environment(
+            env=_with_set_env(container_environment(
                 wdl_settings(self.ctx.config), self.ctx.file_store.log_to_leader
-            ),
+            ), self.ctx.config.set_env),
             network=True,
             cores=self.cores,
         )
@@ -336,3 +338,10 @@ def _int(value: Value.Base | None, default: int) -> int:
     if value is None or isinstance(value, Value.Null):
         return default
     return max(0, int(value.coerce(Type.Int()).value))
+
+
+def _with_set_env(env: dict[str, str] | None, entries: tuple[str, ...]) -> dict[str, str] | None:
+    """A container's variables with the run's ``--setEnv`` ones."""
+    if not entries:
+        return env
+    return {**(env or {}), **variables(entries)}

@@ -13,6 +13,7 @@ a command's positional arguments.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -25,6 +26,7 @@ from runner.config.accepted import AcceptedOptions, warn_effects
 from runner.config.flags import add_settings, default_of, from_namespace
 from runner.config.runconfig import RunConfig
 from runner.errors import UsageError
+from runner.jobenv.setenv import resolve
 
 
 def add_toil_options(
@@ -105,7 +107,10 @@ def build_config(
     core = from_namespace(RunConfig, options)
     batch = from_namespace(batch_system_class(core.batch_system).settings_class, options)
     front = None if frontend is None else from_namespace(frontend, options)
-    return from_namespace(RunConfig, options, batch=batch, frontend=front, user_main=user_main)
+    config = from_namespace(RunConfig, options, batch=batch, frontend=front, user_main=user_main)
+    if config.set_env:
+        config = dataclasses.replace(config, set_env=resolve(config.set_env))
+    return config
 
 
 def warn_other_effects(options: object, config: RunConfig) -> None:

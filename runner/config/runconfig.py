@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from backends.settings import NoSettings, Settings, declared, from_values, setting
-from runner.config.units import parse_size
+from runner.config.units import parse_accelerators, parse_size
 from runner.errors import UsageError
 
 VERSION = 1
@@ -37,6 +37,12 @@ def fraction(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{text} is not between 0 and 1")
     return value
+
+
+def _accelerators(text: str) -> str:
+    """An accelerator list (checked; kept as text: ``parse_accelerators`` reads it)."""
+    parse_accelerators(text)
+    return text
 
 
 def _here() -> str:
@@ -74,11 +80,11 @@ class RunConfig(Settings):
                                 help="disk of a job that does not say")
     default_accelerators: str | None = setting(
         None, "--defaultAccelerators", metavar="ACCELERATOR[,ACCELERATOR...]",
-        effect="not yet: jobs that do not say ask for no accelerators",
-        help="accelerators of a job that does not say (gpu, nvidia:2, ...)")
+        parse=_accelerators,
+        help="accelerators of a job that does not say (gpu, gpu:2, cuda:1, nvidia-tesla-k80)")
     default_preemptible: bool = setting(
         False, "--defaultPreemptible", "--defaultPreemptable", bare=True, metavar="BOOL",
-        effect="not yet: jobs that do not say are not marked preemptible",
+        effect="jobs are marked preemptible; no moil batch system treats them differently",
         help="jobs that do not say may run on preemptible (spot) nodes")
     retry_count: int = setting(1, "--retryCount", minimum=0,
                                help="times a failed job is retried (default 1)")
@@ -92,21 +98,19 @@ class RunConfig(Settings):
         help="each further retry waits this many times longer (default 3)")
     stop_on_first_failure: bool = setting(
         False, "--stopOnFirstFailure", bare=True, metavar="BOOL",
-        effect="not yet: the run goes on with jobs that do not depend on the failed one",
         help="stop the run when a job has failed for the last time")
     double_mem: bool = setting(
         False, "--doubleMem", bare=True, metavar="BOOL",
         effect="not yet: a job killed for its memory is retried with the same memory",
         help="retry a job killed for exceeding its memory with twice the memory")
     max_jobs: int = setting(0, "--maxJobs", minimum=0,
-                            effect="not yet: every ready job is issued",
                             help="most jobs issued to the batch system at once (0: no limit)")
     max_local_jobs: int = setting(0, "--maxLocalJobs", minimum=0,
-                                  effect="not yet: every ready local job runs",
+                                  effect="the leader runs its own jobs one at a time: any "
+                                  "limit is met",
                                   help="most of the leader's own jobs at once (0: no limit)")
     set_env: tuple[str, ...] = setting(
         (), "--setEnv", "-e", metavar="NAME=VALUE or NAME",
-        effect="not yet: jobs see the environment they always see",
         help="set this variable in every job (NAME alone: its value in this environment)")
     max_job_duration: float | None = setting(
         None, "--maxJobDuration", minimum=0, minimum_allowed=False,

@@ -31,3 +31,35 @@ def parse_size(value: float | str) -> int:
         raise ValueError(f"not a size: {value!r} (use a number of bytes or e.g. 2G, 512M)")
     return int(float(match.group(1)) * _UNITS[unit])
 
+
+
+_BRANDS = ("nvidia", "amd")
+_APIS = ("cuda", "rocm", "opencl")
+
+
+def parse_accelerators(text: str) -> tuple[dict[str, object], ...]:
+    """Toil's accelerator list (``--defaultAccelerators``): comma-separated ``TYPE[:COUNT]``
+    where TYPE is ``gpu`` (the default), a brand (``nvidia``, ``amd``), an API (``cuda``,
+    ``rocm``, ``opencl``) or a model (``nvidia-tesla-k80``); each a GPU request
+    (``{"kind": "gpu", "count": N, ...}``). Raises ValueError for a bad count."""
+    out: list[dict[str, object]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        kind, _, count_text = part.rpartition(":") if ":" in part else (part, "", "1")
+        try:
+            count = int(count_text)
+        except ValueError:
+            raise ValueError(f"{part!r}: the count after ':' must be a whole number") from None
+        if count < 1:
+            raise ValueError(f"{part!r}: the count must be 1 or more")
+        spec: dict[str, object] = {"kind": "gpu", "count": count}
+        name = kind.strip().lower() or "gpu"
+        if name in _BRANDS:
+            spec["brand"] = name
+        elif name in _APIS:
+            spec["api"] = name
+        elif name != "gpu":
+            spec["model"] = kind.strip()
+        out.append(spec)
+    return tuple(out)

@@ -27,6 +27,7 @@ from runner.errors import JobError, MoilError
 from runner.jobenv import realtime, toolspan
 from runner.jobenv.filestore import FileStore
 from runner.jobenv.peakmem import JobMemory
+from runner.jobenv.setenv import job_environment
 from runner.jobenv.tempdirs import cleans_work_dir, work_dir
 from runner.model.graph import JobNode
 from runner.model.promise import dumps, loads
@@ -138,7 +139,7 @@ def execute(
     started, start, cpu0 = time.time(), time.monotonic(), _cpu_seconds()
     tool_exit: int | None = None
     result = JobResult(ok=False, error="interrupted")
-    with memory if memory is not None else nullcontext():
+    with memory if memory is not None else nullcontext(), job_environment(config.set_env):
         try:
             payload = loads(job.body, job.values)
             returned = load_executor(job.executor)(ctx, payload)

@@ -19,6 +19,7 @@ from backends.jobstore.base import JobStore, Lease
 from runner.cache.decide import Previous, make_decider
 from runner.cli.progress import Progress
 from runner.config.runconfig import RunConfig
+from runner.config.units import parse_accelerators
 from runner.engine import handoff, names
 from runner.engine.execute import execute
 from runner.engine.handoff import JobInput, JobResult
@@ -87,8 +88,12 @@ class Leader:
             cores=config.default_cores,
             memory=config.default_memory,
             disk=config.default_disk,
+            accelerators=parse_accelerators(config.default_accelerators or ""),
+            preemptible=config.default_preemptible,
         )
         self.stop_reason: str | None = None
+        #: --stopOnFirstFailure: a job failed for good; the run ends (failed)
+        self.stopping = False
         self.stop_code = 130
         self.progress = Progress(enabled=not config.disable_progress)
         self.last_kill_check = 0.0
@@ -145,9 +150,14 @@ class Leader:
             return "finished successfully"
         return "failed"
 
+    def _room(self) -> int | None:
+        """How many more jobs may be issued now (--maxJobs; None: no limit)."""
+        limit = self.config.max_jobs
+        return None if not limit else max(0, limit - len(self.issued))
+
     def _loop(self) -> None:
-        while self.stop_reason is None:
-            ready = self.state.take_ready()
+        while self.stop_reason is None and not self.stopping:
+            ready = self.state.take_ready(self._room())
             for job_id in ready:
                 self._start(job_id)
             self.settle()
@@ -155,7 +165,7 @@ class Leader:
             if not self.issued and not self.state.ready:
                 self.settle(clear=True)
                 break
-            if self.state.ready:
+            if self.state.ready and self._room() != 0:
                 timeout = 0.0
             elif self.services:
                 timeout = 0.2
@@ -171,7 +181,7 @@ class Leader:
             self._check_kill_flag()
             self.progress.update(self.state, self.batch.running_count())
             self.snapshot.maybe_write(self.state, self.issued.values())
-        if self.stop_reason is not None:
+        if self.stop_reason is not None or self.stopping:
             self.settle(clear=True)
             self.batch.kill_jobs(list(self.issued))
 
@@ -322,6 +332,10 @@ class Leader:
             message += self._log_tail(record.id, result.error)
         self.errors.append(self.story.job_failed(record, batch_id, message))
         self.journal.record(JobFailed(record.id, result.error))
+        if self.config.stop_on_first_failure and not self.stopping:
+            self.stopping = True
+            log.error("stopping the run at its first failed job (--stopOnFirstFailure); %d "
+                      "other job(s) running are killed", len(self.issued))
 
     def _log_tail(self, job_id: str, error: str) -> str:
         """The last lines of the job's log and its path; without the log's last entry if

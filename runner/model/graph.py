@@ -67,8 +67,9 @@ class ResourceSpec:
             cores=float(val(self.cores, defaults.cores)),
             memory=parse_size(val(self.memory, defaults.memory)),
             disk=parse_size(val(self.disk, defaults.disk)),
-            accelerators=tuple(self.accelerators),
-            preemptible=self.preemptible,
+            accelerators=tuple(self.accelerators) or defaults.accelerators,
+            preemptible=self.preemptible or defaults.preemptible,
+            default_memory=self.memory is None,
         )
 
 

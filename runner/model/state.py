@@ -142,10 +142,10 @@ class StateMachine:
                 out.append(job_id)
         return out
 
-    def take_ready(self) -> list[str]:
-        """Every job ready now; they become ISSUED."""
-        out = []
-        while self.ready:
+    def take_ready(self, limit: int | None = None) -> list[str]:
+        """The jobs ready now (at most ``limit`` of them, oldest first); they become ISSUED."""
+        out: list[str] = []
+        while self.ready and (limit is None or len(out) < limit):
             job_id = self.ready.popleft()
             job = self.jobs.get(job_id)
             if job is not None and job.status is Status.READY:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -347,3 +348,48 @@ def test_slurm_times() -> None:
     assert parse_time("1:02:03") == 3723
     assert parse_time("2-01:02:03") == 2 * 86400 + 3723
     assert parse_time("UNLIMITED") is None
+
+
+def test_toils_slurm_options_become_sbatch_arguments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TOIL_SLURM_ARGS", raising=False)
+    system = make_system(tmp_path, slurmPartition="short", slurmQOS="normal",
+                         slurmGPUPartition="gpus", slurmGPUQOS="fast")
+    gpu = Resources(accelerators=({"kind": "gpu", "count": 1},))
+    plain = system.sbatch_options(BatchJob("a", "a", Resources(), "l", "m:f", ("x",)))
+    assert "--partition=short" in plain and "--qos=normal" in plain
+    on_gpu = system.sbatch_options(BatchJob("b", "b", gpu, "l", "m:f", ("x",)))
+    assert "--partition=gpus" in on_gpu and "--qos=fast" in on_gpu
+    assert "--gres=gpu:1" in on_gpu
+    no_mem = make_system(tmp_path, slurmAllocateMem=False).sbatch_options(
+        BatchJob("c", "c", Resources(memory=64 * MiB), "l", "m:f", ("x",)))
+    assert not any(a.startswith("--mem") for a in no_mem)
+    all_mem = make_system(tmp_path, slurmDefaultAllMem=True)
+    said = Resources(memory=64 * MiB)
+    unsaid = Resources(memory=64 * MiB, default_memory=True)
+    assert "--mem=64M" in all_mem.sbatch_options(BatchJob("d", "d", said, "l", "m:f", ("x",)))
+    assert "--mem=0" in all_mem.sbatch_options(BatchJob("e", "e", unsaid, "l", "m:f", ("x",)))
+
+
+@pytest.mark.slurm
+def test_slurm_memory_options_on_a_real_slurm(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
+    """Each job writes what Slurm says of it (scontrol show job: MinMemoryNode)."""
+    systems = {
+        "given": make_system(tmp_path),
+        "none": make_system(tmp_path, slurmAllocateMem=False),
+        "all": make_system(tmp_path, slurmDefaultAllMem=True),
+    }
+    for name, system in systems.items():
+        system.start()
+        job = shell_job(name, f"scontrol -o show job $SLURM_JOB_ID > {tmp_path}/{name}")
+        system.issue_job(dataclasses.replace(job, resources=Resources(
+            cores=1, memory=64 * MiB, default_memory=name == "all")))
+        update = collect(system, 1)
+        assert [u.exit_reason for u in update.values()] == [ExitReason.FINISHED], update
+        system.shutdown()
+    shown = {name: (tmp_path / name).read_text() for name in systems}
+    given = {name: re.findall(r"MinMemoryNode=(\S+)", text) for name, text in shown.items()}
+    # none: the cluster's default (MinMemoryCPU); all: --mem=0, the whole node's memory
+    assert given == {"given": ["64M"], "none": [], "all": ["0"]}, shown
+    assert f"mem={slurm_cluster.memory_mib}M" in shown["all"]
