@@ -9,6 +9,9 @@ print the help: argparse converts each value before it acts on ``--help``). The 
 (``tests/runner/config/test_toil_options.py``) reads the stored file, not Toil.
 
 Columns: command, option, value (empty for a flag that takes none).
+
+``python bench/toil_options.py --readme`` (with moil's Python) prints the README's
+"Differences from Toil" tables from that file and moil's own declarations.
 """
 
 from __future__ import annotations
@@ -158,5 +161,105 @@ def main(bindir: str) -> None:
                    + "\n".join(rows) + "\n")
 
 
+RUNNERS = ("toil-cwl-runner", "toil-wdl-runner")
+UTILITIES = ("status", "stats", "clean", "kill", "debug-job", "debug-file", "config", "server",
+             "launch-cluster", "destroy-cluster", "ssh-cluster", "rsync-cluster")
+#: the utilities moil lacks, and the issue that brings each (None: none planned)
+LACKING = {"debug-file": "14", "config": "14", "launch-cluster": None,
+           "destroy-cluster": None, "ssh-cluster": None, "rsync-cluster": None}
+
+
+def stored_rows() -> list[tuple[str, str, str]]:
+    path = Path(__file__).resolve().parent.parent / "tests/runner/config/toil_options.tsv"
+    lines = path.read_text().splitlines()
+    return [tuple(line.split("\t")) for line in lines if line and not line.startswith("#")]  # type: ignore[misc]
+
+
+def _moil_statuses() -> dict[str, str]:
+    """Each command-line spelling moil declares: what it does here ("yes": as in Toil)."""
+    from backends.registry import BATCH_SYSTEM_GROUP, builtin_names, load_batch_system
+    from backends.settings import declared
+    from languages.cwl.settings import CwlSettings
+    from languages.wdl.settings import WdlSettings
+    from runner.config.accepted import AcceptedOptions
+    from runner.config.runconfig import RunConfig
+
+    classes = [RunConfig, CwlSettings, WdlSettings, AcceptedOptions]
+    classes += [load_batch_system(n).settings_class for n in builtin_names(BATCH_SYSTEM_GROUP)]
+    out: dict[str, str] = {}
+    for cls in classes:
+        for item in declared(cls):
+            option = item.option
+            if option.effect:
+                status = f"accepted: {option.effect}"
+            elif option.hidden and not option.help:
+                status = "accepted: changes nothing here"
+            else:
+                status = "yes"
+            for flag in option.all_flags:
+                out.setdefault(flag, status)
+    return out
+
+
+def readme_tables() -> str:
+    """The markdown of the README's "Differences from Toil" tables."""
+    statuses = _moil_statuses()
+    groups: dict[str, list[str]] = {}
+    for command, option, _ in stored_rows():
+        if command in RUNNERS:
+            spellings = groups.setdefault(statuses.get(option, "no"), [])
+            if option not in spellings:
+                spellings.append(option)
+    lines = ["| Toil's options (`toil-cwl-runner`, `toil-wdl-runner`) | in moil |",
+             "| --- | --- |"]
+    order = sorted(groups, key=lambda s: (s != "yes", s))
+    for status in order:
+        names = ", ".join(f"`{o}`" for o in sorted(groups[status], key=str.lower))
+        lines.append(f"| {names} | {status} |")
+    lines += ["", "| Toil's utility | in moil |", "| --- | --- |"]
+    by_sub: dict[str, list[str]] = {}
+    for command, option, _ in stored_rows():
+        if command.startswith("toil "):
+            by_sub.setdefault(command.split()[1], []).append(option)
+    taken = _utility_flags()
+    for sub in UTILITIES:
+        flags = [o for o in by_sub.get(sub, []) if o not in LOGGING]
+        if sub in LACKING:
+            issue = LACKING[sub]
+            status = f"not yet (issue {issue})" if issue else "no (no cluster provisioning)"
+        else:
+            missing = [o for o in flags if o not in taken.get(sub, set())]
+            status = "yes" + (f"; not yet (issue 14): {_names(missing)}" if missing else "")
+        shown = f" ({_names(flags)})" if flags else ""
+        lines.append(f"| `toil {sub}`{shown} | {status} |")
+    return "\n".join(lines)
+
+
+#: the logging options every Toil command takes
+LOGGING = ("--logCritical", "--logError", "--logWarning", "--logInfo", "--logDebug",
+           "--logTrace", "--logOff", "--logLevel", "--logFile", "--rotatingLogging",
+           "--logColors")
+
+
+def _names(options: list[str]) -> str:
+    return ", ".join(f"`{o}`" for o in options)
+
+
+def _utility_flags() -> dict[str, set[str]]:
+    """The option spellings of each of moil's ``toil`` subcommands."""
+    import typer
+
+    from runner.cli.toil_cmd import app
+
+    group = typer.main.get_command(app)
+    out: dict[str, set[str]] = {}
+    for name, command in getattr(group, "commands", {}).items():
+        out[name] = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
+    return out
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "/work/peers/bin")
+    if sys.argv[1:] == ["--readme"]:
+        print(readme_tables())
+    else:
+        main(sys.argv[1] if len(sys.argv) > 1 else "/work/peers/bin")

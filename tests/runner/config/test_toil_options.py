@@ -173,3 +173,14 @@ def test_a_misspelled_option_gets_a_did_you_mean(
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"(did you mean {hint}" in err, err
+
+
+def test_the_readme_table_names_every_toil_option_and_utility() -> None:
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    section = readme.split("### Differences from Toil", 1)[1].split("\n### ", 1)[0]
+    missing = {option for command, option, _ in _rows()
+               if command in ("toil-cwl-runner", "toil-wdl-runner")
+               and f"`{option}`" not in section}
+    assert missing == set()
+    for command in {command for command, _, _ in _rows()}:
+        assert f"`{command}`" in section or command.startswith("toil-"), command
