@@ -27,7 +27,10 @@ _engines: dict[str, ContainerEngine | None] = {}
 def engine_for(choice: str) -> ContainerEngine | None:
     """The engine for ``--container choice`` (probed once per process); None runs tasks on
     the host. Raises ContainerEngineUnavailable (exit 33) for an explicit engine that does
-    not work."""
+    not work. ``singularity``: None (the command refuses, before the run, a document whose
+    tasks name an image)."""
+    if choice == "singularity":
+        return None
     if choice not in _engines:
         _engines[choice] = detect_engine(choice)
     return _engines[choice]

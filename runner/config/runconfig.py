@@ -90,19 +90,18 @@ class RunConfig(Settings):
                                help="times a failed job is retried (default 1)")
     retry_backoff_seconds: float = setting(
         0.0, "--retryBackoffSeconds", minimum=0,
-        effect="not yet: a failed job is retried at once",
         help="seconds before a failed job's first retry (default 0: at once; Toil's is 2)")
     retry_backoff_factor: float = setting(
         3.0, "--retryBackoffFactor", minimum=1,
-        effect="not yet: a failed job is retried at once",
         help="each further retry waits this many times longer (default 3)")
     stop_on_first_failure: bool = setting(
         False, "--stopOnFirstFailure", bare=True, metavar="BOOL",
         help="stop the run when a job has failed for the last time")
     double_mem: bool = setting(
         False, "--doubleMem", bare=True, metavar="BOOL",
-        effect="not yet: a job killed for its memory is retried with the same memory",
-        help="retry a job killed for exceeding its memory with twice the memory")
+        help="retry a job killed for exceeding its memory with twice the memory (on the "
+        "single machine, where nothing else enforces memory, a job's tools are then killed "
+        "when they use more than it asked for)")
     max_jobs: int = setting(0, "--maxJobs", minimum=0,
                             help="most jobs issued to the batch system at once (0: no limit)")
     max_local_jobs: int = setting(0, "--maxLocalJobs", minimum=0,
@@ -132,11 +131,11 @@ class RunConfig(Settings):
         help="Toil's worker file cache (moil has none; not CWL/WDL call caching)")
     disable_chaining: bool = setting(
         False, "--disableChaining", bare=True, metavar="BOOL",
-        effect="not yet: successors may run in their predecessor's allocation",
+        effect="moil never runs a successor in its predecessor's allocation: no effect",
         help="never run a job's successor in its allocation")
     debug_worker: bool = setting(
-        False, "--debugWorker", effect="not yet: jobs run in worker processes",
-        help="run jobs in the leader's process (for a debugger)")
+        False, "--debugWorker",
+        help="run every job in the leader's process, one at a time (for a debugger)")
     call_cache: str | None = setting(
         None, "--callCache", "--cachedir", metavar="DIR",
         help="reuse results of earlier runs kept in DIR, and keep this run's there (off by "

@@ -26,6 +26,7 @@ from runner.engine.usertb import format_job_traceback
 from runner.errors import JobError, MoilError
 from runner.jobenv import realtime, toolspan
 from runner.jobenv.filestore import FileStore
+from runner.jobenv.memwatch import MemoryWatch
 from runner.jobenv.peakmem import JobMemory
 from runner.jobenv.setenv import job_environment
 from runner.jobenv.tempdirs import cleans_work_dir, work_dir
@@ -139,7 +140,9 @@ def execute(
     started, start, cpu0 = time.time(), time.monotonic(), _cpu_seconds()
     tool_exit: int | None = None
     result = JobResult(ok=False, error="interrupted")
-    with memory if memory is not None else nullcontext(), job_environment(config.set_env):
+    watch = _memory_watch(job, config)
+    with memory if memory is not None else nullcontext(), job_environment(config.set_env), (
+            watch if watch is not None else nullcontext()):
         try:
             payload = loads(job.body, job.values)
             returned = load_executor(job.executor)(ctx, payload)
@@ -160,6 +163,11 @@ def execute(
         finally:
             _clean_or_keep(file_store, config.clean_work_dir, result, log, job.local)
     wall = time.monotonic() - start
+    if watch is not None and watch.exceeded_kib is not None:
+        result = JobResult(
+            ok=False, over_memory=True,
+            error=f"killed for using more memory than it asked for ({watch.exceeded_kib // 1024}"
+            f" MiB used, {watch.limit_kib // 1024} MiB asked)")
     result.messages = file_store.messages
     result.stats = {
         "wall": wall,
@@ -201,6 +209,17 @@ def _clean_or_keep(file_store: FileStore, policy: str, result: JobResult,
         note = f"its work directory is kept: {made}"
     if note and not result.ok:  # on a line of its own after a multi-line account
         result.error += ("\n  " if "\n" in result.error else "; ") + note
+
+
+def _memory_watch(job: JobInput, config: RunConfig) -> MemoryWatch | None:
+    """With --doubleMem, where the batch system does not enforce memory: the job's watch."""
+    if not config.double_mem or job.local or job.memory is None:
+        return None
+    from runner.config.options import batch_system_class
+
+    if not batch_system_class(config.batch_system).capabilities.in_process:
+        return None  # a cluster's scheduler enforces memory and reports MEMLIMIT
+    return MemoryWatch(job.memory)
 
 
 def _describe(exc: BaseException) -> str:

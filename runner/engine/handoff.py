@@ -53,6 +53,8 @@ class JobInput:
     values: dict[Promise, Any]
     attempt: int = 0
     local: bool = False
+    #: the memory (bytes) the job was issued with (``--doubleMem`` watches it)
+    memory: int | None = None
 
     @classmethod
     def of(cls, record: JobRecord, values: dict[Promise, Any]) -> JobInput:
@@ -83,6 +85,9 @@ class JobResult:
     #: ``host`` (and, added by the leader, ``display`` and ``error``)
     stats: dict[str, float | str] = field(default_factory=dict)
     messages: list[tuple[str, int]] = field(default_factory=list)
+    #: the job was killed for using more memory than it asked for (``--doubleMem`` retries
+    #: it with twice the memory)
+    over_memory: bool = False
 
 
 def write_input(store: JobStore, job: JobInput) -> None:

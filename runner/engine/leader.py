@@ -9,6 +9,7 @@ records that as an event (``runner.engine.journal``), which is how the state cha
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import time
@@ -94,6 +95,12 @@ class Leader:
         self.stop_reason: str | None = None
         #: --stopOnFirstFailure: a job failed for good; the run ends (failed)
         self.stopping = False
+        #: --doubleMem: what a job's memory is multiplied by (2 ** attempts killed for it)
+        self.memory_factor: dict[str, int] = {}
+        #: --retryBackoffSeconds: when a retried job may start (monotonic), and the retries
+        #: taken from the state machine that wait for that
+        self.backoff: dict[str, float] = {}
+        self.held: list[str] = []
         self.stop_code = 130
         self.progress = Progress(enabled=not config.disable_progress)
         self.last_kill_check = 0.0
@@ -155,14 +162,29 @@ class Leader:
         limit = self.config.max_jobs
         return None if not limit else max(0, limit - len(self.issued))
 
+    def _take_ready(self) -> list[str]:
+        """The jobs to start now: ready ones (--maxJobs permitting) whose retry is not held
+        back (--retryBackoffSeconds), and held ones whose time has come."""
+        now = time.monotonic()
+        due = [j for j in self.held if self.backoff[j] <= now]
+        for job_id in due:
+            self.held.remove(job_id)
+            del self.backoff[job_id]
+        for job_id in self.state.take_ready(self._room()):
+            if self.backoff.get(job_id, 0.0) > now:
+                self.held.append(job_id)
+            else:
+                self.backoff.pop(job_id, None)
+                due.append(job_id)
+        return due
+
     def _loop(self) -> None:
         while self.stop_reason is None and not self.stopping:
-            ready = self.state.take_ready(self._room())
-            for job_id in ready:
+            for job_id in self._take_ready():
                 self._start(job_id)
             self.settle()
             self._stop_services()
-            if not self.issued and not self.state.ready:
+            if not self.issued and not self.state.ready and not self.held:
                 self.settle(clear=True)
                 break
             if self.state.ready and self._room() != 0:
@@ -171,6 +193,9 @@ class Leader:
                 timeout = 0.2
             else:
                 timeout = 1.0
+            if self.held:
+                first = min(self.backoff[j] for j in self.held)
+                timeout = min(timeout, max(0.0, first - time.monotonic()))
             update = self.batch.get_updated_job(timeout)
             while update is not None:
                 self._finished(update)
@@ -208,9 +233,17 @@ class Leader:
         if record.local:
             self.handle(record, execute(self.store, job, self.config, log))
             return
+        if self.config.debug_worker:  # in this process, for a debugger (Toil's --debugWorker)
+            job.local = True
+            self.handle(record, execute(self.store, job, self.config))
+            return
         try:
             spec: ResourceSpec = loads(record.resources, values)
             resources = spec.resolve(self.defaults)
+            factor = self.memory_factor.get(job_id)
+            if factor:  # --doubleMem: an attempt was killed for its memory
+                resources = dataclasses.replace(resources, memory=resources.memory * factor)
+            job.memory = resources.memory
         except Exception as exc:  # noqa: BLE001 (a bad promised requirement fails the job)
             self.handle(record, JobResult(ok=False, error=f"resources: {exc}", retryable=False))
             return
@@ -247,7 +280,8 @@ class Leader:
         if result is None:
             reason = _exit_message(update)
             result = JobResult(ok=False, error=reason,
-                               retryable=update.exit_reason is not ExitReason.ERROR)
+                               retryable=update.exit_reason is not ExitReason.ERROR,
+                               over_memory=update.exit_reason is ExitReason.MEMLIMIT)
             if self.config.stats:  # the worker never reported: what the batch system says
                 result.stats = {"wall": float(update.wall_time or 0.0), "cpu": 0.0,
                                 "rss_kib": 0.0, "ok": 0.0,
@@ -320,6 +354,17 @@ class Leader:
             self.story.job_retrying(record, batch_id, result.error,
                                     self.state.retry_count + 1)
             self.journal.record(AttemptFailed(record.id, record.attempts + 1))
+            more = ""
+            if result.over_memory and self.config.double_mem:
+                factor = self.memory_factor[record.id] = 2 * self.memory_factor.get(record.id, 1)
+                more = f" with {factor} times its memory (--doubleMem)"
+            delay = self.config.retry_backoff_seconds * (
+                self.config.retry_backoff_factor ** max(0, record.attempts - 1))
+            if delay > 0:
+                self.backoff[record.id] = time.monotonic() + delay
+                more += f" in {delay:g} s (--retryBackoffSeconds)"
+            if more:
+                log.warning("'%s' %s: retrying%s", record.display_name, record.id, more)
             return
         checkpoint = self.state.checkpoint_to_rerun(record.id)
         if checkpoint is not None:

@@ -81,6 +81,18 @@ def _cmdline(pid: int | str) -> bytes:
         return b""
 
 
+def descendant_pids(pid: int) -> list[int]:
+    """The live descendants of ``pid`` (children first)."""
+    out: list[int] = []
+    stack = _children_of(pid)
+    while stack:
+        child = stack.pop(0)
+        if child not in out:
+            out.append(child)
+            stack.extend(_children_of(child))
+    return out
+
+
 def descendants_rss_kib(pid: int) -> int:
     """The summed RSS of the live descendants of ``pid`` that have exec'd a program of their
     own (0 where /proc cannot tell)."""

@@ -97,3 +97,76 @@ def test_without_stop_on_first_failure_the_rest_runs(tmp_path: Path) -> None:
     done = limits(tmp_path, "failing", "--retryCount", "0", MOIL_TEST_SLEEP="0.1")
     assert done.returncode == 1
     assert (tmp_path / "marks" / "after").exists()
+
+
+def test_container_singularity_stops_a_task_that_names_an_image(tmp_path: Path) -> None:
+    (tmp_path / "img.wdl").write_text(
+        'version 1.0\ntask img {\n  command <<< echo hi >>>\n  runtime { docker: "ubuntu:22.04" }'
+        '\n  output { String out = read_string(stdout()) }\n}\n')
+    done = run(tmp_path, [str(BIN / "toil-wdl-runner"), "img.wdl", "--container", "singularity"])
+    assert done.returncode == 33, done.stderr
+    assert "--container singularity: moil cannot run Singularity yet" in done.stderr
+    (tmp_path / "plain.wdl").write_text(ENV_WDL)
+    plain = run(tmp_path, [str(BIN / "toil-wdl-runner"), "plain.wdl", "--wdlContainer",
+                           "singularity", "-e", "MOIL_A=a", "-e", "MOIL_B=b"])
+    assert plain.returncode == 0, plain.stderr  # no image: nothing to run it in
+
+
+HOG_WDL = """\
+version 1.0
+task hog {
+  command <<<
+    python3 -c 'import time; b = bytearray(250 * 2**20); b[::4096] = b"x" * len(b[::4096]); time.sleep(1.5)'
+    echo done
+  >>>
+  runtime { memory: "150 MiB" }
+  output { String out = read_string(stdout()) }
+}
+"""
+
+
+def test_double_mem_retries_a_task_over_its_memory_with_twice_as_much(tmp_path: Path) -> None:
+    (tmp_path / "hog.wdl").write_text(HOG_WDL)
+    done = run(tmp_path, [str(BIN / "toil-wdl-runner"), "hog.wdl", "--doubleMem", "true",
+                          "--retryCount", "1", "--container", "none"])
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"hog.out": "done"}
+    assert "killed for using more memory than it asked for" in done.stderr
+    assert "retrying with 2 times its memory (--doubleMem)" in done.stderr
+
+
+def test_double_mem_kills_a_task_over_its_memory_and_fails_without_retries(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "hog.wdl").write_text(HOG_WDL)
+    done = run(tmp_path, [str(BIN / "toil-wdl-runner"), "hog.wdl", "--doubleMem",
+                          "--retryCount", "0", "--container", "none"])
+    assert done.returncode == 1
+    assert "MiB asked" in done.stderr and "killed for using more memory" in done.stderr
+
+
+def test_retry_backoff_waits_longer_before_each_retry(tmp_path: Path) -> None:
+    done = limits(tmp_path, "flaky", "--retryCount", "2", "--retryBackoffSeconds", "0.5",
+                  "--retryBackoffFactor", "3")
+    assert done.returncode == 0, done.stderr
+    assert "retrying in 0.5 s (--retryBackoffSeconds)" in done.stderr
+    assert "retrying in 1.5 s (--retryBackoffSeconds)" in done.stderr
+    times = [[float(t) for t in (tmp_path / "marks" / f"attempt.{n}").read_text().split()]
+             for n in range(3)]
+    # each retry starts no sooner than its wait after the attempt before it failed
+    assert times[1][0] - times[0][1] >= 0.5
+    assert times[2][0] - times[1][1] >= 1.5
+
+
+def test_debug_worker_runs_jobs_in_the_leaders_process(tmp_path: Path) -> None:
+    done = limits(tmp_path, "pid", "--debugWorker")
+    assert done.returncode == 0, done.stderr
+    leader, job = done.stdout.split()
+    assert leader == job
+
+
+def test_without_debug_worker_a_job_runs_in_a_worker(tmp_path: Path) -> None:
+    done = limits(tmp_path, "pid")
+    assert done.returncode == 0, done.stderr
+    leader, job = done.stdout.split()
+    assert leader != job
