@@ -164,9 +164,9 @@ def main(bindir: str) -> None:
 RUNNERS = ("toil-cwl-runner", "toil-wdl-runner")
 UTILITIES = ("status", "stats", "clean", "kill", "debug-job", "debug-file", "config", "server",
              "launch-cluster", "destroy-cluster", "ssh-cluster", "rsync-cluster")
-#: the utilities moil lacks, and the issue that brings each (None: none planned)
-LACKING = {"debug-file": "14", "config": "14", "launch-cluster": None,
-           "destroy-cluster": None, "ssh-cluster": None, "rsync-cluster": None}
+#: the issue that brings each utility moil may lack (None: none planned)
+BRINGS = {"debug-file": "14", "config": "14", "launch-cluster": None,
+          "destroy-cluster": None, "ssh-cluster": None, "rsync-cluster": None}
 
 
 def stored_rows() -> list[tuple[str, str, str]]:
@@ -224,8 +224,8 @@ def readme_tables() -> str:
     taken = _utility_flags()
     for sub in UTILITIES:
         flags = [o for o in by_sub.get(sub, []) if o not in LOGGING]
-        if sub in LACKING:
-            issue = LACKING[sub]
+        if sub not in taken:
+            issue = BRINGS.get(sub)
             status = f"not yet (issue {issue})" if issue else "no (no cluster provisioning)"
         else:
             missing = [o for o in flags if o not in taken.get(sub, set())]
