@@ -310,6 +310,11 @@ class JobStore(ABC):
     def delete_file(self, file_id: str) -> None:
         """Delete a file; deleting a missing file is not an error."""
 
+    def list_files(self) -> Iterator[str]:
+        """The ID of every file in the store, in no set order (``toil debug-file``); a file
+        being written is not listed. A store that cannot list raises NotImplementedError."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its files")
+
 
 #: The kind of a locator that names none: a bare path is a ``file:`` store (Toil's rule).
 DEFAULT_KIND = "file"

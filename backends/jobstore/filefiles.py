@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from functools import partial
 from typing import IO
 
@@ -25,6 +26,9 @@ from backends.jobstore.localfs import (
 )
 
 _FILE_ID = re.compile(r"([0-9a-f]{32})/([^/\x00]+)")
+_UUID = re.compile(r"[0-9a-f]{32}")
+#: the name a file has while it is written (``localfs.temp_name``)
+_WRITING = re.compile(r"\.tmp-[0-9]+-[0-9]+$")
 
 
 class StoredFiles:
@@ -154,6 +158,22 @@ class StoredFiles:
             return os.stat(self._file_path(file_id)).st_size
         except FileNotFoundError:
             raise NoSuchFileError(f"no file {file_id!r} in {self.locator}") from None
+
+    def list_files(self) -> Iterator[str]:
+        """files/UUID/BASENAME, without the temporary names of files being written."""
+        try:
+            uuids = [e.name for e in os.scandir(f"{self.root}/files")
+                     if _UUID.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return
+        for name in uuids:
+            try:
+                entries = list(os.scandir(f"{self.root}/files/{name}"))
+            except FileNotFoundError:
+                continue  # deleted meanwhile
+            for entry in entries:
+                if not _WRITING.search(entry.name) and entry.is_file(follow_symlinks=False):
+                    yield f"{name}/{entry.name}"
 
     def delete_file(self, file_id: str) -> None:
         try:

@@ -336,6 +336,11 @@ class MemoryJobStore(JobStore):
         with state.lock:
             state.files.pop(file_id, None)
 
+    def list_files(self) -> Iterator[str]:
+        state = self._state
+        with state.lock:
+            return iter(list(state.files))
+
 
 def _unlink_quietly(path: str) -> None:
     try:

@@ -668,6 +668,11 @@ class S3JobStore(JobStore):
     def delete_file(self, file_id: str) -> None:
         self.files.delete(file_id)
 
+    @_s3_errors
+    def list_files(self) -> Iterator[str]:
+        start = len(self.root) + len("files/")
+        return iter([key[start:] for key in self._list("files/")])
+
 
 def _damaged(key: str, offset: int, length: int) -> None:
     log.warning("the job store's journal object %s is damaged at byte %d: %d bytes skipped",

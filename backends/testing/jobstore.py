@@ -329,6 +329,20 @@ class JobStoreContract:
         with pytest.raises(NoSuchFileError):
             store.file_size(file_id)
 
+    def test_list_files_lists_stored_files_only(self, store: JobStore, tmp_path: Path) -> None:
+        assert sorted(store.list_files()) == []
+        first, stream = store.write_stream("a.txt")
+        with stream:
+            stream.write(b"a")
+            assert list(other(store).list_files()) == []  # not until the stream closes
+        src = tmp_path / "b.txt"
+        src.write_bytes(b"b")
+        second = store.import_local(str(src))
+        third = store.import_local(str(src), basename="a.txt")
+        assert sorted(other(store).list_files()) == sorted([first, second, third])
+        store.delete_file(first)
+        assert sorted(other(store).list_files()) == sorted([second, third])
+
     def test_write_stream_failure_leaves_nothing(self, store: JobStore) -> None:
         file_id, stream = store.write_stream("partial")
         with pytest.raises(RuntimeError), stream:

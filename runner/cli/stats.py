@@ -38,6 +38,10 @@ def stats(
         "med", "--sortField", help="Sort by this field: min, med, ave, max or total."),
     sort_reverse: bool = typer.Option(
         False, "--sortReverse", "--reverseSort", help="Reverse the sort order."),
+    sort: str | None = typer.Option(
+        None, "--sort", metavar="ascending|decending",
+        help="Sort direction (Toil's spelling decending; descending also); given, it decides "
+        "over --sortReverse (default: ascending)."),
     output_file: str | None = typer.Option(
         None, "--outputFile", help="Write the report to this file instead of stdout."),
     html: str | None = typer.Option(
@@ -51,6 +55,9 @@ def stats(
     _check_choice("--categories", chosen, CATEGORIES)
     _check_choice("--sortCategory", [sort_category], SORT_CATEGORIES)
     _check_choice("--sortField", [sort_field], FIELDS)
+    if sort is not None:
+        _check_choice("--sort", [sort], ("ascending", "decending", "descending"))
+        sort_reverse = sort != "ascending"
     store, info, job_stats = load_stats(job_store)
     summary = aggregate(job_stats, sort_category, sort_field, sort_reverse)
     _write_files(store, info, job_stats, html, trace)

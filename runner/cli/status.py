@@ -1,5 +1,8 @@
 """``toil status JOBSTORE``: where a run is, from any terminal, without disturbing it.
 
+``--perJob``, ``--children`` and ``--dot`` (limited to ``--jobs``) print single jobs instead
+of the report (``runner.cli.status_jobs``).
+
 Exit code: 0, or 1 with ``--failIfNotComplete`` when the workflow has not finished
 successfully (running, failed or stopped); 2 for a locator that is not one. A store that does
 not exist is reported and exits 0 (Toil's rule: a successful run may have deleted it).
@@ -38,6 +41,17 @@ def status(
         False, "--exact",
         help="Count from the journal instead of the leader's summary (slower on big runs)."),
     tail: int = typer.Option(20, "--tail", help="Log lines shown per failed job."),
+    dot: bool = typer.Option(
+        False, "--dot", "--printDot", help="Print the job graph in Graphviz's dot format."),
+    jobs: list[str] | None = typer.Option(  # noqa: B008 (typer reads it once)
+        None, "--jobs", metavar="JOB...",
+        help="Restrict --perJob, --children and --dot to these jobs (IDs, ID prefixes or "
+        "names)."),
+    per_job: bool = typer.Option(
+        False, "--perJob", "--printPerJobStats",
+        help="Print each job's state, attempts, tries left and successor count."),
+    children: bool = typer.Option(
+        False, "--children", "--printChildren", help="Print each job's successors."),
 ) -> None:
     """Show a run's state, its jobs by state and name, and the failed jobs' logs.
 
@@ -51,7 +65,9 @@ def status(
         typer.echo(f"toil status: {exc}", err=True)
         raise typer.Exit(2) from None
     view = load_run_view(store, exact=exact, tail_lines=tail)
-    if as_json:
+    if (per_job or children or dot or jobs) and view.state not in ("missing", "not started"):
+        _print_jobs(store, view, jobs or [], per_job=per_job, children=children, dot=dot)
+    elif as_json:
         json.dump(view.to_json(), sys.stdout, indent=2)
         print()
     elif view.state == "missing":
@@ -66,6 +82,26 @@ def status(
         _print_logs(view, store)
     if fail_if_not_complete and view.state not in ("succeeded", "missing"):
         raise typer.Exit(1)
+
+
+def _print_jobs(store: JobStore, view: RunView, wanted: list[str], *, per_job: bool,
+                children: bool, dot: bool) -> None:
+    from runner.cli import status_jobs
+    from runner.views.runview import read_config
+
+    config = read_config(store)
+    lines = status_jobs.job_lines(store, view, config.retry_count if config else 1)
+    chosen, unknown = status_jobs.select(lines, wanted)
+    if unknown:
+        typer.echo(f"toil status: --jobs: no job {', '.join(map(repr, unknown))} in this run",
+                   err=True)
+        raise typer.Exit(2)
+    if per_job or not (children or dot):  # --jobs alone: those jobs' lines
+        status_jobs.print_per_job(chosen, store)
+    if children:
+        status_jobs.print_children(chosen, lines)
+    if dot:
+        status_jobs.print_dot(chosen, view.locator)
 
 
 def _print_report(view: RunView, *, aggregate: bool) -> None:

@@ -27,12 +27,15 @@ def finished(tmp_path_factory: pytest.TempPathFactory, cli: Any) -> Path:
 def commands(store: Path, place: Path) -> dict[str, list[str]]:
     """Each subcommand with arguments that make it do its work on ``store``."""
     (place / "cache").mkdir(exist_ok=True)
+    (place / "fetched").mkdir(exist_ok=True)
     return {
         "status": [str(store)],
         "stats": [str(store)],
         "report": [str(store), "-o", str(place / "report.html")],
         "kill": [str(store)],
         "debug-job": [str(store), "explode"],
+        "debug-file": [str(store), "--fetchEntireJobStore", "true", "--localFilePath",
+                       str(place / "fetched")],
         "prune-cache": [str(place / "cache")],
         "config": [str(place / "moil.yaml")],
     }
@@ -69,8 +72,8 @@ def test_debug_job_logs_debug_by_default_as_toil_and_info_hides_it(
 
 
 def test_every_subcommand_lists_the_logging_options(cli: Any) -> None:
-    for name in ("status", "stats", "report", "clean", "kill", "debug-job", "prune-cache",
-                 "config", "server"):
+    for name in ("status", "stats", "report", "clean", "kill", "debug-job", "debug-file",
+                 "prune-cache", "config", "server"):
         shown = cli.toil(name, "--help")
         assert shown.returncode == 0, shown.stderr
         missing = [flag for flag in FLAGS if flag not in shown.stdout]

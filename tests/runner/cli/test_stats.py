@@ -77,6 +77,23 @@ def test_stats_sorts_like_toil_and_prints_a_table(stats_run: Path, cli: Any) -> 
     assert bad.returncode == 2 and "--sortField" in bad.stderr
 
 
+def test_stats_sort_takes_toils_directions(stats_run: Path, cli: Any) -> None:
+    def order(*options: str) -> list[str]:
+        result = cli.toil("stats", "--raw", "--sortCategory", "alpha", *options, str(stats_run))
+        assert result.returncode == 0, result.stderr
+        return [t["name"] for t in json.loads(result.stdout)["job_types"]]
+
+    names = sorted(WORKER_NAMES)
+    assert order("--sort", "decending") == order("--sort", "descending") == names[::-1]
+    assert order("--sort", "ascending") == names
+    assert order("--sort", "ascending", "--sortReverse") == names  # --sort decides
+    assert order("--sortCategory", "count", "--sort", "decending")[0] == "burn"
+    bad = cli.toil("stats", "--sort", "upwards", str(stats_run))
+    assert bad.returncode == 2
+    assert bad.stderr == ("toil stats: --sort: unknown upwards; choose from ascending, "
+                          "decending, descending\n")
+
+
 def test_stats_html_is_self_contained_with_every_attempt(stats_run: Path, tmp_path: Path,
                                                          cli: Any) -> None:
     page = tmp_path / "report.html"

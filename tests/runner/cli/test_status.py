@@ -104,3 +104,53 @@ def test_status_of_a_missing_store_is_not_an_error(tmp_path: Path, cli: Any) -> 
     result = cli.toil("status", "--failIfNotComplete", str(tmp_path / "nothing"))
     assert result.returncode == 0
     assert "not found" in result.stdout
+
+
+def test_per_job_children_and_dot_views_of_a_failed_run(tmp_path: Path, cli: Any) -> None:
+    store, work = tmp_path / "store", tmp_path / "work"
+    work.mkdir()
+    assert cli.run(store, work, "fail", "--retryCount", "1", "--clean", "never").returncode != 0
+    per_job = cli.toil("status", "--perJob", str(store))
+    assert per_job.returncode == 0, per_job.stderr
+    rows = [dict(part.split(":", 1) for part in line.split("\t"))
+            for line in per_job.stdout.splitlines()]
+    by_name: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_name.setdefault(row["JOB"].split()[0], []).append(row)
+    assert sorted(by_name) == ["explode", "gather", "quick", "root"]
+    assert [r["STATE"] for r in by_name["quick"]] == ["done", "done"]
+    (explode,) = by_name["explode"]
+    assert (explode["STATE"], explode["FAILED_ATTEMPTS"], explode["TRYS_REMAINING"]) == (
+        "failed", "2", "0")
+    assert Path(explode["LOG_FILE"]).read_text().count("boom 4242") >= 1
+    assert by_name["gather"][0]["STATE"] == "waiting" and "LOG_FILE" not in by_name["gather"][0]
+    assert by_name["root"][0]["CHILD_NUMBER"] == "4"
+    ids = {name: [r["JOB"] for r in found] for name, found in by_name.items()}
+
+    children = cli.toil("status", str(store), "--children", "--jobs", "root")
+    assert children.returncode == 0, children.stderr
+    (line,) = children.stdout.splitlines()
+    assert line.startswith(f"CHILDREN_OF_JOB:{ids['root'][0]} ")
+    successors = line.split("\t")[1:]
+    assert sorted(successors) == sorted(
+        [f"(CHILD_JOB:{job},PRECEDENCE:0)" for job in [*ids["quick"], *ids["explode"]]]
+        + [f"(CHILD_JOB:{ids['gather'][0]},PRECEDENCE:1)"])
+
+    dot = cli.toil("status", "--dot", str(store))
+    assert dot.returncode == 0, dot.stderr
+    lines = dot.stdout.splitlines()
+    assert lines[0] == "digraph toil_graph {" and lines[-1] == "}"
+    nodes = [x for x in lines if "[label=" in x and "->" not in x]
+    edges = [x for x in lines if "->" in x]
+    assert len(nodes) == 5 and len(edges) == 4
+    assert next(x for x in nodes if 'label="explode explode"' in x).endswith('color="red"];')
+    only = cli.toil("status", "--dot", str(store), "--jobs", "root", "explode").stdout
+    assert only.count("[label=") == 3 and only.count("->") == 1  # 2 nodes, 1 edge
+
+    jobs = cli.toil("status", str(store), "--jobs", "quick", ids["explode"][0].split()[1][:8])
+    assert jobs.returncode == 0, jobs.stderr
+    assert sorted(x.split("\t")[0] for x in jobs.stdout.splitlines()) == sorted(
+        f"JOB:{job}" for job in [*ids["quick"], *ids["explode"]])
+    unknown = cli.toil("status", "--perJob", str(store), "--jobs", "nosuch")
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
+    assert "'nosuch'" in unknown.stderr
