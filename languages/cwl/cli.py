@@ -283,6 +283,13 @@ def _execute(
 
     definitions = _definitions(ref)
     with Run(config) as run:
+        prov = None
+        if config.provenance:
+            from languages.cwl.cwlprov import CwlProvWriter
+            from languages.cwl.load import resolve
+
+            prov = CwlProvWriter(ref, resolve(ref), job)
+            run.provenance_writers.append(prov.write)
         if job is None:
             secrets.recover(run.store, given)
         else:
@@ -303,6 +310,8 @@ def _execute(
         files: dict[str, str] = {}
         out = export_outputs(value, run.store, outdir, compute_checksum=compute, files=files)
         run.note_outputs(out, files)
+        if prov is not None:
+            prov.outputs = out
     print_outputs(out, sys.stdout)
     return 0
 

@@ -80,6 +80,9 @@ class Run:
         self.succeeded = False
         self.started = False
         self.lease: Lease | None = None
+        #: more of --provenance, written into its directory after the crate: a front end's
+        #: own record of the run, called with (store, directory, state, options)
+        self.provenance_writers: list[Callable[[JobStore, str, str, dict[str, Any]], None]] = []
 
     # -- life cycle -----------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -175,6 +178,13 @@ class Run:
                 write_run_crate(self.store, config.provenance, state, options)
             except (OSError, BackendError) as exc:
                 log.error("could not write the provenance crate: %s", exc)
+                return
+            for write in self.provenance_writers:
+                try:
+                    write(self.store, config.provenance, state, options)
+                except Exception as exc:  # noqa: BLE001 (logged: the run's outcome stands)
+                    log.error("could not write the provenance of the run into %s: %s",
+                              config.provenance, exc)
 
     def note_workflow(self, document: str, language: str) -> None:
         """Keep the workflow document's path and language (cwl, wdl, python) for the report

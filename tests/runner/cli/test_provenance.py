@@ -11,11 +11,17 @@ context (RO-Crate 1.3's, whose terms include 1.1's) answers for the 1.1 context 
 
 The tests read back from the crate which tool made which output file, and that the
 secret input of a CWL run appears nowhere in it.
+
+The CWL run's directory is also a CWLProv research object (``languages/cwl/cwlprov.py``):
+PyPI's ``cwlprov`` (in a venv of its own in the tools cache, pinned) validates it, names
+who ran it, and reads back which step's run generated which output file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +32,7 @@ import pytest
 from tests.services import toolcache
 
 CRATE_TOOLS = ("rocrate==0.16.0", "runcrate==0.6.2", "roc-validator==0.13.0")
+CWLPROV_TOOLS = ("cwlprov==0.2.1",)
 SECRET = "s3cr3t-n0t-in-the-crate"
 
 CWL = """\
@@ -138,8 +145,10 @@ def check_crate(crate: Path, crate_tools: tuple[Path, Path]) -> dict[str, Any]:
     return found
 
 
-def test_a_cwl_run_gives_a_provenance_run_crate(
-        tmp_path: Path, crate_tools: tuple[Path, Path]) -> None:
+@pytest.fixture(scope="module")
+def cwl_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory of a CWL run with --provenance (its --outdir is ``out`` beside it)."""
+    tmp_path = tmp_path_factory.mktemp("cwl-run")
     (tmp_path / "wf.cwl").write_text(CWL)
     (tmp_path / "job.yml").write_text(f"word: hello\ntoken: {SECRET}\n")
     crate = tmp_path / "crate"
@@ -150,6 +159,13 @@ def test_a_cwl_run_gives_a_provenance_run_crate(
          "--outdir", str(tmp_path / "out"), "wf.cwl", "job.yml"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
     assert run.returncode == 0, run.stderr
+    assert "could not write" not in run.stderr, run.stderr
+    return crate
+
+
+def test_a_cwl_run_gives_a_provenance_run_crate(
+        cwl_run: Path, crate_tools: tuple[Path, Path]) -> None:
+    crate = cwl_run
     found = check_crate(crate, crate_tools)
     assert found["made"] == {"outputs/upper.txt": "wf.cwl/upper",
                              "outputs/count.txt": "wf.cwl/count"}, found
@@ -160,6 +176,78 @@ def test_a_cwl_run_gives_a_provenance_run_crate(
     for path in crate.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def cwlprov(tool: Path, crate: Path, *args: str) -> str:
+    """What ``cwlprov -d CRATE ARGS`` prints (asserting it exits 0)."""
+    done = subprocess.run([str(tool), "--no-hints", "-d", str(crate), *args],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+def test_a_cwl_run_gives_a_cwlprov_research_object(cwl_run: Path) -> None:
+    try:
+        venv = toolcache.python_venv("cwlprov-tools", CWLPROV_TOOLS)
+    except toolcache.ToolUnavailable as exc:
+        pytest.skip(f"cwlprov cannot be installed here: {exc}")
+    tool, crate = venv / "bin" / "cwlprov", cwl_run
+    assert "Valid CWLProv RO" in cwlprov(tool, crate, "validate")
+    who = cwlprov(tool, crate, "who")
+    assert "Josiah Carberry <https://orcid.org/0000-0002-1825-0097>" in who, who
+    assert re.search(r"Packaged By: moil \d", who), who
+    # which step's run generated which output file: the steps `cwlprov run` lists, the
+    # outputs `cwlprov outputs STEP` names (by checksum) and the files in --outdir
+    steps = re.findall(r"Step (\S+) +Run of workflow/packed\.cwl#(\S+)",
+                       cwlprov(tool, crate, "run"))
+    made = {}
+    for step_id, step in steps:
+        for checksum in re.findall(r"urn:hash::sha1:(\w+)",
+                                   cwlprov(tool, crate, "outputs", step_id)):
+            made[checksum] = step
+    out = crate.parent / "out"
+    sha1 = {f.name: hashlib.sha1(f.read_bytes()).hexdigest() for f in out.iterdir()}
+    assert {name: made.get(digest) for name, digest in sha1.items()} == {
+        "upper.txt": "main/upper", "count.txt": "main/count"}, (made, sha1)
+    for name, digest in sha1.items():  # the bag holds the file itself, by checksum
+        assert (crate / "data" / digest[:2] / digest).read_bytes() == (out / name).read_bytes()
+    inputs = cwlprov(tool, crate, "inputs")
+    assert "Input word:" in inputs and "Input token:" in inputs, inputs
+    provn = (crate / "metadata/provenance/primary.cwlprov.provn").read_text()
+    assert "cwlprov:hostname" in provn, "--enable-host-provenance names the host"
+    for name in ("packed.cwl", "primary-job.json", "primary-output.json"):
+        assert (crate / "workflow" / name).is_file(), name
+    assert (crate / "snapshot/wf.cwl").read_text() == CWL
+    for path in crate.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_a_second_cwl_run_into_the_directory_leaves_a_valid_research_object(
+        tmp_path: Path) -> None:
+    try:
+        venv = toolcache.python_venv("cwlprov-tools", CWLPROV_TOOLS)
+    except toolcache.ToolUnavailable as exc:
+        pytest.skip(f"cwlprov cannot be installed here: {exc}")
+    (tmp_path / "wf.cwl").write_text(CWL)
+    crate = tmp_path / "crate"
+    runner = Path(sys.executable).parent / "toil-cwl-runner"
+    for word in ("hello", "again"):
+        (tmp_path / "job.yml").write_text(f"word: {word}\ntoken: t\n")
+        run = subprocess.run(
+            [str(runner), "--provenance", str(crate), "--outdir", str(tmp_path / word),
+             "wf.cwl", "job.yml"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+        assert run.returncode == 0 and "could not write" not in run.stderr, run.stderr
+    # the first run's payload is gone: a bag whose data/ holds files its manifest does not
+    # list is invalid
+    assert "Valid CWLProv RO" in cwlprov(venv / "bin" / "cwlprov", crate, "validate")
+    upper = (tmp_path / "again" / "upper.txt").read_bytes()
+    assert upper == b"AGAIN\n"
+    digest = hashlib.sha1(upper).hexdigest()
+    assert (crate / "data" / digest[:2] / digest).read_bytes() == upper
+    old = hashlib.sha1(b"HELLO\n").hexdigest()
+    assert not (crate / "data" / old[:2] / old).exists()
 
 
 def test_a_wdl_run_gives_a_provenance_run_crate(
