@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from typing import Any, cast
 from urllib.parse import quote, unquote, urlparse
@@ -146,7 +147,9 @@ class CwlProvWriter:
                 create_job(ro, self.outputs, True)
             packed_workflow(ro, self._packed())
             ro.generate_snapshot(self._dependencies())
-            profile.finalize_prov_profile(None)
+            with warnings.catch_warnings():  # rdflib's N-Triples writer: "always UTF-8"
+                warnings.simplefilter("ignore", UserWarning)
+                profile.finalize_prov_profile(None)
             self._add_crate(ro, target)
             bag = os.path.join(work, "bag")
             close_ro(ro, bag)
@@ -176,7 +179,8 @@ class CwlProvWriter:
         if self.job is not None:
             profile.used_artefacts(self.job, run)
         made = self._made_by(store, stats)
-        for stat in stats:
+        # a lone tool's run is the workflow run itself (as cwltool records it): no steps
+        for stat in stats if hasattr(self.process, "steps") else []:
             step = quote(_step_name(stat), safe=":/,#")
             activity = profile.start_process(step, _when(stat.tool_start or stat.start))
             if stat.ok and made.get(stat.job_id):
