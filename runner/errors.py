@@ -9,6 +9,7 @@ Tree::
      +-- WorkflowFailed        one or more jobs failed for good (exit 1)
      +-- UnsupportedRequirement a document needs something moil cannot do here (exit 33)
      +-- JobError              raised inside a job to fail it with a message
+          +-- PermanentJobError    ... for a failure that retrying cannot fix
 
     KeyboardInterrupt
      +-- Terminated            SIGTERM outside the leader's loop (exit 143)
@@ -52,11 +53,19 @@ class WorkflowFailed(MoilError):
     exit_code = 1
 
     def __init__(
-        self, message: str, failed_jobs: list[str] | None = None, details: str = ""
+        self,
+        message: str,
+        failed_jobs: list[str] | None = None,
+        details: str = "",
+        job_exit_codes: frozenset[int] = frozenset(),
     ) -> None:
         super().__init__(message)
         self.failed_jobs = failed_jobs or []
         self.details = details
+        #: the exit codes the errors of the jobs that failed for good call for (their
+        #: MoilError's; 33: UnsupportedRequirement), for a front end whose convention
+        #: has the run's exit follow them (the CWL runner's 33)
+        self.job_exit_codes = job_exit_codes
 
     def full(self) -> str:
         """The message and the details."""
@@ -80,6 +89,12 @@ class JobError(MoilError):
     def __init__(self, *args: object, tool_exit_code: int | None = None) -> None:
         super().__init__(*args)
         self.tool_exit_code = tool_exit_code
+
+
+class PermanentJobError(JobError):
+    """Raised by an executor for a failure that retrying cannot fix (no retries)."""
+
+    retryable = False
 
 
 class Terminated(KeyboardInterrupt):

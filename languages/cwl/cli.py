@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNSUPPORTED
     except WorkflowFailed as exc:
         text = str(exc)
-        if "UnsupportedRequirement" in exc.full():
+        if EXIT_UNSUPPORTED in exc.job_exit_codes:  # a job's UnsupportedRequirement
             return EXIT_UNSUPPORTED
         log.error("workflow failed: %s", text.splitlines()[0] if text else "")
         return 1

@@ -17,7 +17,7 @@ from languages.cwl.files import Globalizer, Localizer, iter_files
 from languages.cwl.load import ProcRef
 from languages.cwl.runtime import run_process, runtime_context
 from languages.cwl.settings import CwlSettings, cwl_settings
-from runner.engine.execute import PermanentJobError
+from runner.errors import PermanentJobError
 
 
 class ExpressionFailed(PermanentJobError):

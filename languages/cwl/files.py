@@ -27,7 +27,7 @@ from typing import Any
 
 from backends.jobstore.base import JobStore
 from runner.cache.store import CallCache
-from runner.engine.execute import PermanentJobError
+from runner.errors import PermanentJobError
 from runner.userinput.fileuri import file_uri_path, is_file_uri
 
 #: remote input locations imported into the store once, at the start of the run

@@ -28,8 +28,8 @@ from languages.cwl.runtime import (
 )
 from languages.cwl.secrets import secret_store
 from languages.cwl.settings import cwl_settings
-from runner.engine.execute import PermanentJobError, register_warmer
-from runner.errors import JobError, UnsupportedRequirement
+from runner.engine.execute import register_warmer
+from runner.errors import JobError, PermanentJobError, UnsupportedRequirement
 from runner.jobenv import secrets
 
 EXECUTOR = "languages.cwl.tool:run_tool"

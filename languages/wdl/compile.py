@@ -38,7 +38,7 @@ from languages.wdl.fetch import UrlFetcher
 from languages.wdl.load import CallableRef
 from languages.wdl.stdlib import WorkflowLib
 from languages.wdl.values import detach, is_ready, iter_promises
-from runner.engine.execute import PermanentJobError
+from runner.errors import PermanentJobError
 from runner.model.graph import JobContext, JobNode
 from runner.model.promise import Promise
 

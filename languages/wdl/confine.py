@@ -35,7 +35,7 @@ from WDL import Type, Value
 from languages.wdl.fetch import UrlFetcher
 from languages.wdl.values import detach, iter_files, parse_ref
 from runner.engine import names
-from runner.engine.execute import PermanentJobError
+from runner.errors import PermanentJobError
 from runner.jobenv.filestore import FileStore
 from runner.userinput.fileuri import InvalidFileUri, file_uri_path, is_file_uri
 

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.parse
 
 from languages.wdl.values import FileRef, group_of_dir
-from runner.engine.execute import PermanentJobError
+from runner.errors import PermanentJobError
 from runner.jobenv.filestore import FileStore
 
 #: HTTP statuses that mean "no such file" (a missing optional output is null)

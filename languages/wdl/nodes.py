@@ -33,7 +33,7 @@ from languages.wdl.fetch import UrlFetcher
 from languages.wdl.load import CallableRef, InvalidInputs
 from languages.wdl.stdlib import WorkflowLib
 from languages.wdl.values import FileRef, detach, group_of_dir
-from runner.engine.execute import PermanentJobError
+from runner.errors import PermanentJobError
 from runner.jobenv.filestore import FileStore
 from runner.model.graph import JobContext
 from runner.model.promise import Promise

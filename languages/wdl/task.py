@@ -37,8 +37,7 @@ from languages.wdl.staging import Collector, Stager
 from languages.wdl.stdlib import TaskLib
 from languages.wdl.taskenv import container_environment, host_environment
 from languages.wdl.values import detach, env_to_bindings
-from runner.engine.execute import PermanentJobError
-from runner.errors import JobError
+from runner.errors import JobError, PermanentJobError
 from runner.jobenv import toolspan
 from runner.jobenv.containers import ContainerEngine, ImageUnavailable, Mount
 from runner.jobenv.setenv import variables

@@ -34,13 +34,6 @@ from runner.model.graph import JobNode
 from runner.model.promise import dumps, loads
 from runner.model.records import JobRecord, flatten
 
-
-class PermanentJobError(JobError):
-    """Raised by an executor for a failure that retrying cannot fix (no retries)."""
-
-    retryable = False
-
-
 _executors: dict[str, Callable[..., Any]] = {}
 
 
@@ -159,6 +152,7 @@ def execute(
                 # a MoilError says whether a retry can help (an unsupported requirement,
                 # an invalid document: never); any other exception may be passing
                 retryable=exc.retryable if isinstance(exc, MoilError) else True,
+                exit_code=exc.exit_code if isinstance(exc, MoilError) else 1,
             )
         finally:
             _clean_or_keep(file_store, config.clean_work_dir, result, log, job.local)

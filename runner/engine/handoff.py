@@ -81,6 +81,9 @@ class JobResult:
     error: str = ""
     details: str = ""
     retryable: bool = True
+    #: the exit code the failure calls for: its MoilError's (33: an unsupported
+    #: requirement), 1 for any other exception
+    exit_code: int = 1
     #: figures of the attempt (with --stats; see runner.views.jobstats), numbers but for
     #: ``host`` (and, added by the leader, ``display`` and ``error``)
     stats: dict[str, float | str] = field(default_factory=dict)

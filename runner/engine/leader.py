@@ -105,6 +105,8 @@ class Leader:
         self.progress = Progress(enabled=not config.disable_progress)
         self.last_kill_check = 0.0
         self.errors: list[str] = []
+        #: the exit codes the failures of the jobs that failed for good call for
+        self.failure_codes: set[int] = set()
         self.snapshot = SnapshotWriter(store)
         #: the store's lease, kept alive from the loop (set by runner.engine.run)
         self.lease: Lease | None = None
@@ -148,6 +150,7 @@ class Leader:
             + ("" if len(names) <= 10 else ", ..."),
             failed_jobs=list(self.state.failed),
             details="\n".join(self.errors),
+            job_exit_codes=frozenset(self.failure_codes),
         )
 
     def _outcome(self) -> str:
@@ -372,6 +375,7 @@ class Leader:
                         self.state.record(checkpoint).display_name)
             self.journal.record(CheckpointReset(checkpoint))
             return
+        self.failure_codes.add(result.exit_code)
         message = result.error
         if not record.local:
             message += self._log_tail(record.id, result.error)
