@@ -1,24 +1,27 @@
-"""Exceptions raised by backends.
+"""Exceptions raised by backends, under ``MoilError``, the root of every exception moil
+raises (defined here, the lowest layer, so that backends need not import the runner; the
+runner's and the front ends' own are in ``runner.errors``).
 
 Tree::
 
-    BackendError
-     +-- JobStoreError
-     |    +-- InvalidLocatorError      the locator names no known kind or is malformed
-     |    +-- JobStoreExistsError      create() on a store that already exists
-     |    +-- NoSuchJobStoreError      open() on a store that does not exist
-     |    +-- NoSuchFileError          a file ID or shared name that is not in the store
-     |    +-- StoredFileDamagedError   a stored file no longer matches its checksum
-     |    +-- JobStoreLeasedError      another live process holds the store's lease
-     |    +-- LeaseLostError           our lease lapsed and another process took it
-     |    +-- JobStoreAccessError      the store's place cannot be used (service unreachable,
-     |                                 credentials refused, bucket missing)
-     +-- BatchSystemError
-     |    +-- InsufficientResourcesError   a job asks for more than the system can ever give
-     +-- UnknownBackendError           a name that no entry point registers
- +-- InvalidBackendError           a registered backend that cannot be loaded or is not what
-                                   its group needs (not a JobStore, a wrong kind), or a name
-                                   registered twice
+    MoilError                         exit_code (1 unless said), retryable (True unless said)
+     +-- BackendError
+          +-- JobStoreError
+          |    +-- InvalidLocatorError      the locator names no known kind or is malformed
+          |    +-- JobStoreExistsError      create() on a store that already exists
+          |    +-- NoSuchJobStoreError      open() on a store that does not exist
+          |    +-- NoSuchFileError          a file ID or shared name that is not in the store
+          |    +-- StoredFileDamagedError   a stored file no longer matches its checksum
+          |    +-- JobStoreLeasedError      another live process holds the store's lease
+          |    +-- LeaseLostError           our lease lapsed and another process took it
+          |    +-- JobStoreAccessError      the store's place cannot be used (service
+          |                                 unreachable, credentials refused, bucket missing)
+          +-- BatchSystemError
+          |    +-- InsufficientResourcesError   a job asks for more than it can ever give
+          +-- UnknownBackendError      a name that no entry point registers
+          +-- InvalidBackendError      a registered backend that cannot be loaded or is
+                                       not what its group needs (not a JobStore, a wrong
+                                       kind), or a name registered twice
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ if TYPE_CHECKING:
     from backends.jobstore.lease import LeaseHolder
 
 
-class BackendError(Exception):
+class MoilError(Exception):
+    """Root of moil's exceptions. ``exit_code``: what a command exits with when this ends
+    it; ``retryable``: whether running the job again can help (``--retryCount``)."""
+
+    exit_code = 1
+    retryable = True
+
+
+class BackendError(MoilError):
     """Root of the backend exceptions."""
 
 

@@ -1,8 +1,10 @@
-"""Exceptions of the runner.
+"""Exceptions of the runner and the front ends, under ``MoilError`` (the root of every
+exception moil raises; defined with the backends' own in ``backends.errors``).
 
 Tree::
 
     MoilError
+     +-- BackendError          the backends' (backends.errors)
      +-- UsageError            bad options or arguments (exit 2)
      |    +-- JobStoreInUseError   an existing store without --restart, or --restart on none
      +-- PromiseError          a promise that cannot be resolved
@@ -14,18 +16,22 @@ Tree::
     KeyboardInterrupt
      +-- Terminated            SIGTERM outside the leader's loop (exit 143)
 
+Every other exception class of ``runner``, ``backends`` and ``languages`` derives from one
+of these (``tests/test_errors.py`` holds it): a caller can rely on ``exit_code`` and
+``retryable``, and a command's ``except MoilError`` ends any of them with one line.
+
 ``retryable``: whether running the job again can help (``--retryCount``). A document that
 needs what moil cannot provide, or bad usage, gives the same failure every time.
 """
 
 from __future__ import annotations
 
+from backends.errors import MoilError
 
-class MoilError(Exception):
-    """Root of moil's exceptions."""
-
-    exit_code = 1
-    retryable = True
+__all__ = [  # MoilError is the root of this tree too
+    "JobError", "JobStoreInUseError", "MoilError", "PermanentJobError", "PromiseError",
+    "Terminated", "UnsupportedRequirement", "UsageError", "WorkflowFailed",
+]
 
 
 class UsageError(MoilError):

@@ -41,6 +41,7 @@ from languages.cwl.files import (
 )
 from languages.cwl.load import ProcRef, resolve
 from runner.cache.keys import Blob, CacheKey, digest_of
+from runner.errors import MoilError
 from runner.jobenv import secrets
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ _BLOB = "moilcache:"
 _LOCAL_FIELDS = ("location", "path", "dirname", "checksum", "size")
 
 
-class NotCacheable(Exception):
+class NotCacheable(MoilError):
     """A value that cannot be identified by content (a file not in the job store)."""
 
 

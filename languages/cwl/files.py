@@ -27,7 +27,7 @@ from typing import Any
 
 from backends.jobstore.base import JobStore
 from runner.cache.store import CallCache
-from runner.errors import PermanentJobError
+from runner.errors import MoilError, PermanentJobError
 from runner.userinput.fileuri import file_uri_path, is_file_uri
 
 #: remote input locations imported into the store once, at the start of the run
@@ -38,7 +38,7 @@ DIR_SCHEME = "moildir:"
 _LOCAL_KEYS = ("path", "dirname")
 
 
-class MissingInput(Exception):
+class MissingInput(MoilError):
     """A File or Directory named by the inputs does not exist."""
 
 

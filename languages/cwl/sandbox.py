@@ -42,6 +42,8 @@ from typing import Any, ClassVar
 from cwl_utils.errors import JavascriptException
 from cwl_utils.sandboxjs import NodeJSEngine, set_js_engine
 
+from runner.errors import MoilError
+
 #: The engine, run with ``node --eval``. Requests and replies are one JSON line each:
 #: ``{"code", "timeout" (ms), "console"}`` -> ``{"result"}`` (JSON text, absent for
 #: ``undefined``) or ``{"error"}`` or ``{"timeout": true}``, plus ``"log"`` lines.
@@ -191,7 +193,7 @@ class SandboxEngine(NodeJSEngine):
         return node
 
 
-class _EngineGone(Exception):
+class _EngineGone(MoilError):
     def __init__(self, message: str, timed_out: bool = False) -> None:
         super().__init__(message)
         self.timed_out = timed_out

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.cache.keys import Blob
-from runner.errors import UsageError
+from runner.errors import MoilError, UsageError
 
 FORMAT = 1
 MARKER = "moil-cache.json"
@@ -39,7 +39,7 @@ MARKER = "moil-cache.json"
 SWEEP_GRACE = 3600.0
 
 
-class NotLinkable(OSError):
+class NotLinkable(MoilError, OSError):
     """A result's files cannot be hard-linked into the cache (another filesystem)."""
 
 

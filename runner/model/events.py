@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
+from runner.errors import MoilError
 from runner.model.promise import Promise
 from runner.model.records import JobRecord
 
@@ -126,7 +127,7 @@ _SIMPLE: dict[str, EventType] = {
 }
 
 
-class EventError(ValueError):
+class EventError(MoilError, ValueError):
     """A journal record that is not an event (damage, or a newer moil's kind)."""
 
 

@@ -30,6 +30,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from runner.errors import MoilError
 from runner.server import page, views
 from runner.server.config import ServerConfig, token_matches
 from runner.server.outputs import read_outputs, resolve_output, with_exported, with_urls
@@ -51,7 +52,7 @@ RUNLOG_TASKS = 1000
 CACHED_RUNS = 64
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(MoilError):
     """The request's body passed the server's limit."""
 
 

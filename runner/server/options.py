@@ -18,9 +18,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from runner.config.units import parse_size
+from runner.errors import MoilError
 
 
-class OptionError(ValueError):
+class OptionError(MoilError, ValueError):
     """A request's engine option is not allowed or its value is wrong (HTTP 400)."""
 
 

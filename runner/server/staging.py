@@ -24,11 +24,13 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from runner.errors import MoilError
+
 CHUNK = 1 << 20
 RESERVED = ".moil-wes-inputs.json"
 
 
-class StagingError(ValueError):
+class StagingError(MoilError, ValueError):
     """A request's file cannot be staged (the message says which and why)."""
 
     status = 400

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlparse
 
+from runner.errors import MoilError
 from runner.server.config import ServerConfig
 from runner.server.options import OptionError, check_engine_options
 from runner.server.staging import Stager, StagingError, plan_zip, safe_relative
@@ -49,7 +50,7 @@ REMOTE_SCHEMES = ("http", "https", "ftp", "s3", "gs")
 ENGINE_OUTPUT_TIMEOUT = 120.0
 
 
-class SubmitError(ValueError):
+class SubmitError(MoilError, ValueError):
     """A request that cannot become a run; ``status`` is the HTTP status."""
 
     def __init__(self, message: str, status: int = 400) -> None:

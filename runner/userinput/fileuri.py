@@ -21,10 +21,12 @@ from __future__ import annotations
 import socket
 import urllib.parse
 
+from runner.errors import MoilError
+
 _LOCAL_HOSTS = frozenset({"", "localhost"})
 
 
-class InvalidFileUri(ValueError):
+class InvalidFileUri(MoilError, ValueError):
     """A ``file:`` URI that does not name a file of this machine."""
 
 
