@@ -20,8 +20,12 @@ moil feeds them what the store recorded when the run ends, where cwltool records
   ``runcrate.producers``) under the role of the step's output port (the workflow output's
   ``outputSource``); the workflow run generating its outputs (``primary-output.json``).
 
-Not recorded: the inputs of each step, and the intermediate files that are no workflow
-output (the store is not unpickled to find them).
+- the inputs of each step run whose source is a workflow input or a workflow output (the
+  file ``upper`` made and ``count`` read is then one entity).
+
+Not recorded: the other step inputs (a ``valueFrom``, a default, a scattered step's
+elements, an intermediate file that is no workflow output: the store is not unpickled to
+find them).
 
 The bag is the directory itself: the RO-Crate's files (``ro-crate-metadata.json``,
 ``workflow/<document>``, ``outputs/``) sit beside the bag's tag files and are listed in
@@ -68,19 +72,26 @@ def _files(value: Any) -> Iterator[dict[str, Any]]:
             yield from _files(item)
 
 
+def _source(port: dict[str, Any], key: str) -> tuple[str, str] | None:
+    """(the step, "" for the workflow itself; the port) of a port's one ``key`` source."""
+    source = port.get(key)
+    if isinstance(source, list):
+        source = source[0] if len(source) == 1 else None
+    if not isinstance(source, str) or "#" not in source:
+        return None
+    origin, _, name = source.split("#", 1)[1].rpartition("/")
+    return origin.rsplit("/", 1)[-1], name
+
+
 def _sources(process: Any) -> dict[str, tuple[str, str]]:
     """Workflow output name -> (step name, output port) of its single outputSource."""
     from cwltool.process import shortname
 
     out: dict[str, tuple[str, str]] = {}
     for port in process.tool.get("outputs", []):
-        source = port.get("outputSource")
-        if isinstance(source, list):
-            source = source[0] if len(source) == 1 else None
-        if isinstance(source, str) and "#" in source:
-            step, _, name = source.split("#", 1)[1].rpartition("/")
-            if step:
-                out[str(shortname(port["id"]))] = (step.rsplit("/", 1)[-1], name)
+        source = _source(port, "outputSource")
+        if source is not None and source[0]:
+            out[str(shortname(port["id"]))] = source
     return out
 
 
@@ -179,10 +190,13 @@ class CwlProvWriter:
         if self.job is not None:
             profile.used_artefacts(self.job, run)
         made = self._made_by(store, stats)
+        step_inputs = self._step_inputs()
         # a lone tool's run is the workflow run itself (as cwltool records it): no steps
         for stat in stats if hasattr(self.process, "steps") else []:
             step = quote(_step_name(stat), safe=":/,#")
             activity = profile.start_process(step, _when(stat.tool_start or stat.start))
+            if step_inputs.get(_step_name(stat)):
+                profile.used_artefacts(step_inputs[_step_name(stat)], activity, step)
             if stat.ok and made.get(stat.job_id):
                 profile.generate_output_prov(made[stat.job_id], activity, step)
             doc.wasEndedBy(activity, None, run, _when(stat.tool_end or stat.end))
@@ -203,6 +217,32 @@ class CwlProvWriter:
                                        "prov:type": PROV["Plan"]})
             doc.entity("wf:main", {"wfdesc:hasSubProcess": entity,
                                    "prov:label": "Prospective provenance"})
+
+    def _step_inputs(self) -> dict[str, dict[str, Any]]:
+        """Step name -> {its input port: the value it got}, for the inputs whose one source
+        is a workflow input or a step output that is a workflow output (the values moil has
+        without unpickling the store), taken as they are (no ``valueFrom``) by an
+        unscattered step."""
+        from cwltool.process import shortname
+
+        inputs = {str(shortname(k)): v for k, v in (self.job or {}).items()}
+        outputs = self.outputs or {}
+        produced = {sources: outputs[name] for name, sources in
+                    _sources(self.process).items() if name in outputs}
+        out: dict[str, dict[str, Any]] = {}
+        for step in getattr(self.process, "steps", []):
+            if step.tool.get("scatter"):
+                continue
+            name, got = str(step.id).split("#", 1)[-1], {}
+            for port in step.tool.get("inputs", []):
+                source = _source(port, "source")
+                if source is None or "valueFrom" in port:
+                    continue
+                value = inputs.get(source[1]) if not source[0] else produced.get(source)
+                if value is not None:
+                    got[str(shortname(port["id"]))] = value
+            out[name] = got
+        return out
 
     def _made_by(self, store: JobStore, stats: list[JobStat]) -> dict[str, dict[str, Any]]:
         """Tool job ID -> {its step's output port: the output File it made}."""

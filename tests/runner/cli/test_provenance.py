@@ -200,15 +200,20 @@ def test_a_cwl_run_gives_a_cwlprov_research_object(cwl_run: Path) -> None:
     # outputs `cwlprov outputs STEP` names (by checksum) and the files in --outdir
     steps = re.findall(r"Step (\S+) +Run of workflow/packed\.cwl#(\S+)",
                        cwlprov(tool, crate, "run"))
-    made = {}
+    made, used = {}, {}
     for step_id, step in steps:
         for checksum in re.findall(r"urn:hash::sha1:(\w+)",
                                    cwlprov(tool, crate, "outputs", step_id)):
             made[checksum] = step
+        used[step] = dict(re.findall(r"Input (\w+):\nurn:hash::sha1:(\w+)",
+                                     cwlprov(tool, crate, "inputs", step_id)))
     out = crate.parent / "out"
     sha1 = {f.name: hashlib.sha1(f.read_bytes()).hexdigest() for f in out.iterdir()}
     assert {name: made.get(digest) for name, digest in sha1.items()} == {
         "upper.txt": "main/upper", "count.txt": "main/count"}, (made, sha1)
+    # and what each step's run used: count read the file upper made, upper the word
+    assert used["main/count"] == {"f": sha1["upper.txt"]}, used
+    assert used["main/upper"]["w"] == hashlib.sha1(b"hello").hexdigest(), used
     for name, digest in sha1.items():  # the bag holds the file itself, by checksum
         assert (crate / "data" / digest[:2] / digest).read_bytes() == (out / name).read_bytes()
     inputs = cwlprov(tool, crate, "inputs")
