@@ -95,7 +95,7 @@ def _debug_file(job_store: str, into: str, patterns: list[str], listing: bool,
             chosen.update(dict.fromkeys(found))
         for file_id in chosen:
             try:
-                dest = _free_name(into, os.path.basename(file_id))
+                dest = free_name(into, os.path.basename(file_id))
                 store.export_local(file_id, dest, symlink=symlink)
             except BackendError as exc:
                 typer.echo(f"toil debug-file: {file_id}: {exc}", err=True)
@@ -115,13 +115,14 @@ def _matches(file_id: str, pattern: str) -> bool:
         file_id, pattern)
 
 
-def _free_name(into: str, name: str) -> str:
+def free_name(into: str, name: str, *, note: bool = True) -> str:
+    """``into/name``, or ``into/name_2``, ``_3`` ... if taken (``note``: say so on stderr)."""
     dest = os.path.join(into, name)
     number = 2
     while os.path.lexists(dest):
         dest = os.path.join(into, f"{name}_{number}")
         number += 1
-    if number > 2:
+    if number > 2 and note:
         typer.echo(f"toil debug-file: {os.path.join(into, name)} exists; writing {dest}",
                    err=True)
     return dest

@@ -88,3 +88,25 @@ def test_mistakes_are_one_line_with_their_exit_code(run: Path, tmp_path: Path,
     nothing = debug_file(cli, run)
     assert nothing.returncode == 2 and "--listFilesInJobStore" in nothing.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_debug_job_retrieve_task_directory_copies_a_tasks_stored_inputs(
+        run: Path, tmp_path: Path, cli: Any) -> None:
+    per_job = cli.toil("status", "--perJob", str(run / "store")).stdout.splitlines()
+    gathers = [line.split("\t")[0].split()[1] for line in per_job if "/gather " in line]
+    found = {}
+    for job_id in gathers:
+        into = tmp_path / job_id
+        done = cli.toil("debug-job", "--retrieveTaskDirectory", str(into), str(run / "store"),
+                        job_id)
+        assert done.returncode == 0, done.stderr
+        assert "not run" in done.stderr
+        found[job_id] = sorted(p.name for p in into.iterdir())
+    assert len(found) == 2  # the gather step and its tool: both are given the four files
+    for job_id, names in found.items():
+        assert names == ["output.txt", "output.txt_2", "output.txt_3", "output.txt_4"]
+        assert {p.read_text() for p in (tmp_path / job_id).iterdir()} == GREETINGS
+    root = [line.split("\t")[0].split()[1] for line in per_job if line.startswith("JOB:greet.cwl ")]
+    none = cli.toil("debug-job", "--retrieveTaskDirectory", str(tmp_path / "root"),
+                    str(run / "store"), root[0])
+    assert none.returncode == 0 and "copied 0 stored input files" in none.stderr

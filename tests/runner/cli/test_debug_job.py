@@ -53,3 +53,22 @@ def test_debug_job_runs_a_finished_job_and_refuses_ambiguous_names(tmp_path: Pat
     missing = cli.toil("debug-job", str(store), "no-such-job")
     assert missing.returncode == 2 and "no job 'no-such-job'" in missing.stderr
     assert json.loads(cli.toil("status", "--json", str(store)).stdout)["total"] == 5
+
+
+def test_print_job_info_describes_the_job_without_running_it(tmp_path: Path, cli: Any) -> None:
+    store, work = _failed_run(tmp_path, cli)
+    before = cli.journal(store)
+    explode_id = cli.status_json(store)["failed"][0]["id"]
+    runs_before = cli.executions(work)[explode_id]
+    result = cli.toil("debug-job", "--printJobInfo", str(store), "explode")
+    assert result.returncode == 0, result.stderr
+    info = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    assert info["job"] == f"explode {explode_id}"
+    assert info["state"] == "failed" and info["failed attempts"] == "1"
+    assert info["failure"].startswith("ValueError: boom 4242")
+    assert info["parent"].startswith("root ") and info["parent"].endswith("(child)")
+    assert "boom" not in info["executor"] and info["successors"] == "none"
+    assert Path(info["log"]).read_text().count("about to fail with the secret 4242") == 1
+    assert str(work) in info["payload"]  # the function's argument, as it was given
+    assert cli.executions(work)[explode_id] == runs_before, "it did not run"
+    assert cli.journal(store) == before
