@@ -330,7 +330,11 @@ class JobStoreContract:
             store.file_size(file_id)
 
     def test_list_files_lists_stored_files_only(self, store: JobStore, tmp_path: Path) -> None:
-        assert sorted(store.list_files()) == []
+        try:
+            listed = sorted(store.list_files())
+        except NotImplementedError:
+            pytest.skip("this store does not list its files (optional: toil debug-file)")
+        assert listed == []
         first, stream = store.write_stream("a.txt")
         with stream:
             stream.write(b"a")
