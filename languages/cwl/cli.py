@@ -193,11 +193,12 @@ def _run(argv: list[str], args: argparse.Namespace) -> int:
     names = secrets.secret_inputs(process)
     job, placeholders, given = None, {}, {}
     if not args.restart:
-        from languages.cwl.inputs import complete_job_order, load_job_order
+        from languages.cwl.inputs import complete_job_order, job_file_of, load_job_order
 
         raw, basedir = load_job_order(list(args.cwljob), ref, process)
         placeholders = secrets.hide(raw, names)  # before anything validates, logs or stores
-        job = complete_job_order(raw, process, args.basedir or basedir)
+        job = complete_job_order(raw, process, args.basedir or basedir,
+                                 job_file_of(list(args.cwljob)))
     elif names:
         given = secrets.given_values(list(args.cwljob), ref, process, names)
     _make_prefix_parents(config)
@@ -296,11 +297,13 @@ def _execute(
             secrets.save_placeholders(run.store, placeholders)
         if job is not None:
             digests = open_cache(config.call_cache) if config.call_cache else None
-            try:
-                inputs = Globalizer(run.store, require_exists=True,
-                                    digests=digests).globalize(job)
-            except MissingInput as exc:
-                raise InputMissing(f"input {exc}") from None
+            globalizer = Globalizer(run.store, require_exists=True, digests=digests)
+            inputs = {}
+            for name, value in job.items():  # one at a time: the error names the input
+                try:
+                    inputs.update(globalizer.globalize({name: value}))
+                except MissingInput as exc:
+                    raise InputMissing(f"input {name!r}: {exc}") from None
             run.note_inputs(inputs)
             run.note_workflow(_document_path(ref.uri), "cwl")
             value = run.start(root_node(ref, inputs), definitions)

@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -21,7 +22,8 @@ from languages.cwl.load import ProcRef
 from languages.cwl.uris import InvalidFileUri, canonical_locations
 from runner.errors import MoilError, UsageError
 from runner.userinput.fileuri import file_uri_path, is_file_uri
-from runner.userinput.userdata import not_text, shape_problem
+from runner.userinput.suggest import did_you_mean
+from runner.userinput.userdata import not_text, shape_problem, syntax_error
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,8 @@ def _read_job(source: str, loader: Any) -> Any:
     except RecursionError:
         raise InvalidInputs(f"the input object {name} is nested too deeply") from None
     except Exception as exc:  # noqa: BLE001 (salad raises many kinds)
+        if getattr(exc, "problem_mark", None) is not None:  # YAML (or JSON) that does not parse
+            raise InvalidInputs(f"the input object {syntax_error(source, exc)}") from None
         raise InvalidInputs(f"cannot read the input object {name}: {exc}") from None
     if job is not None and not isinstance(job, dict):
         kind = "a list" if isinstance(job, list) else f"a {type(job).__name__}"
@@ -163,6 +167,12 @@ class _ToolParser(argparse.ArgumentParser):
     """cwltool's parser of a tool's inputs, whose errors are ours to print (one line)."""
 
     def error(self, message: str) -> NoReturn:
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            wrong = [w for w in message[len(prefix):].split() if w.startswith("--")]
+            known = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+            hint = did_you_mean(wrong, known)
+            message += f"; {hint}" if hint else ""
         raise UsageError(f"{self.prog}: {message} (inputs given after the document)")
 
 
@@ -198,8 +208,12 @@ def _tool_arguments(
     return result, job_file if isinstance(job_file, str) else None
 
 
-def complete_job_order(job: dict[str, Any], process: Any, basedir: str) -> dict[str, Any]:
-    """Defaults, locations, sizes, formats and validation: the input object of the run."""
+def complete_job_order(
+    job: dict[str, Any], process: Any, basedir: str, source: str | None = None
+) -> dict[str, Any]:
+    """Defaults, locations, sizes, formats and validation: the input object of the run.
+    ``source``: the job file it was read from, whose ``file:line:col`` an invalid field's
+    error gets (cwltool's form)."""
     from cwltool.errors import WorkflowException
     from cwltool.load_tool import jobloader_id_name
     from cwltool.process import add_sizes, shortname
@@ -244,7 +258,9 @@ def complete_job_order(job: dict[str, Any], process: Any, basedir: str) -> dict[
     try:
         return _validate(job, process, basedir)
     except (ValidationException, WorkflowException) as exc:
-        raise InvalidInputs(f"the input object is not valid: {_one_line(str(exc))}") from None
+        text = _one_line(str(exc))
+        raise InvalidInputs(f"the input object is not valid: {_at_field(source, text)}{text}"
+                            ) from None
 
 
 def _warn_unknown(job: dict[str, Any], names: list[str]) -> None:
@@ -253,10 +269,41 @@ def _warn_unknown(job: dict[str, Any], names: list[str]) -> None:
     unknown = sorted(k for k in job if k not in names and not k.startswith("$") and ":" not in k)
     if unknown:
         log.warning(
-            "the input object names %s, which the process does not take (its inputs: %s)",
+            "the input object names %s, which the process does not take (%sits inputs: %s)",
             ", ".join(repr(k) for k in unknown),
+            (hint + " ") if (hint := did_you_mean(unknown, [n for n in names if n not in job]))
+            else "",
             ", ".join(names) or "none",
         )
+
+
+_FIELD = re.compile(r"^the '([^']+)' field is not valid")
+
+
+def _at_field(source: str | None, text: str) -> str:
+    """``FILE:LINE:COL: `` of the field ``text`` (cwltool's message) is about, in the job
+    file ``source`` (read again, with positions: only on this error path); "" if unknown
+    or the message already has a position."""
+    match = _FIELD.match(text)
+    if source is None or match is None or not os.path.isfile(source):
+        return ""
+    from ruamel.yaml import YAML
+
+    try:
+        with open(source, encoding="utf-8") as stream:
+            data = YAML(typ="rt").load(stream)
+        line, col = data.lc.key(match.group(1))
+    except Exception:  # noqa: BLE001 (a position is a help, never a second error)
+        return ""
+    return f"{source}:{line + 1}:{col + 1}: "
+
+
+def job_file_of(argv: list[str]) -> str | None:
+    """The job file given first after the document (as ``load_job_order`` reads it), if
+    it is a local file."""
+    first = argv[0] if argv and not argv[0].startswith("-") else None
+    path = _local_job_path(first) if first else None
+    return path if path is not None and os.path.isfile(path) else None
 
 
 def _one_line(text: str, width: int = 400) -> str:

@@ -26,7 +26,8 @@ from WDL import Error, Tree, Type, Value
 from languages.wdl import objects, serialize
 from runner.errors import UsageError
 from runner.userinput.fileuri import InvalidFileUri, file_uri_path, is_file_uri, local_path
-from runner.userinput.userdata import not_text, shape_problem
+from runner.userinput.suggest import did_you_mean
+from runner.userinput.userdata import not_text, shape_problem, syntax_error
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +295,8 @@ def read_inputs_json(text_or_path: str | None) -> tuple[dict[str, Any], str | No
         except RecursionError:
             raise InvalidInputs("the inputs are nested too deeply") from None
         except Exception as exc:  # noqa: BLE001 (any parse error is the user's input)
-            raise InvalidInputs(f"inputs are not valid JSON: {exc}") from None
+            where = "the inputs JSON" if text_or_path.strip().startswith("{") else text_or_path
+            raise InvalidInputs(syntax_error(where, exc)) from None
     except RecursionError:
         raise InvalidInputs("the inputs are nested too deeply") from None
     if not isinstance(data, dict):
@@ -316,7 +318,8 @@ def parse_inputs(
     try:
         env = WDL.values_from_json(data, target.available_inputs, namespace=namespace)
     except Error.InputError as exc:
-        raise InvalidInputs(f"inputs of {namespace}: {exc}") from None
+        raise InvalidInputs(f"inputs of {namespace}: {exc}{_suggestion(target, data, exc)}"
+                            ) from None
     except Exception as exc:  # noqa: BLE001 (miniwdl raises plain errors for bad values)
         raise InvalidInputs(f"inputs of {namespace}: {exc}") from None
     missing = target.required_inputs.subtract(env)
@@ -331,6 +334,18 @@ def parse_inputs(
         return WDL.Env.Binding(binding.name, value, binding.info)
 
     return env.map(resolve)
+
+
+def _suggestion(target: Tree.Workflow | Tree.Task, data: dict[str, Any], exc: Exception) -> str:
+    """"; did you mean ...?" for an unknown input key close to an input's name."""
+    text = str(exc)
+    prefix = "unknown input/output: "
+    if not text.startswith(prefix):
+        return ""
+    wrong = text[len(prefix):].strip()
+    names = [f"{target.name}.{b.name}" for b in target.available_inputs]
+    hint = did_you_mean([wrong], [n for n in names if n not in data])
+    return f"; {hint}" if hint else ""
 
 
 def _resolve_path(value: Value.File | Value.Directory, base_dir: str | None, key: str) -> str:

@@ -86,3 +86,13 @@ def _expansion_problem(value: Any) -> str | None:
 def not_text(exc: UnicodeDecodeError) -> str:
     """What a UnicodeDecodeError says of a user's file, as the end of a sentence."""
     return f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+
+
+def syntax_error(where: str, exc: Exception) -> str:
+    """One line for a JSON/YAML file (or string) that does not parse: ``WHERE:LINE:COL:
+    not valid JSON (nor YAML): what`` (the position where the YAML parser gives one)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = str(getattr(exc, "problem", None) or exc).strip().splitlines()
+    if mark is not None:
+        where += f":{mark.line + 1}:{mark.column + 1}"
+    return f"{where}: not valid JSON (nor YAML): {problem[0] if problem else type(exc).__name__}"
