@@ -184,7 +184,9 @@ class Job:
         if self._id in seen:
             raise ValueError(f"{self!r} is added to the graph twice")
         node = JobNode(
-            executor="runner.api.job:run_python_job", payload=self, name=self.jobName,
+            # a displayName names the job where Toil's does (toil stats groups by it)
+            executor="runner.api.job:run_python_job", payload=self,
+            name=self._display_name or self.jobName,
             display_name=self.displayName, resources=self._resource_spec(),
             local=self.local, checkpoint=self.checkpoint, id=self._id,
         )

@@ -291,4 +291,6 @@ def _stats_table(summary: dict[str, Any]) -> str:
 
 
 def _fmt(category: str, value: float) -> str:
+    if category == "disk":
+        return human_kib(value / 1024)
     return human_kib(value) if category == "memory" else human_seconds(value)

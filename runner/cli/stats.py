@@ -30,10 +30,10 @@ def stats(
         False, "--pretty", "--human", help="Human units (always on a terminal)."),
     categories: str = typer.Option(
         ",".join(CATEGORIES), "--categories",
-        help="Comma-separated categories to show, from time, clock, wait, memory."),
+        help="Comma-separated categories to show, from time, clock, wait, memory, disk."),
     sort_category: str = typer.Option(
         "time", "--sortCategory",
-        help="Sort job names by: time, clock, wait, memory, alpha or count."),
+        help="Sort job names by: time, clock, wait, memory, disk, alpha or count."),
     sort_field: str = typer.Option(
         "med", "--sortField", help="Sort by this field: min, med, ave, max or total."),
     sort_reverse: bool = typer.Option(
@@ -191,4 +191,6 @@ def _print_summary(info: dict[str, Any], summary: dict[str, Any], categories: li
 def _cell(category: str, value: float, human: bool) -> str:
     if category == "memory":
         return human_kib(value) if human else f"{value:.0f}K"
+    if category == "disk":
+        return human_kib(value / 1024) if human else f"{value:.0f}"
     return human_seconds(value) if human else f"{value:.2f}"

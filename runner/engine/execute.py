@@ -155,6 +155,8 @@ def execute(
                 exit_code=exc.exit_code if isinstance(exc, MoilError) else 1,
             )
         finally:
+            made = file_store.made_temp_dir
+            disk_used = _disk_usage(made) if config.stats and made is not None else None
             _clean_or_keep(file_store, config.clean_work_dir, result, log, job.local)
     wall = time.monotonic() - start
     if watch is not None and watch.exceeded_kib is not None:
@@ -183,6 +185,8 @@ def execute(
         result.stats[key] = float(_io_counters().get(key, before) - before)
     if tool_exit is not None:
         result.stats["exit_code"] = float(tool_exit)
+    if disk_used is not None:
+        result.stats["disk_used"] = float(disk_used)
     return result
 
 
@@ -214,6 +218,22 @@ def _memory_watch(job: JobInput, config: RunConfig) -> MemoryWatch | None:
     if not batch_system_class(config.batch_system).capabilities.in_process:
         return None  # a cluster's scheduler enforces memory and reports MEMLIMIT
     return MemoryWatch(job.memory)
+
+
+def _disk_usage(path: str) -> int:
+    """Bytes of disk the files under ``path`` take (``du``: allocated blocks, each hard
+    link once; what cannot be read counts nothing)."""
+    total, seen = 0, set()
+    for root, dirs, files in os.walk(path):
+        for name in files + dirs:
+            try:
+                info = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                total += info.st_blocks * 512
+    return total
 
 
 def _describe(exc: BaseException) -> str:

@@ -61,6 +61,11 @@ def _iso(t: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
 
 
+def _frag(name: str) -> str:
+    """A step's name as an IRI fragment (a displayName may hold spaces)."""
+    return quote(name, safe="/[]()-._~")
+
+
 def _ref(entity_id: str) -> dict[str, str]:
     return {"@id": entity_id}
 
@@ -138,7 +143,7 @@ class CrateBuilder:
                   "alternateName": alt, "url": _ref(url)})
         steps, tools = [], []
         for position, step in enumerate(sorted({s.group for s in self._tools()})):
-            tool_id, step_id = f"#tool/{step}", f"{entity_id}#{step}"
+            tool_id, step_id = f"#tool/{_frag(step)}", f"{entity_id}#{_frag(step)}"
             self.add({"@id": tool_id, "@type": "SoftwareApplication", "name": step})
             self.add({"@id": step_id, "@type": "HowToStep", "position": str(position),
                       "name": step, "workExample": _ref(tool_id)})
@@ -223,7 +228,7 @@ class CrateBuilder:
             action_id, control_id = f"#action/{attempt}", f"#control/{attempt}"
             action = self.add({
                 "@id": action_id, "@type": "CreateAction", "name": f"Run of {s.label}",
-                "instrument": _ref(f"#tool/{s.group}"),
+                "instrument": _ref(f"#tool/{_frag(s.group)}"),
                 "startTime": _iso(s.tool_start or s.start),
                 "endTime": _iso(s.tool_end or s.end),
                 "actionStatus": _ref("http://schema.org/CompletedActionStatus" if s.ok else
@@ -238,7 +243,8 @@ class CrateBuilder:
                 action["agent"] = agent
             self.add({"@id": control_id, "@type": "ControlAction",
                       "name": f"orchestrate {s.label}",
-                      "instrument": _ref(f"{workflow}#{s.group}"), "object": _ref(action_id)})
+                      "instrument": _ref(f"{workflow}#{_frag(s.group)}"),
+                      "object": _ref(action_id)})
             controls.append(_ref(control_id))
         organize = self.add({"@id": f"#organize-{uuid.uuid4()}", "@type": "OrganizeAction",
                              "name": "Run of moil", "instrument": _ref(engine["@id"]),

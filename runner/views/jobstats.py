@@ -11,7 +11,8 @@ from the leader ``queued`` (when it issued the attempt), ``batch_id``, the reque
 ``memory`` and ``disk`` (bytes), ``attempt``, ``display`` (the display name) and ``error``.
 
 Summaries follow ``toil stats``: for each category (``time`` = wall seconds, ``clock`` = CPU
-seconds, ``wait`` = wall minus CPU, never below 0, ``memory`` = KiB) the min, median, mean
+seconds, ``wait`` = wall minus CPU, never below 0, ``memory`` = KiB, ``disk`` = bytes of the
+job's directory when it ended, ``disk_used``, as Toil's ``disk``) the min, median, mean
 (``ave``), max and total, per job name and over all jobs. Jobs the leader ran itself
 (expressions, scatter expansion) are summarized under ``NAME (leader)`` so that they do not
 blur the figures of the tools that share their name.
@@ -27,9 +28,9 @@ from typing import Any
 from backends.jobstore.base import JobStore
 from runner.model import events
 
-CATEGORIES = ("time", "clock", "wait", "memory")
+CATEGORIES = ("time", "clock", "wait", "memory", "disk")
 FIELDS = ("min", "med", "ave", "max", "total")
-UNITS = {"time": "s", "clock": "core-s", "wait": "s", "memory": "KiB"}
+UNITS = {"time": "s", "clock": "core-s", "wait": "s", "memory": "KiB", "disk": "B"}
 LEADER_SUFFIX = " (leader)"
 
 
@@ -67,6 +68,8 @@ class JobStat:
     wchar: float | None = None
     read_bytes: float | None = None
     write_bytes: float | None = None
+    #: bytes the job's directory held when it ended (``disk`` is what it asked for)
+    disk_used: float | None = None
     error: str = ""
 
     @property
@@ -91,6 +94,8 @@ class JobStat:
             return self.cpu
         if category == "wait":
             return max(0.0, self.wall - self.cpu)
+        if category == "disk":
+            return self.disk_used or 0.0
         return self.rss_kib
 
 
@@ -101,7 +106,7 @@ def read_job_stats(store: JobStore) -> list[JobStat]:
 
 
 _OPTIONAL = ("queued", "tool_start", "tool_end", "tool_rss_kib", "cores", "memory", "disk",
-             "rchar", "wchar", "read_bytes", "write_bytes")
+             "rchar", "wchar", "read_bytes", "write_bytes", "disk_used")
 
 
 def job_stat(job_id: str, name: str, stats: dict[str, Any]) -> JobStat:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-WORKER_NAMES = {"root", "burn", "nap", "gather"}
+#: the follow-on's displayName ("summing up") names it, as in Toil's stats
+WORKER_NAMES = {"root", "burn", "nap", "summing up"}
 FIELDS = ("min", "med", "ave", "max", "total")
 
 
@@ -35,10 +36,10 @@ def test_stats_reports_every_job_name_with_consistent_figures(stats_run: Path,
     data = json.loads(result.stdout)
     types = {t["name"]: t for t in data["job_types"]}
     assert set(types) == WORKER_NAMES
-    assert [types[n]["count"] for n in ("root", "burn", "nap", "gather")] == [1, 4, 3, 1]
+    assert [types[n]["count"] for n in ("root", "burn", "nap", "summing up")] == [1, 4, 3, 1]
     total = data["total"]
     assert total["count"] == sum(t["count"] for t in types.values()) == 9
-    for category in ("time", "clock", "wait", "memory"):
+    for category in ("time", "clock", "wait", "memory", "disk"):
         assert math.isclose(total[category]["total"],
                             sum(t[category]["total"] for t in types.values()), rel_tol=1e-9)
         for entry in [*types.values(), total]:
@@ -54,6 +55,8 @@ def test_stats_reports_every_job_name_with_consistent_figures(stats_run: Path,
     assert types["nap"]["clock"]["max"] < 0.2, "a nap does not use the CPU"
     # per-job peak memory: burn holds 80 MB more than a nap, even in a reused pool worker
     assert types["burn"]["memory"]["min"] >= types["nap"]["memory"]["max"] + 60 * 1024
+    # disk: what each job's directory held when it ended (burn wrote 2 MiB, nap nothing)
+    assert types["burn"]["disk"]["min"] >= 2 * 1024 * 1024 > types["nap"]["disk"]["max"]
     assert data["span"] > 0 and data["failed_attempts"] == 0
     assert data["run"]["batch_system"] == "single_machine"
 
@@ -118,7 +121,7 @@ def test_stats_html_is_self_contained_with_every_attempt(stats_run: Path, tmp_pa
     assert min(r["tool_rss"] for r in burn) >= 60 * 1024 > max(r["tool_rss"] for r in nap)
     assert data["critical_path"], "the chain of jobs that ended last"
     on_path = {rows[i]["step"] for i in data["critical_path"]}
-    assert "root" in on_path and "gather" in on_path, on_path
+    assert "root" in on_path and "summing up" in on_path, on_path
 
 
 def test_stats_of_a_run_without_stats_says_so(tmp_path: Path, cli: Any) -> None:

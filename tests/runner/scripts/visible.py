@@ -9,8 +9,9 @@ MODE:
   jobs, and a ``gather`` follow-on; prints ``TOTAL 5``.
 - ``fail``: two ``quick`` jobs and ``explode``, which prints a line holding ``secret 4242``
   (and ``filler`` lines), then raises ``ValueError("boom 4242")``.
-- ``stats``: four ``burn`` jobs (0.3 s of CPU, 80 MB held in the worker), three ``nap`` jobs
-  (sleep 0.3 s), a ``gather`` follow-on; prints ``TOTAL 7``.
+- ``stats``: four ``burn`` jobs (0.3 s of CPU, 80 MB held in the worker, 2 MiB written in
+  their directory), three ``nap`` jobs (sleep 0.3 s), a ``gather`` follow-on named
+  ``summing up`` (displayName); prints ``TOTAL 7``.
 - ``chain``: six chains of eight ``link`` jobs (0.4 s each) and a ``gather`` follow-on;
   prints ``TOTAL 48``.
 """
@@ -60,6 +61,8 @@ def burn(job, work):
     end = time.process_time() + 0.3
     while time.process_time() < end:
         pass
+    with open(os.path.join(job.fileStore.getLocalTempDir(), "scratch"), "wb") as scratch:
+        scratch.write(b"x" * (2 * 1024 * 1024))  # 2 MiB in its directory: toil stats' disk
     _ran(job, work)
     return 1
 
@@ -93,7 +96,9 @@ def root(job, work, mode):
     else:
         promises = [job.addChildJobFn(fn, work, cores=0.1).rv()
                     for fn, count in plan[mode] for _ in range(count)]
-    return job.addFollowOnFn(gather, promises).rv()
+    # the stats run names its follow-on: toil stats groups by a displayName, as Toil's does
+    named = {"displayName": "summing up"} if mode == "stats" else {}
+    return job.addFollowOnFn(gather, promises, **named).rv()
 
 
 if __name__ == "__main__":
