@@ -218,6 +218,7 @@ class BatchSystemContract:
         assert system.get_updated_job(0.2) is None
         assert system.issued_ids() == []
         assert system.running_jobs() == {}
+        assert system.running_count() == 0
 
     @pytest.mark.parametrize(
         ("cores", "memory", "max_cores", "max_memory", "expected"),
@@ -302,6 +303,7 @@ class BatchSystemContract:
         child_pid = int(wait_for_file(tmp_path / "parent.child"))
         assert batch_id in system.running_jobs()
         assert system.running_jobs()[batch_id] >= 0
+        assert system.running_count() == 1  # the running job, as the poll just made saw it
         if containers_left is not None:
             assert containers_left(), "the job runs in a container"
             system.kill_jobs([batch_id])
