@@ -142,6 +142,7 @@ def configure(rc: Any, settings: CwlSettings) -> None:
     rc.no_match_user = settings.no_match_user
     rc.no_read_only = settings.no_read_only
     rc.pull_image = not settings.disable_pull
+    rc.force_docker_pull = settings.force_docker_pull
     rc.rm_container = not settings.leave_container
     image = default_container(settings)
     if image is not None:  # cwltool adds {dockerPull: image} to the tool's requirements
@@ -207,7 +208,8 @@ def job_class(kind: str) -> type:
             engine = usable_engine(kind) or ContainerEngine(kind)
             self.docker_exec = engine.binary
             try:
-                return obtain_image(engine, r, pull_image, tmp_outdir_prefix)
+                return obtain_image(engine, r, pull_image, tmp_outdir_prefix,
+                                    force=force_pull)
             except ImageUnavailable as exc:
                 raise WorkflowException(str(exc)) from None
 
@@ -262,13 +264,15 @@ def job_class(kind: str) -> type:
 
 
 def obtain_image(
-    engine: ContainerEngine, req: dict[str, Any], pull: bool, scratch_prefix: str
+    engine: ContainerEngine, req: dict[str, Any], pull: bool, scratch_prefix: str,
+    *, force: bool = False,
 ) -> str:
     """The image a DockerRequirement names, made present in ``engine`` (see ensure_image).
 
     ``dockerImageId`` names the image (``dockerPull`` when absent); ``dockerLoad`` and
     ``dockerImport`` may be local paths or URLs (a ``dockerLoad`` URL is fetched to a
-    temporary file under ``scratch_prefix``'s directory first)."""
+    temporary file under ``scratch_prefix``'s directory first). ``force``
+    (``--force-docker-pull``): an image that is only pulled is pulled even if present."""
     image = req.get("dockerImageId") or req.get("dockerPull")
     if not image:
         raise ImageUnavailable(
@@ -287,6 +291,7 @@ def obtain_image(
             import_from=req.get("dockerImport"),
             dockerfile=req.get("dockerFile"),
             pull=pull,
+            force_pull=force and pull,
         )
     finally:
         if scratch:

@@ -35,6 +35,11 @@ def _effect(default: Any, flag: str, effect: str, **option: Any) -> Any:
     return setting(default, flag, dest=flag[2:].replace("-", "_"), effect=effect, **option)
 
 
+def _cwltool(flag: str, help_text: str) -> Any:
+    """A cwltool flag moil passes on to cwltool's own machinery."""
+    return setting(False, flag, dest=flag[2:].replace("-", "_"), help=help_text)
+
+
 NO_DEPENDENCIES = "SoftwareRequirement is not resolved (tools run as they are): no effect"
 
 
@@ -59,12 +64,18 @@ class CwlSettings(Settings):
         "a container then stops the run: exit 33)")
     podman: bool = setting(False, "--podman",
                            help="run DockerRequirement tools with Podman instead of Docker")
-    singularity: bool = _accepted("--singularity")
-    docker: bool = _accepted("--docker")
-    no_match_user: bool = _accepted("--no-match-user")
-    leave_container: bool = _accepted("--leave-container")
-    no_read_only: bool = _accepted("--no-read-only")
-    disable_pull: bool = _accepted("--disable-pull")
+    singularity: bool = _cwltool(
+        "--singularity", "moil runs containers with Docker or Podman only: a tool that needs "
+        "a container then stops the run (exit 33)")
+    docker: bool = _cwltool("--docker", "run containers with Docker (the default)")
+    no_match_user: bool = _cwltool("--no-match-user",
+                                   "do not pass this user's uid to docker run --user")
+    leave_container: bool = _cwltool("--leave-container",
+                                     "keep a tool's container after it exits")
+    no_read_only: bool = _cwltool("--no-read-only",
+                                  "do not make a container's root file system read-only")
+    disable_pull: bool = _cwltool(
+        "--disable-pull", "never pull an image: a tool whose image is missing fails")
     leave_outputs: bool = _accepted("--leave-outputs")
     debug: bool = _accepted("--debug")
     disable_js_validation: bool = _accepted("--disable-js-validation")
@@ -74,9 +85,13 @@ class CwlSettings(Settings):
     fast_parser: bool = _accepted("--fast-parser")
     log_dir: str | None = _effect(
         None, "--log-dir", "not yet: tools' stdout and stderr stay in the job logs")
-    no_prepull: bool = _effect(False, "--no-prepull", "not yet: images are pulled first")
-    force_docker_pull: bool = _effect(
-        False, "--force-docker-pull", "not yet: an image already present is not pulled")
+    no_prepull: bool = _effect(
+        False, "--no-prepull",
+        "moil never pulls ahead of the jobs (a job obtains its image when it first needs it): "
+        "no effect")
+    force_docker_pull: bool = setting(
+        False, "--force-docker-pull", dest="force_docker_pull",
+        help="pull each dockerPull image once per worker even if it is present")
     beta_dependency_resolvers_configuration: str | None = _effect(
         None, "--beta-dependency-resolvers-configuration", NO_DEPENDENCIES)
     beta_dependencies_directory: str | None = _effect(

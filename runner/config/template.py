@@ -15,6 +15,7 @@ from typing import Any
 
 from backends.registry import BATCH_SYSTEM_GROUP, builtin_names, load_batch_system
 from backends.settings import Declared, Settings, declared
+from runner.config.accepted import AcceptedOptions
 from runner.config.frontends import frontend_settings
 from runner.config.runconfig import RunConfig
 from runner.errors import UsageError
@@ -33,6 +34,7 @@ def sections() -> list[tuple[str, list[type[Settings]]]]:
     parts: list[tuple[str, list[type[Settings]]]] = [("BASE TOIL OPTIONS", [RunConfig, *batch])]
     for cls in frontend_settings():
         parts.append((f"TOIL {cls.kind.upper()} RUNNER OPTIONS", [cls]))
+    parts.append(("TOIL OPTIONS THAT DO SOMETHING ELSE IN MOIL", [AcceptedOptions]))
     return parts
 
 
@@ -60,8 +62,9 @@ def render() -> str:
             out.write(f"## {cls.kind} options\n")
             for item in items:
                 seen.add(key_of(item))
-                if item.option.help:
-                    out.write(f"## {' '.join(item.option.help.split())}\n")
+                about = item.option.help or item.option.effect
+                if about:
+                    out.write(f"## {' '.join(about.split())}\n")
                 out.write(f"#{_line(key_of(item), _value(item.default))}")
     return out.getvalue()
 

@@ -249,13 +249,15 @@ class ContainerEngine:
         dockerfile: str | None = None,
         pull: bool = True,
         timeout: float | None = None,
+        force_pull: bool = False,
     ) -> None:
         """Make ``image`` present. Kept if the engine has it; otherwise ``docker load`` of
         the tarball ``load_from``, ``docker import`` of the root file system tarball
         ``import_from`` under the name ``image``, a build of the ``dockerfile`` text (empty
         context) tagged ``image``, or a pull (unless ``pull`` is False: then a missing image
         is an error). An image built from a Dockerfile is kept only if it was built from the
-        same text (a label records its digest). Each image is obtained at most once per
+        same text (a label records its digest). ``force_pull``: an image obtained by a pull
+        is pulled even if the engine has it (once per process, as the rest). Each image is obtained at most once per
         process and by one process at a time on this host (see the module docstring).
 
         Raises ContainerEngineUnavailable if the engine does not work and ImageUnavailable
@@ -271,7 +273,8 @@ class ContainerEngine:
             if key in _images_present:
                 return
             with self._host_lock(key):
-                if not self._present(image, digest):
+                by_pull = load_from is None and import_from is None and not dockerfile
+                if (force_pull and by_pull) or not self._present(image, digest):
                     if load_from is None and import_from is None and not dockerfile and not pull:
                         raise ImageUnavailable(
                             f"{self.kind} has no image {image} and pulling is disabled: "

@@ -393,3 +393,20 @@ def test_container_goes_when_its_process_is_killed(
         process.kill()
         process.wait()
         subprocess.run([engine.binary, "rm", "--force", name], env=engine.env, check=False)
+
+
+def test_force_pull_pulls_an_image_that_is_present(engine: ContainerEngine, tmp_path: Path) -> None:
+    """--force-docker-pull: an image only a pull gives is pulled though the engine has it
+    (this one exists only here, so the pull fails and says so)."""
+    image = f"localhost/moil-test-force:{uuid.uuid4().hex[:8]}"
+    engine.ensure_image(image, import_from=_tiny_rootfs(tmp_path))
+    try:
+        fresh = ContainerEngine(engine.kind, env=engine.env, network_mode="host")
+        fresh.ensure_image(image, timeout=120)  # present: kept, no pull
+        again = ContainerEngine(engine.kind, env=engine.env, network_mode="host")
+        again.forget(image)
+        with pytest.raises(ImageUnavailable) as raised:
+            again.ensure_image(image, timeout=120, force_pull=True)
+        assert "pull" in str(raised.value)
+    finally:
+        subprocess.run([engine.binary, "rmi", "-f", image], env=engine.env, check=False)
