@@ -64,9 +64,9 @@ class CwlSettings(Settings):
         "a container then stops the run: exit 33)")
     podman: bool = setting(False, "--podman",
                            help="run DockerRequirement tools with Podman instead of Docker")
-    singularity: bool = _cwltool(
-        "--singularity", "moil runs containers with Docker or Podman only: a tool that needs "
-        "a container then stops the run (exit 33)")
+    singularity: bool = _effect(
+        False, "--singularity", "moil runs containers with Docker or Podman only: a tool "
+        "that needs a container then stops the run (exit 33)")
     docker: bool = _cwltool("--docker", "run containers with Docker (the default)")
     no_match_user: bool = _cwltool("--no-match-user",
                                    "do not pass this user's uid to docker run --user")
