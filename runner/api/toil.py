@@ -18,7 +18,7 @@ from runner.config.runconfig import RunConfig
 from runner.engine.leader import Interrupted
 from runner.engine.run import Run, make_batch_system
 from runner.errors import UsageError
-from runner.jobenv.filestore import export_url, import_url
+from runner.jobenv.filestore import export_url, import_url, local_path
 
 if TYPE_CHECKING:  # runner.api.job imports this module when a job starts a run
     from runner.api.job import Job
@@ -102,6 +102,9 @@ class Toil:
 
     def exportFile(self, jobStoreFileID: str, dstUrl: str) -> None:  # noqa: N802, N803
         export_url(self._active.store, jobStoreFileID, dstUrl)
+        path = local_path(dstUrl)
+        if path is not None:  # --provenance copies it into the crate's outputs
+            self._active.note_export(os.path.abspath(path), str(jobStoreFileID))
 
     import_file = importFile
     export_file = exportFile

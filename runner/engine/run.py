@@ -43,7 +43,7 @@ from runner.engine import names
 from runner.engine.handoff import read_result
 from runner.engine.journal import Journal, replay
 from runner.engine.leader import Leader
-from runner.engine.runinfo import start_info, update_run_info
+from runner.engine.runinfo import read_run_info, start_info, update_run_info
 from runner.engine.runlog import run_started
 from runner.errors import JobStoreInUseError, UsageError, WorkflowFailed
 from runner.jobenv import realtime
@@ -202,6 +202,14 @@ class Run:
         exported file's path -> its stored file ID) for the provenance crate."""
         if self.config.stats:
             update_run_info(self.store, outputs=outputs, output_files=files or {})
+
+    def note_export(self, path: str, file_id: str) -> None:
+        """Keep a Python run's exported file (its path -> its stored file ID) for the
+        provenance crate, as ``note_outputs`` does for a CWL or WDL run's."""
+        if self.config.stats:
+            files = dict(read_run_info(self.store).get("output_files") or {})
+            files[path] = file_id
+            update_run_info(self.store, output_files=files)
 
     def _release(self) -> None:
         lease, self.lease = self.lease, None

@@ -199,7 +199,7 @@ class FileStore:
     log_to_leader = logToMaster
 
 
-def _url_path(url: str) -> str | None:
+def local_path(url: str) -> str | None:
     """The local path a URL or path names, or None for a remote URL."""
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme in ("", "file"):
@@ -210,7 +210,7 @@ def _url_path(url: str) -> str | None:
 def import_url(store: JobStore, url: str) -> FileID:
     """Bring ``url`` into ``store``: a local file by hard link (no copy), a remote one
     (``s3://``, ``http(s)://``, ``ftp://``) by one download."""
-    path = _url_path(url)
+    path = local_path(url)
     if path is not None:
         return store.import_local(os.path.abspath(path))
     basename = os.path.basename(urllib.parse.urlparse(url).path) or "download"
@@ -231,7 +231,7 @@ def export_url(store: JobStore, file_id: str, url: str) -> None:
         with store.open_read(file_id) as source:
             urls.upload(source, url)
         return
-    path = _url_path(url)
+    path = local_path(url)
     if path is None:
         raise ValueError(f"cannot export to {url!r}: only local paths, file:// and s3:// URLs")
     path = os.path.abspath(path)

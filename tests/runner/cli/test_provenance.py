@@ -88,6 +88,30 @@ task measure {
   output { File out = "size.txt" }
 }
 """
+PYTHON = """\
+import os
+from runner import Job, Toil
+
+
+def write(job, text):
+    path = os.path.join(job.tempDir, "made.txt")
+    with open(path, "w") as stream:
+        stream.write(text)
+    return job.fileStore.writeGlobalFile(path)
+
+
+def root(job):
+    return job.addChildJobFn(write, "made by a job").rv()
+
+
+if __name__ == "__main__":
+    parser = Job.Runner.getDefaultArgumentParser()
+    parser.add_argument("out")
+    options = parser.parse_args()
+    options.disableProgress = True
+    with Toil(options) as toil:
+        toil.exportFile(toil.start(Job.wrapJobFn(root)), "file://" + os.path.abspath(options.out))
+"""
 READ_BACK = """
 import json, sys
 from rocrate.rocrate import ROCrate
@@ -281,3 +305,17 @@ def test_a_python_run_gives_a_provenance_run_crate(
     assert found["language"] == "Python" and found["main"] == "workflow/visible.py"
     assert found["kinds"]["CreateAction"] == 1 + 9, "the run and each of its 9 jobs"
     assert found["kinds"]["ControlAction"] == 9
+
+
+def test_a_python_runs_exported_file_is_in_its_crate(
+        tmp_path: Path, crate_tools: tuple[Path, Path]) -> None:
+    (tmp_path / "export.py").write_text(PYTHON)
+    crate = tmp_path / "crate"
+    run = subprocess.run(
+        [sys.executable, "export.py", str(tmp_path / "store"), "made.txt", "--provenance",
+         str(crate)], capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "made.txt").read_text() == "made by a job"
+    found = check_crate(crate, crate_tools)
+    assert found["made"] == {"outputs/made.txt": "write"}, found
+    assert (crate / "outputs/made.txt").read_text() == "made by a job"
