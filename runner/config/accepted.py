@@ -108,8 +108,6 @@ class AcceptedOptions(Settings):
         "says it ended: no effect")
     write_messages: str | None = _accepted(
         None, "--writeMessages", effect="moil has no message bus: nothing is written")
-    real_time_logging: bool = _toggle(
-        "--realTimeLogging", effect="not yet: a job's log reaches the leader when it ends")
     disable_checksum_verification: bool = _toggle(
         "--disableJobStoreChecksumVerification",
         effect="stored files are always checked against their checksums")

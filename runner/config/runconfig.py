@@ -94,6 +94,9 @@ class RunConfig(Settings):
     retry_backoff_factor: float = setting(
         3.0, "--retryBackoffFactor", minimum=1,
         help="each further retry waits this many times longer (default 3)")
+    real_time_logging: bool = setting(
+        False, "--realTimeLogging", bare=True, metavar="BOOL",
+        help="RealtimeLogger's lines of jobs reach the leader at --logLevel (else at INFO)")
     stop_on_first_failure: bool = setting(
         False, "--stopOnFirstFailure", bare=True, metavar="BOOL",
         help="stop the run when a job has failed for the last time")

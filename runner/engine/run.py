@@ -37,7 +37,7 @@ from backends.errors import (
 from backends.jobstore.base import JobStore, Lease, open_job_store
 from runner.cache.decide import Previous, previous_results
 from runner.config import runconfig
-from runner.config.options import batch_system_class
+from runner.config.options import batch_system_class, log_level
 from runner.config.runconfig import RunConfig
 from runner.engine import names
 from runner.engine.handoff import read_result
@@ -309,8 +309,9 @@ class Run:
         try:
             if resumed:
                 adopt_orphan_results(self.store, leader)
-            # Toil's RealtimeLogger: at INFO (--realTimeLogging: --logLevel's, once parsed)
-            with realtime.serve("INFO", local_only=batch.capabilities.in_process):
+            # Toil's RealtimeLogger: at INFO, or with --realTimeLogging at --logLevel's
+            level = log_level(self.config.log_level) if self.config.real_time_logging else 20
+            with realtime.serve(level, local_only=batch.capabilities.in_process):
                 value = leader.run()
         except LeaseLostError as exc:  # another leader has the store: write nothing more
             raise WorkflowFailed(f"{exc}; this leader stops") from None

@@ -82,11 +82,19 @@ class RealtimeLogger(metaclass=_Meta):
                 if address:
                     host, _, port = address.rpartition(":")
                     logger.addHandler(_JsonDatagramHandler(host, int(port)))
-                    logger.setLevel(os.environ.get(LEVEL, "INFO").upper())
+                    logger.setLevel(_level(os.environ.get(LEVEL, "")))
                 else:
                     logger.setLevel(logging.INFO)  # the job's log only
                 cls._logger, cls._address = logger, address
             return cls._logger
+
+
+def _level(text: str) -> int:
+    """A level given as a number or a name (Toil gives names); INFO if neither."""
+    if text.strip().isdigit():
+        return int(text)
+    named = logging.getLevelName(text.strip().upper())
+    return named if isinstance(named, int) else logging.INFO
 
 
 class _Receiver(socketserver.BaseRequestHandler):
@@ -120,7 +128,7 @@ def _advertised_host(local_only: bool) -> str:
 
 
 @contextmanager
-def serve(level: str, *, local_only: bool) -> Iterator[None]:
+def serve(level: int, *, local_only: bool) -> Iterator[None]:
     """Receive workers' real-time records at ``level`` while the block runs; the workers
     learn where from the environment (``VARIABLES``), set here and removed after."""
     try:
@@ -136,7 +144,7 @@ def serve(level: str, *, local_only: bool) -> Iterator[None]:
     port = server.server_address[1]
     saved = {key: os.environ.get(key) for key in VARIABLES}
     os.environ[ADDRESS] = f"{_advertised_host(local_only)}:{port}"
-    os.environ[LEVEL] = level
+    os.environ[LEVEL] = str(level)
     try:
         yield
     finally:

@@ -1,5 +1,6 @@
 """Toil's RealtimeLogger (issue 14): a job's ``RealtimeLogger.info`` reaches the leader's
-log while the job still runs, with the job's name and ID, at INFO by default."""
+log while the job still runs, with the job's name and ID, at INFO by default and at the
+leader's ``--logLevel`` with ``--realTimeLogging``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.runner.commands import command_env
 
@@ -17,7 +20,7 @@ from runner.realtimeLogger import RealtimeLogger
 
 def work(job, go):
     RealtimeLogger.info("waiting for %s", os.path.basename(go))
-    RealtimeLogger.debug("not shown at INFO")
+    RealtimeLogger.debug("a debug line")
     for _ in range(600):  # the test lets it go once the leader has logged the line
         if os.path.exists(go):
             RealtimeLogger.warning("let go")
@@ -33,11 +36,14 @@ if __name__ == "__main__":
 """
 
 
-def test_a_jobs_line_reaches_the_leader_while_it_runs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_jobs_line_reaches_the_leader_while_it_runs(tmp_path: Path, debug: bool) -> None:
     (tmp_path / "rt.py").write_text(SCRIPT)
     log_file, go = tmp_path / "run.log", tmp_path / "go"
+    extra = ["--realTimeLogging", "--logLevel", "DEBUG"] if debug else []
     proc = subprocess.Popen(
-        [sys.executable, "rt.py", f"file:{tmp_path / 'store'}", "--logFile", str(log_file)],
+        [sys.executable, "rt.py", f"file:{tmp_path / 'store'}", "--logFile", str(log_file),
+         *extra],
         cwd=tmp_path, env=dict(command_env(tmp_path), GO_FILE=str(go)), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )
@@ -58,4 +64,6 @@ def test_a_jobs_line_reaches_the_leader_while_it_runs(tmp_path: Path) -> None:
     job_id = issued.split("Issued job 'work' ")[1].split()[0]
     assert f" INFO runner.realtime: work {job_id}: waiting for go" in line
     assert f"WARNING work {job_id}: let go" in stderr
-    assert "not shown at INFO" not in stderr + log_file.read_text()
+    # at INFO without --realTimeLogging (Toil's rule), at the leader's level with it
+    assert (f"DEBUG runner.realtime: work {job_id}: a debug line" in log_file.read_text()
+            ) is debug
