@@ -137,6 +137,7 @@ def values_for(
     runners holds). Raises UsageError (``FILE:LINE:COL``) for a value an option cannot
     take."""
     known = keys_of(parser)
+    by_dest = {a.dest: a for a in parser._actions if type(a) is argparse._StoreAction}
     others: set[str] | None = None
     defaults: dict[str, Any] = {}
     warnings = []
@@ -150,6 +151,9 @@ def values_for(
             if entry.key not in others:
                 warnings.append(_unknown(entry, [*known, *others]))
             continue
+        if isinstance(action, argparse._StoreConstAction) and not _is_boolean(entry.value):
+            # Toil's toil config writes the dest's default under such a flag (logTrace: INFO)
+            action = by_dest.get(action.dest, action)
         try:
             found = _value(action, entry)
         except (ValueError, TypeError, argparse.ArgumentTypeError) as exc:
@@ -170,20 +174,35 @@ _NOTHING = object()
 
 def _value(action: argparse.Action, entry: Entry) -> Any:
     value = entry.value
+    if value is None or value == [] or value == {}:
+        return _NOTHING  # how Toil's toil config writes "no value": the default stands
     if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
         flag = _boolean(value)
-        negated = isinstance(action, argparse._StoreFalseAction) and entry.key != action.dest
-        return not flag if negated else flag
+        if isinstance(action, argparse._StoreFalseAction) and entry.key != action.dest:
+            return False if flag else _NOTHING  # noFlag: false says nothing of flag
+        return flag
     if isinstance(action, argparse._StoreConstAction):  # --logDebug: true
         return action.const if _boolean(value) else _NOTHING
-    if value is None:
-        return None
     if isinstance(action, argparse._AppendAction):
+        if isinstance(value, dict):  # setEnv: {NAME: value}
+            value = [f"{k}={'' if v is None else v}" for k, v in value.items()]
         items = value if isinstance(value, list) else [value]
         return [_converted(action, item) for item in items]
-    if isinstance(value, list | dict):
-        raise ValueError("takes one value, not a list or mapping")  # noqa: TRY004 (caller catches it)
+    if isinstance(value, dict):
+        raise ValueError("takes one value, not a mapping")  # noqa: TRY004 (caller catches it)
+    if isinstance(value, list):  # Toil's comma-separated lists (nodeTypes: [a, b])
+        value = ",".join(str(item) for item in value)
     return _converted(action, value)
+
+
+def _is_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    try:
+        parse_bool(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _boolean(value: Any) -> bool:
@@ -238,11 +257,11 @@ def install(parser: argparse.ArgumentParser, *, read_files: bool = True) -> None
     line, as argparse does for a bad option. ``read_files=False``: a second parser of the
     same command line (the CWL runner's, for what follows the document)."""
     parser.add_argument(
-        "--config", metavar="FILE", default=None,
+        "--config", metavar="FILE", default=None,  # also on an argument group (Toil takes one)
         help="read option values from this YAML file (toil config FILE writes one with every "
         "option); the command line wins over it, and it over TOIL_* variables")
-    if not read_files:
-        return
+    if not read_files or not isinstance(parser, argparse.ArgumentParser):
+        return  # an argument group is parsed by its parser, which is not ours to change
     original = parser.parse_known_args
     state = {"done": False}
 

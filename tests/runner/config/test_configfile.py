@@ -220,3 +220,54 @@ def test_a_run_takes_its_options_from_the_config_file(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and done.stderr == ""
     assert json.loads((tmp_path / "result.json").read_text()) == {"hello.greeting": "hello moil"}
+
+
+# Lines as Toil 9.6.0's `toil config` writes them (uncommented): its "no value" forms (an
+# empty value, [], {}), its flag-with-the-dest's-default (logTrace: INFO), negations set false.
+TOIL_WRITTEN = """\
+config_version: 1.0
+logTrace: INFO
+logLevel: INFO
+logFile:
+jobstore:
+clean: onSuccess
+maxLocalJobs:
+nodeTypes: []
+minNodes:
+- 0
+setEnv: {}
+defaultAccelerators: []
+defaultMemory: 2.0 Gi
+maxJobs: 9223372036854775807
+disable-user-provenance: false
+beta-use-biocontainers:
+rm-tmpdir: true
+wdlQuantCheck: true
+"""
+
+
+def test_a_file_of_toils_own_toil_config_reads_as_toil_means_it(tmp_path: Path) -> None:
+    path = tmp_path / "toil.yaml"
+    path.write_text(TOIL_WRITTEN)
+    plain = parse_arguments(["wf.cwl"])
+    read = parse_arguments(["--config", str(path), "wf.cwl"])
+    changed = {k for k in vars(plain) if getattr(read, k) != getattr(plain, k)}
+    assert changed <= {"config", "clean", "maxJobs", "minNodes"}, changed
+    assert read.clean == "onSuccess" and read.logLevel == "INFO"
+    assert getattr(read, "enable-user-provenance") is False  # "disable: false" enables nothing
+    config = build_config(read, frontend=CwlSettings)
+    assert config.default_memory == 2 * 1024**3 and config.log_file is None
+    path.write_text("setEnv:\n  GREETING: hello\n  EMPTY:\nlogDebug: true\n")
+    read = parse_arguments(["--config", str(path), "wf.cwl"])
+    assert read.logLevel == "DEBUG"
+    assert sorted(read.setEnv) == ["EMPTY=", "GREETING=hello"]
+
+
+def test_add_toil_options_onto_an_argument_group_takes_config_without_reading_it(
+        tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    Job.Runner.addToilOptions(parser.add_argument_group("toil"), jobstore_as_flag=True)
+    path = tmp_path / "c.yaml"
+    path.write_text("retryCount: 4\n")
+    args = parser.parse_args(["--config", str(path)])
+    assert args.config == str(path) and args.retryCount == 1
