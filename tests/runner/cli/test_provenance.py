@@ -279,6 +279,33 @@ def test_a_second_cwl_run_into_the_directory_leaves_a_valid_research_object(
     assert not (crate / "data" / old[:2] / old).exists()
 
 
+def test_a_lone_tools_research_object_is_its_run(tmp_path: Path) -> None:
+    """A CommandLineTool document's run is the workflow run (as cwltool records it); with
+    --enable-user-provenance and no --full-name the login account ran it."""
+    try:
+        venv = toolcache.python_venv("cwlprov-tools", CWLPROV_TOOLS)
+    except toolcache.ToolUnavailable as exc:
+        pytest.skip(f"cwlprov cannot be installed here: {exc}")
+    (tmp_path / "tool.cwl").write_text(
+        "cwlVersion: v1.2\nclass: CommandLineTool\nbaseCommand: [echo, made]\n"
+        "inputs: {}\nstdout: made.txt\noutputs: {out: stdout}\n")
+    crate = tmp_path / "crate"
+    runner = Path(sys.executable).parent / "toil-cwl-runner"
+    run = subprocess.run(
+        [str(runner), "--provenance", str(crate), "--enable-user-provenance", "--outdir",
+         str(tmp_path / "out"), "tool.cwl"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+    assert run.returncode == 0 and "could not write" not in run.stderr, run.stderr
+    tool = venv / "bin" / "cwlprov"
+    assert "Valid CWLProv RO" in cwlprov(tool, crate, "validate")
+    who = cwlprov(tool, crate, "who")  # the account's full name, as the system has it
+    assert re.search(r"Executed By: \S.* <urn:uuid:", who), who
+    log = cwlprov(tool, crate, "run")
+    assert "Flow" in log and "Step" not in log, log
+    digest = hashlib.sha1((tmp_path / "out/made.txt").read_bytes()).hexdigest()
+    assert f"Output out:\nurn:hash::sha1:{digest}" in cwlprov(tool, crate, "outputs")
+
+
 def test_a_wdl_run_gives_a_provenance_run_crate(
         tmp_path: Path, crate_tools: tuple[Path, Path]) -> None:
     (tmp_path / "pair.wdl").write_text(WDL)
