@@ -1,15 +1,14 @@
-"""Every option of Toil 9.6.0's ``toil-cwl-runner``, ``toil-wdl-runner`` and ``toil``
-subcommands, with a value Toil takes (``toil_options.tsv``, written by
-``bench/toil_options.py`` from Toil's ``--help``): moil's parsers take each one."""
+"""Every option of Toil 9.6.0's ``toil-cwl-runner`` and ``toil-wdl-runner``, with a value
+Toil takes (``toil_options.tsv``, written by ``bench/toil_options.py`` from Toil's
+``--help``): moil's parsers take each one. The file also lists the ``toil`` subcommands'
+options, for the README's table (their parsers are not checked here yet)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import click
 import pytest
-import typer
 
 LIST = Path(__file__).with_name("toil_options.tsv")
 
@@ -23,7 +22,8 @@ def _rows() -> list[tuple[str, str, str]]:
     return rows
 
 
-#: the runners' rows (the ``toil`` subcommands' are checked by test_toil_subcommand_options)
+#: the runners' rows (the ``toil`` subcommands' flags are being added by issue 14's part 3:
+#: not checked here yet)
 ROWS = [row for row in _rows() if row[0] in ("toil-cwl-runner", "toil-wdl-runner")]
 
 
@@ -53,18 +53,6 @@ def parse_wdl(tokens: list[str]) -> argparse.Namespace:
     return build_parser(argv).parse_intermixed_args(argv)
 
 
-def parse_toil(sub: str, tokens: list[str]) -> click.Context:
-    from runner.cli.toil_cmd import app
-
-    group = typer.main.get_command(app)
-    assert isinstance(group, click.Group)
-    with group.make_context("toil", [sub]) as ctx:
-        command = group.get_command(ctx, sub)
-        assert command is not None, f"moil has no toil {sub}"
-        args = [*tokens] if sub == "config" else [*tokens, "file:js"]
-        return command.make_context(sub, args, parent=ctx)
-
-
 def test_the_list_covers_every_command() -> None:
     counts: dict[str, int] = {}
     for command, _, _ in _rows():
@@ -85,12 +73,8 @@ def test_moil_takes_toils_option(command: str, option: str, value: str) -> None:
         elif command == "toil-wdl-runner":
             args = parse_wdl(tokens)
             assert args.wdl == "wf.wdl" and args.inputs_file == "inputs.json"
-        else:
-            parse_toil(command.split()[1], tokens)
     except SystemExit as exc:
         pytest.fail(f"{command} refuses {' '.join(tokens)} (exit {exc.code})")
-    except click.UsageError as exc:
-        pytest.fail(f"{command} refuses {' '.join(tokens)}: {exc}")
 
 
 @pytest.mark.parametrize("spelling", [[], ["true"], ["True"], ["false"], ["False"]])
