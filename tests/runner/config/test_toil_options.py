@@ -1,7 +1,6 @@
 """Every option of Toil 9.6.0's ``toil-cwl-runner`` and ``toil-wdl-runner``, with a value
 Toil takes (``toil_options.tsv``, written by ``bench/toil_options.py`` from Toil's
-``--help``): moil's parsers take each one. The file also lists the ``toil`` subcommands'
-options, for the README's table (their parsers are not checked here yet)."""
+``--help``), and of its ``toil`` subcommands: moil's parsers take each one."""
 
 from __future__ import annotations
 
@@ -22,9 +21,10 @@ def _rows() -> list[tuple[str, str, str]]:
     return rows
 
 
-#: the runners' rows (the ``toil`` subcommands' flags are being added by issue 14's part 3:
-#: not checked here yet)
+#: the runners' rows
 ROWS = [row for row in _rows() if row[0] in ("toil-cwl-runner", "toil-wdl-runner")]
+#: the ``toil`` subcommands' rows
+SUBCOMMAND_ROWS = [row for row in _rows() if row[0].startswith("toil ")]
 
 
 def tokens_of(option: str, value: str) -> list[str]:
@@ -75,6 +75,30 @@ def test_moil_takes_toils_option(command: str, option: str, value: str) -> None:
             assert args.wdl == "wf.wdl" and args.inputs_file == "inputs.json"
     except SystemExit as exc:
         pytest.fail(f"{command} refuses {' '.join(tokens)} (exit {exc.code})")
+
+
+@pytest.mark.parametrize(("command", "option", "value"), SUBCOMMAND_ROWS,
+                         ids=[f"{c}:{o}" for c, o, _ in SUBCOMMAND_ROWS])
+def test_moil_toil_subcommand_takes_toils_option(command: str, option: str, value: str) -> None:
+    """Parsed as ``toil`` parses its command line (Toil's several-values flags spread, then
+    the subcommand's own parser), without running the subcommand."""
+    import typer
+
+    from runner.cli.toil_cmd import app, spread
+
+    sub = command.split()[1]
+    # the positional arguments Toil requires: config's file, debug-job's store and job
+    positionals = {"config": ["out.yaml"], "debug-job": ["./store", "job-name"]}.get(
+        sub, ["./store"])
+    argv = spread([sub, *positionals, *tokens_of(option, value)])
+    group = typer.main.get_command(app)
+    parent = group.make_context("toil", [sub], resilient_parsing=True)
+    command_object = group.get_command(parent, sub)
+    assert command_object is not None, f"moil's toil has no {sub} subcommand"
+    try:
+        command_object.make_context(sub, argv[1:], parent=parent)
+    except Exception as exc:  # noqa: BLE001 (click's usage errors: the option is refused)
+        pytest.fail(f"{command} refuses {' '.join(argv[1:])}: {exc}")
 
 
 @pytest.mark.parametrize("spelling", [[], ["true"], ["True"], ["false"], ["False"]])
