@@ -18,7 +18,7 @@ import psutil
 from WDL import Tree, Type, Value
 from WDL._util import parse_byte_size
 
-from languages.wdl.exprs import decl_order, evaluate, free_names
+from languages.wdl.expressions import decl_order, evaluate, free_names
 from languages.wdl.load import CallableRef
 from languages.wdl.stdlib import WorkflowLib
 from languages.wdl.values import is_ready

@@ -24,7 +24,7 @@ from typing import NoReturn
 
 from WDL import Tree
 
-from languages.wdl.container import engine_for, wants_container
+from languages.wdl.containers import engine_for, wants_container
 from languages.wdl.load import (
     CallableRef,
     find_target,
@@ -33,7 +33,7 @@ from languages.wdl.load import (
     read_inputs_json,
 )
 from languages.wdl.nodes import RootPayload
-from languages.wdl.output import export_outputs, output_json, write_json
+from languages.wdl.outputs import export_outputs, output_json, write_json
 from languages.wdl.settings import WdlSettings, wdl_settings
 from runner.cli import console
 from runner.cli.logs import setup_logging

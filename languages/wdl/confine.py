@@ -11,7 +11,7 @@ library function (``read_*``, ``size``, ...) may name only
 Anything else (``/etc/passwd``, ``../x``, a symlink the command made that points elsewhere,
 even one that dangles) is refused with ``PathNotAllowed`` naming the path, as miniwdl does
 (``TaskContainer.host_path``). A task in a container sees its directory at the same path inside
-(languages.wdl.container), so a container path is a host path and the same rule holds: a path
+(languages.wdl.containers), so a container path is a host path and the same rule holds: a path
 the container could not see is refused like any other, never read from the host.
 
 **In the workflow** (the leader), a file is a job-store reference, a URL, or a local path. A

@@ -27,8 +27,8 @@ from languages.wdl.compile import (
     gathered_types,
 )
 from languages.wdl.confine import InputPaths, record_input_paths
-from languages.wdl.exprs import describe_error
-from languages.wdl.exprs import evaluate as evaluate_expr
+from languages.wdl.expressions import describe_error
+from languages.wdl.expressions import evaluate as evaluate_expr
 from languages.wdl.fetch import UrlFetcher
 from languages.wdl.load import CallableRef, InvalidInputs
 from languages.wdl.stdlib import WorkflowLib

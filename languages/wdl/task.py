@@ -7,7 +7,7 @@ runs it with bash in ``work/`` (stdout and stderr to files beside it), retries i
 ``read_*``, ``stdout()``), and returns them with their files moved into the job store.
 
 A task whose ``runtime`` names an image (``docker``/``container``) runs in it with the engine
-``--container`` chose (languages.wdl.container), else on the host, with a clean environment
+``--container`` chose (languages.wdl.containers), else on the host, with a clean environment
 (languages.wdl.taskenv). Outputs and the files the standard library reads are confined to the
 task's directory and inputs (languages.wdl.confine); an output URL is fetched into the store
 (languages.wdl.fetch).
@@ -29,8 +29,8 @@ from WDL import Error, Tree, Type, Value
 
 from languages.wdl.calls import TaskPayload
 from languages.wdl.confine import PathNotAllowed, TaskPaths, is_url
-from languages.wdl.container import engine_for, task_image
-from languages.wdl.exprs import decl_order, describe_error, evaluate
+from languages.wdl.containers import engine_for, task_image
+from languages.wdl.expressions import decl_order, describe_error, evaluate
 from languages.wdl.fetch import FetchFailed, UrlFetcher
 from languages.wdl.settings import wdl_settings
 from languages.wdl.staging import Collector, Stager
