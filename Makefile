@@ -94,6 +94,7 @@ bench-peers:  ## install Toil 9.6.0, cwltool and miniwdl into .venv-peers, for c
 
 lint: install
 	$(VENV)/bin/ruff check runner backends languages conformance tests
+	$(VENV)/bin/ruff format --check runner backends languages conformance tests
 	$(VENV)/bin/mypy runner backends languages conformance
 
 clean:

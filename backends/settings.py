@@ -83,8 +83,9 @@ class Option:
         return self.flags + self.negate + tuple(self.consts)
 
 
-def setting(default: Any = dataclasses.MISSING, *flags: str, default_factory: Any = None,
-            **option: Any) -> Any:
+def setting(
+    default: Any = dataclasses.MISSING, *flags: str, default_factory: Any = None, **option: Any
+) -> Any:
     """A settings field: ``partition: str | None = setting(None, "--slurmPartition",
     help=...)``. Keyword arguments are those of ``Option``."""
     metadata = {"option": Option(flags=tuple(flags), **option)}

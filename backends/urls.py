@@ -32,8 +32,9 @@ def s3_client() -> Any:
     """The S3 client for URLs (the region from ``AWS_REGION``, else ``us-east-1``)."""
     from backends.jobstore.s3client import client
 
-    return client(os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-                  or "us-east-1")
+    return client(
+        os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    )
 
 
 def download(url: str, out: IO[bytes]) -> None:
@@ -50,7 +51,8 @@ def download(url: str, out: IO[bytes]) -> None:
         if is_missing(exc):
             raise NoSuchFileError(
                 f"no object at {url} (on the S3 endpoint {s3.meta.endpoint_url}): check the "
-                "bucket and key") from None
+                "bucket and key"
+            ) from None
         raise_store_error(exc, s3, bucket)
     except BotoCoreError as exc:
         raise_store_error(exc, s3, bucket)

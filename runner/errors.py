@@ -29,8 +29,15 @@ from __future__ import annotations
 from backends.errors import MoilError
 
 __all__ = [  # MoilError is the root of this tree too
-    "JobError", "JobStoreInUseError", "MoilError", "PermanentJobError", "PromiseError",
-    "Terminated", "UnsupportedRequirement", "UsageError", "WorkflowFailed",
+    "JobError",
+    "JobStoreInUseError",
+    "MoilError",
+    "PermanentJobError",
+    "PromiseError",
+    "Terminated",
+    "UnsupportedRequirement",
+    "UsageError",
+    "WorkflowFailed",
 ]
 
 

@@ -8,9 +8,17 @@ import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTRACTS = {"backends", "backends.errors", "backends.registry", "backends.jobstore",
-             "backends.jobstore.base", "backends.batch", "backends.batch.base",
-             "backends.settings", "backends.urls"}
+CONTRACTS = {
+    "backends",
+    "backends.errors",
+    "backends.registry",
+    "backends.jobstore",
+    "backends.jobstore.base",
+    "backends.batch",
+    "backends.batch.base",
+    "backends.settings",
+    "backends.urls",
+}
 
 
 def imports_of(package: str) -> list[tuple[str, str]]:
@@ -26,21 +34,29 @@ def imports_of(package: str) -> list[tuple[str, str]]:
 
 
 def test_backends_import_only_backends() -> None:
-    bad = [(f, m) for f, m in imports_of("backends")
-           if m.split(".")[0] in ("runner", "languages", "conformance")]
+    bad = [
+        (f, m)
+        for f, m in imports_of("backends")
+        if m.split(".")[0] in ("runner", "languages", "conformance")
+    ]
     assert bad == []
 
 
 def test_runner_imports_no_language_and_no_concrete_backend() -> None:
-    bad = [(f, m) for f, m in imports_of("runner")
-           if m.split(".")[0] == "languages"
-           or (m.split(".")[0] == "backends" and m not in CONTRACTS)]
+    bad = [
+        (f, m)
+        for f, m in imports_of("runner")
+        if m.split(".")[0] == "languages" or (m.split(".")[0] == "backends" and m not in CONTRACTS)
+    ]
     assert bad == []
 
 
 def test_languages_do_not_import_each_other() -> None:
-    bad = [(f, m) for f, m in imports_of("languages")
-           if m.startswith("languages.") and m.split(".")[1] != f.split("/")[1]]
+    bad = [
+        (f, m)
+        for f, m in imports_of("languages")
+        if m.startswith("languages.") and m.split(".")[1] != f.split("/")[1]
+    ]
     assert bad == []
 
 
@@ -109,8 +125,11 @@ class _Module:
                     if _private(alias.name) and base in modules and base != name:
                         self.private.append(f"from {base} import {alias.name}")
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                    and _private(node.attr)):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and _private(node.attr)
+            ):
                 target = aliases.get(node.value.id)
                 if target in modules and target != name:
                     self.private.append(f"{target}.{node.attr}")

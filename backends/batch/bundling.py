@@ -76,4 +76,3 @@ def bundle_job(
         argv=argv,
         time_limit=None if time_limit is None else time_limit * math.ceil(len(jobs) / width),
     )
-

@@ -118,13 +118,19 @@ class GridSettings(PollingSettings):
         help="where a cluster scheduler writes its own stdout/stderr files",
     )
     jobs_per_allocation: int = setting(
-        1, "--jobsPerAllocation", minimum=1,
+        1,
+        "--jobsPerAllocation",
+        minimum=1,
         help="pack up to N ready jobs of the same resources into one scheduler job "
-        "(default 1: one scheduler job per job)")
+        "(default 1: one scheduler job per job)",
+    )
     workers_per_allocation: int = setting(
-        1, "--workersPerAllocation", minimum=1,
+        1,
+        "--workersPerAllocation",
+        minimum=1,
         help="jobs a --jobsPerAllocation bundle runs at once; it asks for that many times "
-        "one job's resources (default 1)")
+        "one job's resources (default 1)",
+    )
 
 
 @dataclass(frozen=True)

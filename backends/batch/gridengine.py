@@ -87,13 +87,18 @@ class GridEngineSettings(GridSettings):
     kind: ClassVar[str] = "grid_engine"
 
     qsub_args: str | None = setting(
-        None, env="TOIL_GRIDENGINE_ARGS", help="extra qsub arguments (shell-split)")
+        None, env="TOIL_GRIDENGINE_ARGS", help="extra qsub arguments (shell-split)"
+    )
     parallel_environment: str = setting(
-        "shm", env="TOIL_GRIDENGINE_PE",
-        help="parallel environment for jobs of more than one core (default shm, Toil's)")
+        "shm",
+        env="TOIL_GRIDENGINE_PE",
+        help="parallel environment for jobs of more than one core (default shm, Toil's)",
+    )
     memory_resources: str = setting(
-        "h_vmem", env="TOIL_GRIDENGINE_MEMORY",
-        help="resources that carry a job's memory, comma-separated (default h_vmem; none)")
+        "h_vmem",
+        env="TOIL_GRIDENGINE_MEMORY",
+        help="resources that carry a job's memory, comma-separated (default h_vmem; none)",
+    )
 
 
 def parse_accounting(text: str) -> list[dict[str, str]]:
@@ -171,8 +176,10 @@ class GridEngineBatchSystem(AbstractGridBatchSystem):
             return frozenset()
         done = self.run_command(Command(("qconf", "-sc"), environment=self.command_environment()))
         if done.returncode != 0:
-            log.info("qconf -sc failed (%s): memory requests taken as per slot",
-                     done.stderr.strip()[:200])
+            log.info(
+                "qconf -sc failed (%s): memory requests taken as per slot",
+                done.stderr.strip()[:200],
+            )
             return frozenset()
         per_job = set()
         for line in done.stdout.splitlines():

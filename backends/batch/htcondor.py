@@ -72,8 +72,10 @@ class HTCondorSettings(GridSettings):
     kind: ClassVar[str] = "htcondor"
 
     params: str | None = setting(
-        None, env="TOIL_HTCONDOR_PARAMS",
-        help="extra submit description lines 'key = value', separated by ';'")
+        None,
+        env="TOIL_HTCONDOR_PARAMS",
+        help="extra submit description lines 'key = value', separated by ';'",
+    )
 
 
 def quote_environment(env: dict[str, str]) -> str:
@@ -113,8 +115,10 @@ class HTCondorBatchSystem(AbstractGridBatchSystem):
     def start(self) -> None:
         super().start()
         done = self.run_command(
-            Command(("condor_status", "-json", "-attributes", "TotalCpus,TotalMemory"),
-                    environment=self.command_environment())
+            Command(
+                ("condor_status", "-json", "-attributes", "TotalCpus,TotalMemory"),
+                environment=self.command_environment(),
+            )
         )
         try:
             machines = json.loads(done.stdout) if done.returncode == 0 else []
@@ -127,8 +131,9 @@ class HTCondorBatchSystem(AbstractGridBatchSystem):
 
     def check_resources(self, job: BatchJob) -> None:
         super().check_resources(job)
-        self.refuse_accelerators(job, "give your site's request (request_gpus = 1) in "
-                                      "TOIL_HTCONDOR_PARAMS")
+        self.refuse_accelerators(
+            job, "give your site's request (request_gpus = 1) in TOIL_HTCONDOR_PARAMS"
+        )
         if self._largest is None:
             return
         cores = max(1, math.ceil(job.resources.cores))
@@ -242,8 +247,14 @@ class HTCondorBatchSystem(AbstractGridBatchSystem):
         """One condor_history of this object's jobs."""
         done = self.run_command(
             Command(
-                ("condor_history", "-json", "-attributes", _HISTORY,
-                 "-constraint", f'MoilToken == "{self.token}"'),
+                (
+                    "condor_history",
+                    "-json",
+                    "-attributes",
+                    _HISTORY,
+                    "-constraint",
+                    f'MoilToken == "{self.token}"',
+                ),
                 environment=self.command_environment(),
             )
         )
@@ -267,10 +278,14 @@ class HTCondorBatchSystem(AbstractGridBatchSystem):
             if self.was_cancelled(cluster_id):
                 return ExitInfo(ExitReason.KILLED, 1, "removed on request (condor_rm)", wall_time)
             why = ad.get("RemoveReason", "no reason given")
-            return ExitInfo(ExitReason.KILLED, 1, f"removed outside this workflow: {why}", wall_time)
+            return ExitInfo(
+                ExitReason.KILLED, 1, f"removed outside this workflow: {why}", wall_time
+            )
         if ad.get("ExitBySignal"):
             signal = int(ad.get("ExitSignal", 0) or 0)
-            return ExitInfo(ExitReason.KILLED, 128 + signal, f"killed by signal {signal}", wall_time)
+            return ExitInfo(
+                ExitReason.KILLED, 128 + signal, f"killed by signal {signal}", wall_time
+            )
         code = int(ad.get("ExitCode", 1) or 0)
         if code == 0:
             return ExitInfo(ExitReason.FINISHED, 0, "", wall_time)

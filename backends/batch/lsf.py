@@ -69,7 +69,8 @@ class LsfSettings(GridSettings):
     kind: ClassVar[str] = "lsf"
 
     bsub_args: str | None = setting(
-        None, env="TOIL_LSF_ARGS", help="extra bsub arguments (shell-split)")
+        None, env="TOIL_LSF_ARGS", help="extra bsub arguments (shell-split)"
+    )
 
 
 class LsfBatchSystem(AbstractGridBatchSystem):
@@ -97,13 +98,16 @@ class LsfBatchSystem(AbstractGridBatchSystem):
 
     def start(self) -> None:
         super().start()
-        params = self.run_command(Command(("bparams", "-a"), environment=self.command_environment()))
-        self._per_task = bool(
-            re.search(r"RESOURCE_RESERVE_PER_TASK\s*=\s*[Yy]", params.stdout)
+        params = self.run_command(
+            Command(("bparams", "-a"), environment=self.command_environment())
         )
+        self._per_task = bool(re.search(r"RESOURCE_RESERVE_PER_TASK\s*=\s*[Yy]", params.stdout))
         hosts = self.run_command(Command(("bhosts",), environment=self.command_environment()))
-        slots = [int(row.split()[3]) for row in hosts.stdout.splitlines()[1:]
-                 if len(row.split()) > 3 and row.split()[3].isdigit()]
+        slots = [
+            int(row.split()[3])
+            for row in hosts.stdout.splitlines()[1:]
+            if len(row.split()) > 3 and row.split()[3].isdigit()
+        ]
         self._max_slots = max(slots) if hosts.returncode == 0 and slots else None
 
     def check_resources(self, job: BatchJob) -> None:
@@ -146,7 +150,8 @@ class LsfBatchSystem(AbstractGridBatchSystem):
         env = self.command_environment()
         env.update(job.environment)
         return Command(
-            ("bsub", *self.bsub_options(job)), stdin=script,
+            ("bsub", *self.bsub_options(job)),
+            stdin=script,
             environment=source_tree_environment(env),
         )
 

@@ -506,8 +506,11 @@ class AbstractQueuedBatchSystem(BatchSystem):
                     wait = self._seconds_to_poll()
                     if wait == 0.0:
                         break
-                    gather = self._gathering(self._jobs[self._to_submit[0]]) if (
-                        self._to_submit and self._to_submit[0] in self._jobs) else 0.0
+                    gather = (
+                        self._gathering(self._jobs[self._to_submit[0]])
+                        if (self._to_submit and self._to_submit[0] in self._jobs)
+                        else 0.0
+                    )
                     if gather:
                         wait = gather if wait is None else min(wait, gather)
                     self._cond.wait(timeout=wait)

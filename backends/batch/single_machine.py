@@ -103,8 +103,9 @@ class SingleMachineBatchSystem(BatchSystem):
 
     def __init__(self, config: BatchConfig) -> None:
         super().__init__(config)
-        self._limit = _Need(_cores(config.max_cores), _whole(config.max_memory),
-                            _whole(config.max_disk))
+        self._limit = _Need(
+            _cores(config.max_cores), _whole(config.max_memory), _whole(config.max_disk)
+        )
         self._free = self._limit
         self._pool: WorkerPool | None = None
         self._next_id = 1

@@ -164,31 +164,62 @@ class SlurmSettings(GridSettings):
     kind: ClassVar[str] = "slurm"
 
     partition: str | None = setting(
-        None, "--slurmPartition", env="TOIL_SLURM_PARTITION", help="partition for every job (default: the cluster's default)")
+        None,
+        "--slurmPartition",
+        env="TOIL_SLURM_PARTITION",
+        help="partition for every job (default: the cluster's default)",
+    )
     time: str | None = setting(
-        None, "--slurmTime", env="TOIL_SLURM_TIME", help="time limit for jobs that set none, in Slurm's format (1:00:00)")
+        None,
+        "--slurmTime",
+        env="TOIL_SLURM_TIME",
+        help="time limit for jobs that set none, in Slurm's format (1:00:00)",
+    )
     args: str | None = setting(
-        None, "--slurmArgs", help="extra sbatch arguments (TOIL_SLURM_ARGS is read as well)")
+        None, "--slurmArgs", help="extra sbatch arguments (TOIL_SLURM_ARGS is read as well)"
+    )
     pe: str | None = setting(
-        None, "--slurmPE", env="TOIL_SLURM_PE",
-        help="partition for jobs that need more than one core (or TOIL_SLURM_PE)")
-    qos: str | None = setting(None, "--slurmQOS", env="TOIL_SLURM_QOS",
-                              help="Quality of Service for every job (sbatch --qos)")
+        None,
+        "--slurmPE",
+        env="TOIL_SLURM_PE",
+        help="partition for jobs that need more than one core (or TOIL_SLURM_PE)",
+    )
+    qos: str | None = setting(
+        None,
+        "--slurmQOS",
+        env="TOIL_SLURM_QOS",
+        help="Quality of Service for every job (sbatch --qos)",
+    )
     gpu_partition: str | None = setting(
-        None, "--slurmGPUPartition", env="TOIL_SLURM_GPU_PARTITION",
-        help="partition for jobs that ask for GPUs")
+        None,
+        "--slurmGPUPartition",
+        env="TOIL_SLURM_GPU_PARTITION",
+        help="partition for jobs that ask for GPUs",
+    )
     gpu_qos: str | None = setting(
-        None, "--slurmGPUQOS", env="TOIL_SLURM_GPU_QOS",
-        help="Quality of Service for jobs that ask for GPUs")
+        None,
+        "--slurmGPUQOS",
+        env="TOIL_SLURM_GPU_QOS",
+        help="Quality of Service for jobs that ask for GPUs",
+    )
     allocate_mem: bool = setting(
-        True, "--slurmAllocateMem", env="TOIL_SLURM_ALLOCATE_MEM", bare=True, metavar="BOOL",
+        True,
+        "--slurmAllocateMem",
+        env="TOIL_SLURM_ALLOCATE_MEM",
+        bare=True,
+        metavar="BOOL",
         consts={"--allocate_mem": True, "--dont_allocate_mem": False},
         help="ask for each job's memory (sbatch --mem; false: never, for clusters that "
-        "refuse memory requests)")
+        "refuse memory requests)",
+    )
     default_all_mem: bool = setting(
-        False, "--slurmDefaultAllMem", env="TOIL_SLURM_DEFAULT_ALL_MEM", bare=True,
+        False,
+        "--slurmDefaultAllMem",
+        env="TOIL_SLURM_DEFAULT_ALL_MEM",
+        bare=True,
         metavar="BOOL",
-        help="give jobs that do not say how much memory they need a whole node's (--mem=0)")
+        help="give jobs that do not say how much memory they need a whole node's (--mem=0)",
+    )
 
 
 class SlurmBatchSystem(AbstractGridBatchSystem):

@@ -79,9 +79,11 @@ class TorqueSettings(GridSettings):
     kind: ClassVar[str] = "torque"
 
     qsub_args: str | None = setting(
-        None, env="TOIL_TORQUE_ARGS", help="extra qsub arguments (shell-split)")
+        None, env="TOIL_TORQUE_ARGS", help="extra qsub arguments (shell-split)"
+    )
     requests: str | None = setting(
-        None, env="TOIL_TORQUE_REQS", help="extra -l requests, comma-separated (walltime=...)")
+        None, env="TOIL_TORQUE_REQS", help="extra -l requests, comma-separated (walltime=...)"
+    )
 
 
 def format_walltime(seconds: float) -> str:
@@ -135,8 +137,10 @@ class TorqueBatchSystem(AbstractGridBatchSystem):
         done = self.run_command(Command(("pbsnodes", "-a"), environment=self.command_environment()))
         counts = [int(n) for n in re.findall(r"^\s*np = (\d+)", done.stdout, re.MULTILINE)]
         if done.returncode != 0 or not counts:
-            log.info("pbsnodes -a gave no node sizes (%s): jobs are not checked against them",
-                     done.stderr.strip()[:200])
+            log.info(
+                "pbsnodes -a gave no node sizes (%s): jobs are not checked against them",
+                done.stderr.strip()[:200],
+            )
             return None
         return max(counts)
 
@@ -269,8 +273,11 @@ class TorqueBatchSystem(AbstractGridBatchSystem):
             return ExitInfo(reason, status - 256 + 128, f"killed by signal {status - 256}")
         if status in _OVER_LIMIT:
             reason, what = _OVER_LIMIT[status]
-            return ExitInfo(reason, 1, f"Torque killed the job: it exceeded its {what} limit "
-                                       f"(exit_status {status})")
+            return ExitInfo(
+                reason,
+                1,
+                f"Torque killed the job: it exceeded its {what} limit (exit_status {status})",
+            )
         if status < 0:
             return ExitInfo(
                 ExitReason.FAILED, 1, f"PBS could not run the job (exit_status {status})"

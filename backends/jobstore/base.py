@@ -42,8 +42,15 @@ from backends.errors import InvalidLocatorError
 from backends.jobstore.lease import Lease, LeaseHolder
 
 __all__ = [  # Lease and LeaseHolder are part of this contract
-    "DEFAULT_KIND", "FileID", "JobStore", "Lease", "LeaseHolder", "new_file_id",
-    "open_job_store", "parse_locator", "store_class",
+    "DEFAULT_KIND",
+    "FileID",
+    "JobStore",
+    "Lease",
+    "LeaseHolder",
+    "new_file_id",
+    "open_job_store",
+    "parse_locator",
+    "store_class",
 ]
 
 
@@ -258,8 +265,13 @@ class JobStore(ABC):
     # -- files -------------------------------------------------------------------------------
     @abstractmethod
     def import_local(
-        self, path: str, *, move: bool = False, basename: str | None = None,
-        digest: str | None = None, keep_source: bool = True,
+        self,
+        path: str,
+        *,
+        move: bool = False,
+        basename: str | None = None,
+        digest: str | None = None,
+        keep_source: bool = True,
     ) -> FileID:
         """Put a local file into the store. On one filesystem this is a hard link (or a
         rename if ``move``), never a copy of the bytes unless linking is impossible.

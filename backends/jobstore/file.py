@@ -320,8 +320,12 @@ class FileJobStore(StoredFiles, JobStore):
             return
         doomed = self._move_aside()
         subprocess.Popen(
-            ["rm", "-rf", "--", doomed], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+            ["rm", "-rf", "--", doomed],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
         )
 
     def _move_aside(self) -> str:
@@ -416,7 +420,9 @@ class FileJobStore(StoredFiles, JobStore):
         log.warning(
             "the journal %s is damaged at byte %d: %d bytes hold no whole record batch and "
             "are skipped (the batches after them are kept); the jobs recorded there run again",
-            self._journal_path, offset, length,
+            self._journal_path,
+            offset,
+            length,
         )
 
     def replace_records(self, records: Sequence[bytes]) -> None:

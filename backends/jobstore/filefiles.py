@@ -162,8 +162,11 @@ class StoredFiles:
     def list_files(self) -> Iterator[str]:
         """files/UUID/BASENAME, without the temporary names of files being written."""
         try:
-            uuids = [e.name for e in os.scandir(f"{self.root}/files")
-                     if _UUID.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
+            uuids = [
+                e.name
+                for e in os.scandir(f"{self.root}/files")
+                if _UUID.fullmatch(e.name) and e.is_dir(follow_symlinks=False)
+            ]
         except FileNotFoundError:
             return
         for name in uuids:

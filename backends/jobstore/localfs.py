@@ -121,9 +121,7 @@ def _copy_fd(src: int, dst: int) -> None:
         write_all(dst, block)
 
 
-def copy_file(
-    src: str, dest: str, *, fsync: bool = False, private: bool = False
-) -> os.stat_result:
+def copy_file(src: str, dest: str, *, fsync: bool = False, private: bool = False) -> os.stat_result:
     """Copy ``src`` to a new file ``dest`` (FileExistsError if it exists), keeping the
     executable bits; ``private``: readable by the owner only (a copy into a store). Returns
     the stat of the copy."""
@@ -225,9 +223,7 @@ class AtomicWriter(io.BufferedWriter):
     publishes it by rename and calls ``on_publish(size, "sha1$HEX")``. Leaving a ``with``
     block by an exception discards the file."""
 
-    def __init__(
-        self, path: str, on_publish: Callable[[int, str], None], *, fsync: bool
-    ) -> None:
+    def __init__(self, path: str, on_publish: Callable[[int, str], None], *, fsync: bool) -> None:
         self._final = path
         self._temp = temp_name(path)
         self._on_publish = on_publish

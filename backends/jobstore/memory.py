@@ -110,9 +110,12 @@ class MemoryJobStore(JobStore):
                 holder = state.lease.holder
                 raise JobStoreLeasedError(
                     f"the job store {self.locator} is in use by a running leader "
-                    f"({holder.describe()})", holder)
-            lease = _MemoryLease(state, LeaseHolder(owner, socket.gethostname(), os.getpid(),
-                                                    time.time()))
+                    f"({holder.describe()})",
+                    holder,
+                )
+            lease = _MemoryLease(
+                state, LeaseHolder(owner, socket.gethostname(), os.getpid(), time.time())
+            )
             state.lease = lease
         return lease
 
@@ -271,7 +274,9 @@ class MemoryJobStore(JobStore):
         if _sha1(stored.data) != stored.digest:
             raise StoredFileDamagedError(
                 f"the stored file {file_id} is damaged: its bytes changed since it was "
-                "stored; rerun the workflow in a new job store", file_id)
+                "stored; rerun the workflow in a new job store",
+                file_id,
+            )
         return stored
 
     def _put(self, basename: str, data: bytes, executable: bool) -> FileID:
@@ -282,8 +287,13 @@ class MemoryJobStore(JobStore):
         return FileID(file_id, len(data), executable)
 
     def import_local(
-        self, path: str, *, move: bool = False, basename: str | None = None,
-        digest: str | None = None, keep_source: bool = True,
+        self,
+        path: str,
+        *,
+        move: bool = False,
+        basename: str | None = None,
+        digest: str | None = None,
+        keep_source: bool = True,
     ) -> FileID:
         with open(path, "rb") as stream:
             executable = bool(os.fstat(stream.fileno()).st_mode & 0o111)

@@ -76,8 +76,7 @@ log = logging.getLogger(__name__)
 
 MARKER = "moil-job-store.json"
 FORMAT_VERSION = 1
-_LAYOUT = (MARKER, "lease", "shared/", "journal/", "in/", "out/", "logs/", "running/",
-           "files/")
+_LAYOUT = (MARKER, "lease", "shared/", "journal/", "in/", "out/", "logs/", "running/", "files/")
 _NO_ATTEMPT = "none"  # a result written for a job that had no input
 _DELETE_BATCH = 1000  # S3's limit for one DeleteObjects
 _CLEAN_ROUND = 50_000  # keys of one area listed before they are deleted (memory stays small)
@@ -173,8 +172,9 @@ class S3JobStore(JobStore):
     def files(self) -> S3Files:
         s3 = self.s3  # first: a fork drops the files' client too
         if self._files is None:
-            self._files = S3Files(s3, self.bucket, self.root + "files/",
-                                  self.cache_dir, self.locator)
+            self._files = S3Files(
+                s3, self.bucket, self.root + "files/", self.cache_dir, self.locator
+            )
         return self._files
 
     @property
@@ -217,17 +217,22 @@ class S3JobStore(JobStore):
         found = self._get_object(key)
         return None if found is None else found[0]
 
-    def _put(self, key: str, data: bytes, meta: dict[str, str] | None = None,
-             **extra: Any) -> str:
+    def _put(self, key: str, data: bytes, meta: dict[str, str] | None = None, **extra: Any) -> str:
         """PUT ``data`` with its sha1 in the metadata (checked by ``_get_object``)."""
-        response = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data,
-                                      Metadata={**(meta or {}), "sha1": _sha1(data)}, **extra)
+        response = self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            Metadata={**(meta or {}), "sha1": _sha1(data)},
+            **extra,
+        )
         return str(response["ETag"])
 
     def _list(self, prefix: str) -> Iterator[str]:
         """Every key under ROOT/``prefix``, in key order (one request per 1000 keys)."""
         pages = self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.root + prefix)
+            Bucket=self.bucket, Prefix=self.root + prefix
+        )
         for page in pages:
             for item in page.get("Contents", ()):
                 yield str(item["Key"])
@@ -240,8 +245,10 @@ class S3JobStore(JobStore):
 
         def delete(batch: Sequence[str]) -> None:
             for attempt in range(_BODY_ATTEMPTS):
-                response = self.s3.delete_objects(Bucket=self.bucket, Delete={
-                    "Objects": [{"Key": key} for key in batch], "Quiet": True})
+                response = self.s3.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+                )
                 errors = [e for e in response.get("Errors", ()) if e.get("Code") != "NoSuchKey"]
                 if not errors:
                     return
@@ -295,8 +302,14 @@ class S3JobStore(JobStore):
 
     def _write_marker(self) -> None:
         token = uuid.uuid4().hex
-        body = json.dumps({"kind": "moil s3 job store", "format": FORMAT_VERSION,
-                           "token": token, "created": time.time()}).encode()
+        body = json.dumps(
+            {
+                "kind": "moil s3 job store",
+                "format": FORMAT_VERSION,
+                "token": token,
+                "created": time.time(),
+            }
+        ).encode()
         try:
             self._put(self.root + MARKER, body, IfNoneMatch="*")
         except self.s3.exceptions.ClientError as exc:
@@ -342,8 +355,10 @@ class S3JobStore(JobStore):
         DeleteObjects, 16 at once. Listing and deleting never overlap: moto's server
         iterates a bucket's keys for a listing while another thread deletes from them, and
         answers 500 (seen at 100,000 objects)."""
-        areas = [*(f"files/{digit}" for digit in "0123456789abcdef"),
-                 *(area for area in _LAYOUT if area.endswith("/") and area != "files/")]
+        areas = [
+            *(f"files/{digit}" for digit in "0123456789abcdef"),
+            *(area for area in _LAYOUT if area.endswith("/") and area != "files/"),
+        ]
         before: set[str] = set()
         try:
             while True:
@@ -356,7 +371,8 @@ class S3JobStore(JobStore):
                     raise JobStoreError(
                         f"S3 at {self.s3.meta.endpoint_url} still lists {len(found)} deleted "
                         f"objects of the job store {self.locator} (s3://{self.bucket}/"
-                        f"{found[0]}); run the command again")
+                        f"{found[0]}); run the command again"
+                    )
                 before = set(found)
                 self._delete_keys(found)
         except self.s3.exceptions.NoSuchBucket:
@@ -523,8 +539,11 @@ class S3JobStore(JobStore):
             return
         with open(log_path, "rb") as stream:
             text = stream.read()
-        self._put(self._log_key(job_id, self._attempt(job_id)), bytes(result) + text,
-                  {"result": str(len(result))})
+        self._put(
+            self._log_key(job_id, self._attempt(job_id)),
+            bytes(result) + text,
+            {"result": str(len(result))},
+        )
         self._drop_log_target(local_path=log_path)
 
     @_s3_errors
@@ -616,12 +635,13 @@ class S3JobStore(JobStore):
         if job_id in self._logs:
             return self._logs[job_id]
         pages = self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=f"{self.root}logs/{_encode(job_id)}/")
+            Bucket=self.bucket, Prefix=f"{self.root}logs/{_encode(job_id)}/"
+        )
         keys = [str(item["Key"]) for page in pages for item in page.get("Contents", ())]
         for key in sorted(keys, reverse=True):
             found = self._get_object(key)
             if found is not None:
-                return found[0][int(found[1].get("result", 0)):]
+                return found[0][int(found[1].get("result", 0)) :]
         return None
 
     def job_log_location(self, job_id: str) -> str:
@@ -632,8 +652,13 @@ class S3JobStore(JobStore):
     # -- files ----------------------------------------------------------------------------------------
     @_s3_errors
     def import_local(
-        self, path: str, *, move: bool = False, basename: str | None = None,
-        digest: str | None = None, keep_source: bool = True,
+        self,
+        path: str,
+        *,
+        move: bool = False,
+        basename: str | None = None,
+        digest: str | None = None,
+        keep_source: bool = True,
     ) -> FileID:
         return self.files.import_local(path, move, basename, digest)
 
@@ -675,5 +700,9 @@ class S3JobStore(JobStore):
 
 
 def _damaged(key: str, offset: int, length: int) -> None:
-    log.warning("the job store's journal object %s is damaged at byte %d: %d bytes skipped",
-                key, offset, length)
+    log.warning(
+        "the job store's journal object %s is damaged at byte %d: %d bytes skipped",
+        key,
+        offset,
+        length,
+    )

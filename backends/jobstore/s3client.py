@@ -74,8 +74,11 @@ def parse_location(locator: str, location: str) -> S3Location:
             "(3-63 lower-case letters, digits, dots and hyphens)"
         )
     prefix = prefix.strip("/")
-    if prefix and (not _PREFIX.fullmatch(prefix) or "//" in prefix
-                   or any(part in (".", "..") for part in prefix.split("/"))):
+    if prefix and (
+        not _PREFIX.fullmatch(prefix)
+        or "//" in prefix
+        or any(part in (".", "..") for part in prefix.split("/"))
+    ):
         raise InvalidLocatorError(
             f"job store locator {locator!r}: the key prefix {prefix!r} may hold only letters, "
             "digits and !_.*'()/- (no empty, '.' or '..' parts)"
@@ -100,8 +103,14 @@ def endpoint_url() -> str | None:
 _CLIENTS: dict[tuple[str | None, ...], Any] = {}
 # What boto3 reads from the environment to pick an endpoint and credentials: a client made
 # under other values is another client.
-_CLIENT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_ACCESS_KEY_ID",
-               "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+_CLIENT_ENV = (
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL",
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
 _CLIENTS_LOCK = threading.Lock()
 
 
@@ -215,8 +224,14 @@ def is_precondition_failed(exc: BaseException) -> bool:
 
 
 _DENIED = {
-    "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
-    "ExpiredToken", "AuthorizationHeaderMalformed", "403", "AllAccessDisabled",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "AuthorizationHeaderMalformed",
+    "403",
+    "AllAccessDisabled",
 }
 
 

@@ -49,9 +49,12 @@ _FILE_ID = re.compile(r"[0-9a-f]{32}/[^/\x00]+")
 def _transfer_config() -> Any:
     from boto3.s3.transfer import TransferConfig
 
-    return TransferConfig(multipart_threshold=MULTIPART_THRESHOLD,
-                          multipart_chunksize=PART_SIZE, max_concurrency=PARALLEL_PARTS,
-                          use_threads=True)
+    return TransferConfig(
+        multipart_threshold=MULTIPART_THRESHOLD,
+        multipart_chunksize=PART_SIZE,
+        max_concurrency=PARALLEL_PARTS,
+        use_threads=True,
+    )
 
 
 def valid_file_id(file_id: str) -> bool:
@@ -84,8 +87,9 @@ class S3Files:
         if not valid_file_id(file_id):
             raise NoSuchFileError(f"no file {file_id!r} in {self.locator}")
         try:
-            response: dict[str, Any] = self.s3.head_object(Bucket=self.bucket,
-                                                           Key=self.key(file_id))
+            response: dict[str, Any] = self.s3.head_object(
+                Bucket=self.bucket, Key=self.key(file_id)
+            )
         except self.s3.exceptions.ClientError as exc:
             if is_missing(exc):
                 raise NoSuchFileError(f"no file {file_id!r} in {self.locator}") from None
@@ -171,7 +175,9 @@ class S3Files:
             raise StoredFileDamagedError(
                 f"the stored file {file_id} in {self.locator} is damaged: its bytes "
                 f"({held} bytes, {got}) are not those stored ({size} bytes, {want}); rerun "
-                "the workflow in a new job store", file_id)
+                "the workflow in a new job store",
+                file_id,
+            )
 
     def open_read(self, file_id: str) -> IO[bytes]:
         return open(self.local_path(file_id), "rb")
@@ -192,15 +198,16 @@ class S3Files:
         key = self.key(file_id)
         if os.path.getsize(path) < MULTIPART_THRESHOLD:
             with open(path, "rb") as body:
-                response = self.s3.put_object(Bucket=self.bucket, Key=key, Body=body,
-                                              Metadata=meta)
+                response = self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, Metadata=meta)
             return str(response["ETag"])
-        self.s3.upload_file(path, self.bucket, key, ExtraArgs={"Metadata": meta},
-                            Config=_transfer_config())
+        self.s3.upload_file(
+            path, self.bucket, key, ExtraArgs={"Metadata": meta}, Config=_transfer_config()
+        )
         return str(self.s3.head_object(Bucket=self.bucket, Key=key)["ETag"])
 
-    def import_local(self, path: str, move: bool, basename: str | None,
-                     digest: str | None) -> FileID:
+    def import_local(
+        self, path: str, move: bool, basename: str | None, digest: str | None
+    ) -> FileID:
         info = os.stat(path)
         executable = bool(info.st_mode & 0o111)
         file_id = new_file_id(basename or os.path.basename(path))

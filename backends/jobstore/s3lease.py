@@ -162,8 +162,9 @@ class S3Lease(Lease):
         if found is None or found[1] != self._token:
             raise LeaseLostError(f"the lease on {lease.locator} lapsed and was taken over")
         now = time.time()
-        holder = LeaseHolder(self.holder.owner, self.holder.host, self.holder.pid,
-                             self.holder.since, now + TTL)
+        holder = LeaseHolder(
+            self.holder.owner, self.holder.host, self.holder.pid, self.holder.since, now + TTL
+        )
         try:
             self._etag = lease._put(_body(holder, self._token), IfMatch=self._etag)
         except lease.s3.exceptions.ClientError as exc:
@@ -184,8 +185,12 @@ class S3Lease(Lease):
             if found is not None and found[1] == self._token:
                 lease.s3.delete_object(Bucket=lease.bucket, Key=lease.key, IfMatch=found[2])
         except Exception as exc:  # noqa: BLE001 (lost or unreachable: it lapses by itself)
-            log.info("could not release the lease on %s (%s); it lapses within %d s",
-                     lease.locator, exc, int(TTL))
+            log.info(
+                "could not release the lease on %s (%s); it lapses within %d s",
+                lease.locator,
+                exc,
+                int(TTL),
+            )
 
 
 #: A job is marked running once it has run this long (a job shorter than that costs no

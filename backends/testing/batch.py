@@ -413,7 +413,9 @@ class BatchSystemContract:
         tmp_path = batch_target.directory
         system = batch_target.make(max_cores=1.0)
         if system.capabilities.isolated:
-            pytest.skip(f"{system.name} runs jobs apart: test_shutdown_leaves_no_processes holds it")
+            pytest.skip(
+                f"{system.name} runs jobs apart: test_shutdown_leaves_no_processes holds it"
+            )
         for i in range(3):
             system.issue_job(job(tmp_path, "touch", f"queued{i}"))
         system.shutdown()

@@ -68,11 +68,20 @@ class CwlKeyer:
         self._recorded_bytes: bytes | None = None
         self._recorded_tools: dict[str, dict[str, Any]] = {}
 
-    def key(self, store: JobStore, payload: Any, resources: Resources, config: RunConfig,
-            recorded: bytes | None = None) -> CacheKey | None:
+    def key(
+        self,
+        store: JobStore,
+        payload: Any,
+        resources: Resources,
+        config: RunConfig,
+        recorded: bytes | None = None,
+    ) -> CacheKey | None:
         ref: ProcRef = payload["tool"]
-        tool = self._tool_parts(ref) if recorded is None else self._recorded(recorded).get(
-            _ref_key(ref))
+        tool = (
+            self._tool_parts(ref)
+            if recorded is None
+            else self._recorded(recorded).get(_ref_key(ref))
+        )
         if tool is None or secrets.values():
             return None
         parts: dict[str, Any] = {k: v for k, v in tool.items() if not k.startswith("_")}
@@ -85,8 +94,11 @@ class CwlKeyer:
             return None
         settings = _settings(config)
         if settings is not None:
-            names = sorted(os.environ) if settings.preserve_entire_environment else sorted(
-                settings.preserve_environment)
+            names = (
+                sorted(os.environ)
+                if settings.preserve_entire_environment
+                else sorted(settings.preserve_environment)
+            )
             if names:
                 parts["environment"] = {n: os.environ.get(n) for n in names}
         if tool["_reads_runtime"]:
@@ -125,8 +137,12 @@ class CwlKeyer:
             command = {k: tool.pop(k, None) for k in _COMMAND_FIELDS}
             text = json.dumps([tool, command, reqs], default=str)
             # digests, computed once per tool: a key is made per job
-            parts = {"command": digest_of(command), "tool definition": digest_of(tool),
-                     "requirements": digest_of(reqs), "_reads_runtime": "runtime." in text}
+            parts = {
+                "command": digest_of(command),
+                "tool definition": digest_of(tool),
+                "requirements": digest_of(reqs),
+                "_reads_runtime": "runtime." in text,
+            }
         self._tools[ref] = parts
         return parts
 
@@ -144,8 +160,11 @@ class CwlKeyer:
         if req is not None and kind is not None:
             image = req.get("dockerPull") or req.get("dockerImageId")
             if image is None:
-                return json.dumps(_relative(dict(req), ref.uri.rsplit("/", 1)[0] + "/"),
-                                  sort_keys=True, default=str), True
+                return json.dumps(
+                    _relative(dict(req), ref.uri.rsplit("/", 1)[0] + "/"),
+                    sort_keys=True,
+                    default=str,
+                ), True
         elif kind is not None:
             image = default_container(settings)
         if image is None:
@@ -217,8 +236,9 @@ def _reusable(process: Any) -> bool:
     inplace = process.get_requirement("InplaceUpdateRequirement")[0]
     if inplace is not None and inplace.get("inplaceUpdate"):
         return False
-    return not any("Secrets" in str(r.get("class")) for r in [*process.requirements,
-                                                               *process.hints])
+    return not any(
+        "Secrets" in str(r.get("class")) for r in [*process.requirements, *process.hints]
+    )
 
 
 #: the IDs schema-salad makes up for processes that have none (an inline ``run:``): new
@@ -286,17 +306,16 @@ def _blob_of(store: JobStore, file_id: str, blobs: dict[str, Blob]) -> str:
     return digest
 
 
-def _pack_tree(store: JobStore, tree: Mapping[str, Any], blobs: dict[str, Blob]
-               ) -> dict[str, Any]:
+def _pack_tree(store: JobStore, tree: Mapping[str, Any], blobs: dict[str, Blob]) -> dict[str, Any]:
     return {
-        name: _pack_tree(store, e, blobs) if isinstance(e, Mapping)
+        name: _pack_tree(store, e, blobs)
+        if isinstance(e, Mapping)
         else _blob_of(store, str(e), blobs)
         for name, e in tree.items()
     }
 
 
-def _pack_obj(store: JobStore, obj: Mapping[str, Any], blobs: dict[str, Blob]
-              ) -> dict[str, Any]:
+def _pack_obj(store: JobStore, obj: Mapping[str, Any], blobs: dict[str, Blob]) -> dict[str, Any]:
     out = dict(obj)
     loc = str(obj.get("location") or "")
     if loc.startswith(FILE_SCHEME):
@@ -313,8 +332,13 @@ def _pack_obj(store: JobStore, obj: Mapping[str, Any], blobs: dict[str, Blob]
     return out
 
 
-def _unpack_tree(store: JobStore, tree: Mapping[str, Any], paths: Mapping[str, str],
-                 made: dict[str, str], dirname: str = "") -> dict[str, Any]:
+def _unpack_tree(
+    store: JobStore,
+    tree: Mapping[str, Any],
+    paths: Mapping[str, str],
+    made: dict[str, str],
+    dirname: str = "",
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, entry in tree.items():
         if isinstance(entry, Mapping):
@@ -324,30 +348,33 @@ def _unpack_tree(store: JobStore, tree: Mapping[str, Any], paths: Mapping[str, s
     return out
 
 
-def _import_blob(store: JobStore, digest: str, basename: str, paths: Mapping[str, str],
-                 made: dict[str, str]) -> str:
+def _import_blob(
+    store: JobStore, digest: str, basename: str, paths: Mapping[str, str], made: dict[str, str]
+) -> str:
     """The ``moilfile:`` location of the cached file ``digest`` entered into ``store``."""
     memo = made.get(f"{digest}/{basename}")
     if memo is None:
-        file_id = store.import_local(paths[digest], basename=basename or None, digest=digest,
-                                     keep_source=False)
+        file_id = store.import_local(
+            paths[digest], basename=basename or None, digest=digest, keep_source=False
+        )
         memo = made[f"{digest}/{basename}"] = file_location(file_id)
     return memo
 
 
-def _unpack_obj(store: JobStore, obj: Mapping[str, Any], paths: Mapping[str, str],
-                made: dict[str, str]) -> dict[str, Any]:
+def _unpack_obj(
+    store: JobStore, obj: Mapping[str, Any], paths: Mapping[str, str], made: dict[str, str]
+) -> dict[str, Any]:
     out = dict(obj)
     loc = str(obj.get("location") or "")
     if loc.startswith(_BLOB + "tree:"):
-        tree = json.loads(loc[len(_BLOB + "tree:"):])
-        out["location"] = dir_location(write_manifest(store, _unpack_tree(store, tree, paths,
-                                                                            made)))
+        tree = json.loads(loc[len(_BLOB + "tree:") :])
+        out["location"] = dir_location(
+            write_manifest(store, _unpack_tree(store, tree, paths, made))
+        )
     elif loc.startswith(_BLOB):
         basename = str(obj.get("basename") or "")
-        out["location"] = _import_blob(store, loc[len(_BLOB):], basename, paths, made)
+        out["location"] = _import_blob(store, loc[len(_BLOB) :], basename, paths, made)
     for key in ("secondaryFiles", "listing"):
         if obj.get(key):
             out[key] = [_unpack_obj(store, e, paths, made) for e in obj[key]]
     return out
-

@@ -54,8 +54,9 @@ def build_parser(
         add_help=positionals,
         allow_abbrev=positionals,
     )
-    add_toil_options(parser, job_store_positional=False, frontend=CwlSettings, argv=argv,
-                     read_config=positionals)
+    add_toil_options(
+        parser, job_store_positional=False, frontend=CwlSettings, argv=argv, read_config=positionals
+    )
     if positionals:
         parser.add_argument("cwltool", nargs="?", metavar="DOCUMENT", help="CWL document")
         parser.add_argument(
@@ -197,8 +198,9 @@ def _run(argv: list[str], args: argparse.Namespace) -> int:
 
         raw, basedir = load_job_order(list(args.cwljob), ref, process)
         placeholders = secrets.hide(raw, names)  # before anything validates, logs or stores
-        job = complete_job_order(raw, process, args.basedir or basedir,
-                                 job_file_of(list(args.cwljob)))
+        job = complete_job_order(
+            raw, process, args.basedir or basedir, job_file_of(list(args.cwljob))
+        )
     elif names:
         given = secrets.given_values(list(args.cwljob), ref, process, names)
     _make_prefix_parents(config)

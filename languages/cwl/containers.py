@@ -208,8 +208,7 @@ def job_class(kind: str) -> type:
             engine = usable_engine(kind) or ContainerEngine(kind)
             self.docker_exec = engine.binary
             try:
-                return obtain_image(engine, r, pull_image, tmp_outdir_prefix,
-                                    force=force_pull)
+                return obtain_image(engine, r, pull_image, tmp_outdir_prefix, force=force_pull)
             except ImageUnavailable as exc:
                 raise WorkflowException(str(exc)) from None
 
@@ -264,8 +263,12 @@ def job_class(kind: str) -> type:
 
 
 def obtain_image(
-    engine: ContainerEngine, req: dict[str, Any], pull: bool, scratch_prefix: str,
-    *, force: bool = False,
+    engine: ContainerEngine,
+    req: dict[str, Any],
+    pull: bool,
+    scratch_prefix: str,
+    *,
+    force: bool = False,
 ) -> str:
     """The image a DockerRequirement names, made present in ``engine`` (see ensure_image).
 

@@ -118,8 +118,11 @@ def _forget_bag(target: str) -> None:
             for line in stream:
                 name = line.rstrip("\n").partition(" ")[2].strip()
                 path = os.path.realpath(os.path.join(root, name))
-                if name.startswith("data/") and path.startswith(root + os.sep) and \
-                        os.path.isfile(path):
+                if (
+                    name.startswith("data/")
+                    and path.startswith(root + os.sep)
+                    and os.path.isfile(path)
+                ):
                     os.remove(path)
 
 
@@ -132,8 +135,7 @@ class CwlProvWriter:
         self.job = job
         self.outputs: dict[str, Any] | None = None
 
-    def write(self, store: JobStore, target: str, state: str,
-              options: dict[str, Any]) -> None:
+    def write(self, store: JobStore, target: str, state: str, options: dict[str, Any]) -> None:
         """Add the research object of the run in ``store`` to the crate in ``target``."""
         from cwltool.cwlprov.ro import ResearchObject
         from cwltool.cwlprov.writablebagfile import close_ro, create_job, packed_workflow
@@ -143,14 +145,19 @@ class CwlProvWriter:
         try:
             fs = StdFsAccess("")
             orcid, full_name = options.get("orcid") or "", options.get("full_name") or ""
-            ro = ResearchObject(fs, temp_prefix_ro=os.path.join(work, "ro-"), orcid=orcid,
-                                full_name=full_name)
+            ro = ResearchObject(
+                fs, temp_prefix_ro=os.path.join(work, "ro-"), orcid=orcid, full_name=full_name
+            )
             version = str((read_run_info(store).get("versions") or {}).get("moil", ""))
             ro.cwltool_version = f"moil {version}".strip()
             profile = ro.initialize_provenance(
-                full_name=full_name, host_provenance=bool(options.get("host_provenance")),
-                user_provenance=bool(options.get("user_provenance")), orcid=orcid,
-                fsaccess=fs, run_uuid=ro.ro_uuid)
+                full_name=full_name,
+                host_provenance=bool(options.get("host_provenance")),
+                user_provenance=bool(options.get("user_provenance")),
+                orcid=orcid,
+                fsaccess=fs,
+                run_uuid=ro.ro_uuid,
+            )
             self._record(store, profile, ro.cwltool_version, state)
             if self.job is not None:
                 create_job(ro, self.job)
@@ -179,8 +186,11 @@ class CwlProvWriter:
         ends = [s.end for s in stats if s.end is not None]
         begun, ended = _when(min(starts) if starts else None), _when(max(ends) if ends else None)
         for record in doc.get_records():
-            if record.identifier is not None and str(record.identifier.uri) == \
-                    profile.engine_uuid and record.get_attribute(PROV_LABEL):
+            if (
+                record.identifier is not None
+                and str(record.identifier.uri) == profile.engine_uuid
+                and record.get_attribute(PROV_LABEL)
+            ):
                 _replace(record, PROV_LABEL, engine)
             if isinstance(record, ProvStart):
                 _replace(record, PROV_ATTR_TIME, begun)
@@ -209,14 +219,16 @@ class CwlProvWriter:
         from prov.model import PROV, PROV_TYPE
 
         kind = WFDESC["Workflow"] if hasattr(self.process, "steps") else WFDESC["Process"]
-        doc.entity("wf:main", {PROV_TYPE: kind, "prov:type": PROV["Plan"],
-                               "prov:label": "Prospective provenance"})
+        doc.entity(
+            "wf:main",
+            {PROV_TYPE: kind, "prov:type": PROV["Plan"], "prov:label": "Prospective provenance"},
+        )
         for step in getattr(self.process, "steps", []):
             name = quote("wf:main/" + str(step.id).split("#", 1)[-1], safe=":/,#")
-            entity = doc.entity(name, {PROV_TYPE: WFDESC["Process"],
-                                       "prov:type": PROV["Plan"]})
-            doc.entity("wf:main", {"wfdesc:hasSubProcess": entity,
-                                   "prov:label": "Prospective provenance"})
+            entity = doc.entity(name, {PROV_TYPE: WFDESC["Process"], "prov:type": PROV["Plan"]})
+            doc.entity(
+                "wf:main", {"wfdesc:hasSubProcess": entity, "prov:label": "Prospective provenance"}
+            )
 
     def _step_inputs(self) -> dict[str, dict[str, Any]]:
         """Step name -> {its input port: the value it got}, for the inputs whose one source
@@ -227,8 +239,11 @@ class CwlProvWriter:
 
         inputs = {str(shortname(k)): v for k, v in (self.job or {}).items()}
         outputs = self.outputs or {}
-        produced = {sources: outputs[name] for name, sources in
-                    _sources(self.process).items() if name in outputs}
+        produced = {
+            sources: outputs[name]
+            for name, sources in _sources(self.process).items()
+            if name in outputs
+        }
         out: dict[str, dict[str, Any]] = {}
         for step in getattr(self.process, "steps", []):
             if step.tool.get("scatter"):
@@ -284,9 +299,11 @@ class CwlProvWriter:
         """Copy the RO-Crate's own files into the bag, as tag files."""
         with open(os.path.join(target, METADATA), encoding="utf-8") as stream:
             graph = json.load(stream)["@graph"]
-        names = {METADATA} | {str(e["@id"]) for e in graph
-                              if "://" not in str(e["@id"]) and not str(e["@id"]).startswith(
-                                  ("#", "./"))}
+        names = {METADATA} | {
+            str(e["@id"])
+            for e in graph
+            if "://" not in str(e["@id"]) and not str(e["@id"]).startswith(("#", "./"))
+        }
         for name in sorted(names):
             source = os.path.join(target, name.split("#", 1)[0])
             if not os.path.isfile(source):

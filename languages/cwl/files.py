@@ -413,8 +413,9 @@ class Globalizer:
                 computed = sha1_of(real)
                 self.digests.remember_digest(real, computed)
         digest = (checksum or computed) if self.checksum else None
-        file_id = self.store.import_local(real, move=move, basename=basename or None,
-                                          digest=computed)
+        file_id = self.store.import_local(
+            real, move=move, basename=basename or None, digest=computed
+        )
         loc = file_location(file_id)
         self.back[real] = loc
         if digest:

@@ -169,7 +169,7 @@ class _ToolParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         prefix = "unrecognized arguments: "
         if message.startswith(prefix):
-            wrong = [w for w in message[len(prefix):].split() if w.startswith("--")]
+            wrong = [w for w in message[len(prefix) :].split() if w.startswith("--")]
             known = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
             hint = did_you_mean(wrong, known)
             message += f"; {hint}" if hint else ""
@@ -259,8 +259,9 @@ def complete_job_order(
         return _validate(job, process, basedir)
     except (ValidationException, WorkflowException) as exc:
         text = _one_line(str(exc))
-        raise InvalidInputs(f"the input object is not valid: {_at_field(source, text)}{text}"
-                            ) from None
+        raise InvalidInputs(
+            f"the input object is not valid: {_at_field(source, text)}{text}"
+        ) from None
 
 
 def _warn_unknown(job: dict[str, Any], names: list[str]) -> None:
@@ -271,7 +272,8 @@ def _warn_unknown(job: dict[str, Any], names: list[str]) -> None:
         log.warning(
             "the input object names %s, which the process does not take (%sits inputs: %s)",
             ", ".join(repr(k) for k in unknown),
-            (hint + " ") if (hint := did_you_mean(unknown, [n for n in names if n not in job]))
+            (hint + " ")
+            if (hint := did_you_mean(unknown, [n for n in names if n not in job]))
             else "",
             ", ".join(names) or "none",
         )

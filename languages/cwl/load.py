@@ -75,6 +75,7 @@ def forget_documents() -> None:
     _ROOTS.clear()
     _STEPS.clear()
 
+
 _schemas_ready: set[bool] = set()
 
 

@@ -74,7 +74,11 @@ Instantiate = Callable[[Any, ProcRef, dict[str, Any]], Any]
 
 
 def start_loop(
-    ctx: Any, ref: ProcRef, step: Any, evaluator: StepEvaluator, io: dict[str, Any],
+    ctx: Any,
+    ref: ProcRef,
+    step: Any,
+    evaluator: StepEvaluator,
+    io: dict[str, Any],
     instantiate: Instantiate,
 ) -> Any:
     """The outputs of a looping step on its gathered inputs ``io`` (full IDs): a promise
@@ -128,9 +132,7 @@ def _start_iteration(
     ctx.add_child(node)
 
 
-def run_loop_node(
-    ctx: Any, payload: dict[str, Any], instantiate: Instantiate
-) -> dict[str, Any]:
+def run_loop_node(ctx: Any, payload: dict[str, Any], instantiate: Instantiate) -> dict[str, Any]:
     """What a loop node does (its executor is ``LOOP_EXECUTOR``): start the next
     iteration, or the result node. Its value is the outputs of the iteration it followed."""
     ref: ProcRef = payload["step"]
@@ -205,7 +207,10 @@ def next_inputs(ctx: Any, step: Any, io: dict[str, Any], outputs: dict[str, Any]
         deep_listing(local["fed"])
         computed = {
             pid: evaluate(
-                expression, before, step.requirements, cwl_settings(ctx.config),
+                expression,
+                before,
+                step.requirements,
+                cwl_settings(ctx.config),
                 local["fed"].get(pid),
             )
             for pid, expression in value_from.items()

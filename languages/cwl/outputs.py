@@ -44,7 +44,11 @@ log = logging.getLogger(__name__)
 
 
 def export_outputs(
-    value: Any, store: JobStore, outdir: str, *, compute_checksum: bool = True,
+    value: Any,
+    store: JobStore,
+    outdir: str,
+    *,
+    compute_checksum: bool = True,
     files: dict[str, str] | None = None,
 ) -> Any:
     """``value`` with its files placed in ``outdir`` (created if needed); ``files``, if
@@ -64,8 +68,13 @@ def export_outputs(
         return out
     finally:
         if files is not None:
-            files.update({target: file_id_of(loc) for loc, target in exporter.placed.items()
-                          if loc.startswith(FILE_SCHEME)})
+            files.update(
+                {
+                    target: file_id_of(loc)
+                    for loc, target in exporter.placed.items()
+                    if loc.startswith(FILE_SCHEME)
+                }
+            )
 
 
 def print_outputs(value: Any, stream: IO[str]) -> None:

@@ -74,8 +74,7 @@ def runtime_context(
     settings = cwl_settings(config)
     rc = _template(settings, config.log_level).copy()
     if config.set_env:  # --setEnv: set in this process while the job runs (execute)
-        rc.preserve_environment = [*(rc.preserve_environment or ()),
-                                   *variables(config.set_env)]
+        rc.preserve_environment = [*(rc.preserve_environment or ()), *variables(config.set_env)]
     tmpdir_prefix = settings.tmpdir_prefix
     outdir_prefix = settings.tmp_outdir_prefix
     in_container = (

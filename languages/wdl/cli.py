@@ -139,8 +139,9 @@ def _run(args: argparse.Namespace, config: RunConfig) -> int:
     )
     with Run(config) as run:
         run.note_inputs({b.name: b.value.json for b in inputs})
-        run.note_workflow(os.path.abspath(args.wdl) if os.path.exists(args.wdl) else args.wdl,
-                          "wdl")
+        run.note_workflow(
+            os.path.abspath(args.wdl) if os.path.exists(args.wdl) else args.wdl, "wdl"
+        )
         outputs = run.restart() if config.restart else run.start(root)
         files: dict[str, str] = {}
         exported = export_outputs(run.store, outputs, out_dir, files)
@@ -159,7 +160,8 @@ def _check_container_engine(doc: Tree.Document, container: str) -> None:
     if container == "singularity":
         raise ContainerEngineUnavailable(
             "--container singularity: moil cannot run Singularity yet; use --container "
-            "docker, podman or auto")
+            "docker, podman or auto"
+        )
     engine = engine_for(container)
     if engine is None:
         log.warning(

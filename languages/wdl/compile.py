@@ -33,7 +33,13 @@ from WDL import Error, Tree, Type, Value
 
 from languages.wdl import calls
 from languages.wdl.confine import confine_workflow_value
-from languages.wdl.expressions import describe_error, evaluate, free_names, passthrough_name, same_type
+from languages.wdl.expressions import (
+    describe_error,
+    evaluate,
+    free_names,
+    passthrough_name,
+    same_type,
+)
 from languages.wdl.fetch import UrlFetcher
 from languages.wdl.load import CallableRef
 from languages.wdl.stdlib import WorkflowLib

@@ -318,8 +318,9 @@ def parse_inputs(
     try:
         env = WDL.values_from_json(data, target.available_inputs, namespace=namespace)
     except Error.InputError as exc:
-        raise InvalidInputs(f"inputs of {namespace}: {exc}{_suggestion(target, data, exc)}"
-                            ) from None
+        raise InvalidInputs(
+            f"inputs of {namespace}: {exc}{_suggestion(target, data, exc)}"
+        ) from None
     except Exception as exc:  # noqa: BLE001 (miniwdl raises plain errors for bad values)
         raise InvalidInputs(f"inputs of {namespace}: {exc}") from None
     missing = target.required_inputs.subtract(env)
@@ -337,12 +338,12 @@ def parse_inputs(
 
 
 def _suggestion(target: Tree.Workflow | Tree.Task, data: dict[str, Any], exc: Exception) -> str:
-    """"; did you mean ...?" for an unknown input key close to an input's name."""
+    """ "; did you mean ...?" for an unknown input key close to an input's name."""
     text = str(exc)
     prefix = "unknown input/output: "
     if not text.startswith(prefix):
         return ""
-    wrong = text[len(prefix):].strip()
+    wrong = text[len(prefix) :].strip()
     names = [f"{target.name}.{b.name}" for b in target.available_inputs]
     hint = did_you_mean([wrong], [n for n in names if n not in data])
     return f"; {hint}" if hint else ""
@@ -370,4 +371,3 @@ def _resolve_path(value: Value.File | Value.Directory, base_dir: str | None, key
             return os.path.abspath(candidate)
     kind = "directory" if want_dir else "file"
     raise InvalidInputs(f"input {key}: {kind} not found: {value.value}")
-

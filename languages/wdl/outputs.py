@@ -49,7 +49,9 @@ class Exporter:
 
 
 def export_outputs(
-    store: JobStore, outputs: dict[str, Value.Base], out_dir: str,
+    store: JobStore,
+    outputs: dict[str, Value.Base],
+    out_dir: str,
     files: dict[str, str] | None = None,
 ) -> dict[str, Value.Base]:
     """``outputs`` with their files placed under ``out_dir`` (created if needed); ``files``,

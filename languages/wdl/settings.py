@@ -26,54 +26,115 @@ class WdlSettings(Settings):
     kind: ClassVar[str] = "WDL"
 
     input: str | None = setting(
-        None, "-i", "--input", "--inputs", dest="input", leader_only=True,
-        help="inputs JSON file or JSON string (instead of INPUTS_JSON)")
+        None,
+        "-i",
+        "--input",
+        "--inputs",
+        dest="input",
+        leader_only=True,
+        help="inputs JSON file or JSON string (instead of INPUTS_JSON)",
+    )
     output_directory: str | None = setting(
-        None, "-o", "--outputDirectory", "--output-directory", "--wdlOutputDirectory",
+        None,
+        "-o",
+        "--outputDirectory",
+        "--output-directory",
+        "--wdlOutputDirectory",
         dest="outputDirectory",
         leader_only=True,
-        help="where output files go (default: a new directory wdl-out-XXXXXXXX in the current one)")
+        help="where output files go (default: a new directory wdl-out-XXXXXXXX in the current one)",
+    )
     output_file: str | None = setting(
-        None, "-m", "--outputFile", "--output-file", "--wdlOutputFile", dest="outputFile",
+        None,
+        "-m",
+        "--outputFile",
+        "--output-file",
+        "--wdlOutputFile",
+        dest="outputFile",
         leader_only=True,
-        help="write the output JSON here instead of stdout")
+        help="write the output JSON here instead of stdout",
+    )
     output_dialect: str = setting(
-        "cromwell", "--outputDialect", "--output-dialect", "--wdlOutputDialect",
+        "cromwell",
+        "--outputDialect",
+        "--output-dialect",
+        "--wdlOutputDialect",
         dest="outputDialect",
-        choices=DIALECTS, leader_only=True,
-        help="cromwell: the output map alone; miniwdl: under 'outputs' with 'dir'")
+        choices=DIALECTS,
+        leader_only=True,
+        help="cromwell: the output map alone; miniwdl: under 'outputs' with 'dir'",
+    )
     container: str = setting(
-        "auto", "--container", "--wdlContainer", choices=CONTAINER_CHOICES,
+        "auto",
+        "--container",
+        "--wdlContainer",
+        choices=CONTAINER_CHOICES,
         help="container engine for tasks whose runtime names an image (docker/container): "
         "auto takes Docker if its daemon answers, else Podman, else runs tasks on the host; "
         "none always runs them on the host; singularity is not supported yet (a task that "
-        "names an image then stops the run: exit 33)")
+        "names an image then stops the run: exit 33)",
+    )
     reference_inputs: bool = setting(
-        False, "--referenceInputs", "--reference-inputs", "--wdlReferenceInputs",
-        dest="referenceInputs", bare=True, metavar="BOOL",
-        help="read local input files in place instead of importing them")
+        False,
+        "--referenceInputs",
+        "--reference-inputs",
+        "--wdlReferenceInputs",
+        dest="referenceInputs",
+        bare=True,
+        metavar="BOOL",
+        help="read local input files in place instead of importing them",
+    )
     preserve_environment: tuple[str, ...] = setting(
-        (), "--preserve-environment", dest="preserve_environment", metavar="VAR",
-        help="pass this environment variable to tasks (they get only HOME, TMPDIR and PATH)")
+        (),
+        "--preserve-environment",
+        dest="preserve_environment",
+        metavar="VAR",
+        help="pass this environment variable to tasks (they get only HOME, TMPDIR and PATH)",
+    )
     preserve_entire_environment: bool = setting(
-        False, "--preserve-entire-environment", dest="preserve_entire_environment",
-        help="pass this process's whole environment to tasks")
-    task: str | None = setting(None, "--task", leader_only=True,
-                               help="run this task of the document")
-    validate: bool = setting(False, "--validate", leader_only=True,
-                             help="only load and check the document (exit 0 if valid, 2 if not)")
+        False,
+        "--preserve-entire-environment",
+        dest="preserve_entire_environment",
+        help="pass this process's whole environment to tasks",
+    )
+    task: str | None = setting(
+        None, "--task", leader_only=True, help="run this task of the document"
+    )
+    validate: bool = setting(
+        False,
+        "--validate",
+        leader_only=True,
+        help="only load and check the document (exit 0 if valid, 2 if not)",
+    )
     quant_check: bool = setting(
-        True, "--quantCheck", "--wdlQuantCheck", negate=("--noQuantCheck",), bare=True,
-        metavar="BOOL", help="check the type rules on optional (?) types strictly (default "
-        "true; false or --noQuantCheck relaxes them)")
+        True,
+        "--quantCheck",
+        "--wdlQuantCheck",
+        negate=("--noQuantCheck",),
+        bare=True,
+        metavar="BOOL",
+        help="check the type rules on optional (?) types strictly (default "
+        "true; false or --noQuantCheck relaxes them)",
+    )
     all_call_outputs: bool | None = setting(
-        None, "--allCallOutputs", "--wdlAllCallOutputs", bare=True, metavar="BOOL",
-        dest="allCallOutputs", effect="not yet: the outputs are the workflow's own",
-        help="return every call's outputs as the workflow's")
+        None,
+        "--allCallOutputs",
+        "--wdlAllCallOutputs",
+        bare=True,
+        metavar="BOOL",
+        dest="allCallOutputs",
+        effect="not yet: the outputs are the workflow's own",
+        help="return every call's outputs as the workflow's",
+    )
     strict: bool = setting(
-        False, "--strict", "--wdlStrict", bare=True, metavar="BOOL",
+        False,
+        "--strict",
+        "--wdlStrict",
+        bare=True,
+        metavar="BOOL",
         effect="not yet: lint warnings do not stop the run",
-        help="stop if the document has lint warnings")
+        help="stop if the document has lint warnings",
+    )
 
 
 def wdl_settings(config: RunConfig) -> WdlSettings:

@@ -162,7 +162,9 @@ class TaskRun:
         expected = ", ".join(str(c) for c in sorted(allowed or ()))
         raise TaskFailed(
             f"command exited with status {status} (expected {expected})\n"
-            + self._story(command, script), tool_exit_code=status)
+            + self._story(command, script),
+            tool_exit_code=status,
+        )
 
     def _story(self, command: str, script: str) -> str:
         """What a failed command's error shows: the command (its first COMMAND_LINES
@@ -223,9 +225,12 @@ class TaskRun:
             workdir=self.work,
             stdout=stdout,
             stderr=stderr,
-            env=_with_set_env(container_environment(
-                wdl_settings(self.ctx.config), self.ctx.file_store.log_to_leader
-            ), self.ctx.config.set_env),
+            env=_with_set_env(
+                container_environment(
+                    wdl_settings(self.ctx.config), self.ctx.file_store.log_to_leader
+                ),
+                self.ctx.config.set_env,
+            ),
             network=True,
             cores=self.cores,
         )

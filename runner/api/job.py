@@ -22,10 +22,21 @@ from runner.model.promise import Promise, PromisedRequirement
 
 log = logging.getLogger(__name__)
 
-_RESOURCE_KEYS = frozenset(("memory", "cores", "disk", "accelerators", "preemptible",
-                            "preemptable", "checkpoint"))
-_REQUIREMENT_KEYS = ("memory", "cores", "disk", "accelerators", "preemptible", "preemptable",
-                     "checkpoint", "unitName", "displayName", "local")
+_RESOURCE_KEYS = frozenset(
+    ("memory", "cores", "disk", "accelerators", "preemptible", "preemptable", "checkpoint")
+)
+_REQUIREMENT_KEYS = (
+    "memory",
+    "cores",
+    "disk",
+    "accelerators",
+    "preemptible",
+    "preemptable",
+    "checkpoint",
+    "unitName",
+    "displayName",
+    "local",
+)
 
 
 def _size_or_promise(value: Any) -> Any:
@@ -185,10 +196,14 @@ class Job:
             raise ValueError(f"{self!r} is added to the graph twice")
         node = JobNode(
             # a displayName names the job where Toil's does (toil stats groups by it)
-            executor="runner.api.job:run_python_job", payload=self,
+            executor="runner.api.job:run_python_job",
+            payload=self,
             name=self._display_name or self.jobName,
-            display_name=self.displayName, resources=self._resource_spec(),
-            local=self.local, checkpoint=self.checkpoint, id=self._id,
+            display_name=self.displayName,
+            resources=self._resource_spec(),
+            local=self.local,
+            checkpoint=self.checkpoint,
+            id=self._id,
         )
         seen[self._id] = node
         for child in self._children:
@@ -198,9 +213,14 @@ class Job:
                 node.children.append(child._to_node(seen))
         node.followons = [f._to_node(seen) for f in self._followons]
         node.services = [
-            JobNode(executor="runner.api.job:run_service", payload=svc,
-                    name=type(svc).__name__, display_name=svc.unitName or type(svc).__name__,
-                    resources=ResourceSpec(svc.cores, svc.memory, svc.disk), id=sid)
+            JobNode(
+                executor="runner.api.job:run_service",
+                payload=svc,
+                name=type(svc).__name__,
+                display_name=svc.unitName or type(svc).__name__,
+                resources=ResourceSpec(svc.cores, svc.memory, svc.disk),
+                id=sid,
+            )
             for svc, sid in self._services
         ]
         return node
@@ -209,8 +229,13 @@ class Job:
         """A long-running helper (a database, a server) for a job's successors."""
 
         def __init__(
-            self, memory: Any = None, cores: Any = None, disk: Any = None,
-            accelerators: Any = None, preemptible: Any = None, unitName: str | None = None,  # noqa: N803
+            self,
+            memory: Any = None,
+            cores: Any = None,
+            disk: Any = None,
+            accelerators: Any = None,
+            preemptible: Any = None,
+            unitName: str | None = None,  # noqa: N803
         ) -> None:
             self.memory = _size_or_promise(memory)
             self.cores = cores
@@ -240,15 +265,19 @@ class Job:
             return parser
 
         @staticmethod
-        def getDefaultOptions(jobStore: str | None = None, jobstore_as_flag: bool = False  # noqa: N802, N803
-                              ) -> argparse.Namespace:
+        def getDefaultOptions(  # noqa: N802
+            jobStore: str | None = None,  # noqa: N803
+            jobstore_as_flag: bool = False,
+        ) -> argparse.Namespace:
             from runner.config.options import default_options
 
             return default_options(jobStore)
 
         @staticmethod
-        def addToilOptions(parser: argparse.ArgumentParser, jobstore_as_flag: bool = False  # noqa: N802
-                           ) -> None:
+        def addToilOptions(  # noqa: N802
+            parser: argparse.ArgumentParser,
+            jobstore_as_flag: bool = False,
+        ) -> None:
             from runner.config.options import add_toil_options
 
             add_toil_options(parser, job_store_positional=not jobstore_as_flag)
@@ -306,8 +335,13 @@ class EncapsulatedJob(Job):
     """Wraps a job so that what follows the wrapper runs after the job's whole subtree."""
 
     def __init__(self, job: Job, unitName: str | None = None) -> None:  # noqa: N803
-        super().__init__(unitName=unitName or f"encapsulated {job.displayName}", local=True,
-                         cores=0, memory=0, disk=0)
+        super().__init__(
+            unitName=unitName or f"encapsulated {job.displayName}",
+            local=True,
+            cores=0,
+            memory=0,
+            disk=0,
+        )
         self.encapsulatedJob = job
         Job.addChild(self, job)
         self.encapsulatedFollowOn = Job(local=True, cores=0, memory=0, disk=0)
@@ -334,9 +368,15 @@ def run_python_job(ctx: Any, job: Job) -> Any:
     for followon in job._followons:
         ctx.add_followon(followon._to_node(seen))
     for svc, sid in job._services:
-        ctx.add_service(JobNode(executor="runner.api.job:run_service", payload=svc,
-                                name=type(svc).__name__, id=sid,
-                                resources=ResourceSpec(svc.cores, svc.memory, svc.disk)))
+        ctx.add_service(
+            JobNode(
+                executor="runner.api.job:run_service",
+                payload=svc,
+                name=type(svc).__name__,
+                id=sid,
+                resources=ResourceSpec(svc.cores, svc.memory, svc.disk),
+            )
+        )
     return value
 
 

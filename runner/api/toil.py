@@ -96,8 +96,12 @@ class Toil:
         """Resume the run kept in the job store; returns the root job's return value."""
         return self._active.restart()
 
-    def importFile(self, srcUrl: str, sharedFileName: str | None = None,  # noqa: N802, N803
-                   symlink: bool = True) -> FileID:
+    def importFile(  # noqa: N802
+        self,
+        srcUrl: str,  # noqa: N803
+        sharedFileName: str | None = None,  # noqa: N803
+        symlink: bool = True,
+    ) -> FileID:
         return import_url(self._active.store, srcUrl)
 
     def exportFile(self, jobStoreFileID: str, dstUrl: str) -> None:  # noqa: N802, N803

@@ -45,16 +45,18 @@ class Previous:
     parts: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def previous_results(store: JobStore, state: StateMachine, recorded: bytes,
-                     config: RunConfig) -> Previous:
+def previous_results(
+    store: JobStore, state: StateMachine, recorded: bytes, config: RunConfig
+) -> Previous:
     """The finished work jobs of the replayed ``state`` by key, their keys computed with
     the definitions ``recorded`` when that run started; the key parts also of the jobs
     that had their inputs but did not finish (to say what changed for them)."""
     from runner.model.state import Status
 
     out = Previous()
-    defaults = Resources(cores=config.default_cores, memory=config.default_memory,
-                         disk=config.default_disk)
+    defaults = Resources(
+        cores=config.default_cores, memory=config.default_memory, disk=config.default_disk
+    )
     for job_id in list(state.jobs):
         record = state.record(job_id)
         if not record.cache or record.local:
@@ -81,8 +83,13 @@ class Decider:
     """Reuse decisions of one leader against a cache, the results of the run it restarts
     after an edit (``previous``), or both."""
 
-    def __init__(self, cache: CallCache | None, store: JobStore, config: RunConfig,
-                 previous: Previous | None = None) -> None:
+    def __init__(
+        self,
+        cache: CallCache | None,
+        store: JobStore,
+        config: RunConfig,
+        previous: Previous | None = None,
+    ) -> None:
         self.cache = cache
         self.previous = previous
         self.store = store
@@ -97,11 +104,13 @@ class Decider:
         self._last: dict[str, dict[str, str] | None] = {}
         # results are written by a thread of their own: the loop does not wait on the disk
         self._puts: queue.Queue[tuple[str, Any, list[Any], str, dict[str, str]] | None] = (
-            queue.Queue())
+            queue.Queue()
+        )
         self._writer: threading.Thread | None = None
 
-    def lookup(self, record: JobRecord, values: Mapping[Promise, Any], resources: Resources
-               ) -> JobResult | None:
+    def lookup(
+        self, record: JobRecord, values: Mapping[Promise, Any], resources: Resources
+    ) -> JobResult | None:
         """The cached result of ``record``'s job, or None: then it must run."""
         start = time.perf_counter()
         try:
@@ -109,8 +118,9 @@ class Decider:
         finally:
             self.seconds += time.perf_counter() - start
 
-    def _lookup(self, record: JobRecord, values: Mapping[Promise, Any], resources: Resources
-                ) -> JobResult | None:
+    def _lookup(
+        self, record: JobRecord, values: Mapping[Promise, Any], resources: Resources
+    ) -> JobResult | None:
         keyer: Keyer = load_executor(record.cache)  # type: ignore[assignment]  # an object
         payload = loads(record.body, dict(values))
         key = keyer.key(self.store, payload, resources, self.config)
@@ -140,17 +150,23 @@ class Decider:
             unfinished = "cache entry missing or damaged"
         reason = why_changed(old, key)
         if old is None:
-            log.info("run %s: %s", key.label,
-                     "not in the cache" if self.cache is not None else "a new job")
+            log.info(
+                "run %s: %s",
+                key.label,
+                "not in the cache" if self.cache is not None else "a new job",
+            )
         else:
-            log.info("rerun %s: %s", key.label,
-                     unfinished if reason == "no cached result" else reason)
+            log.info(
+                "rerun %s: %s", key.label, unfinished if reason == "no cached result" else reason
+            )
         return None
 
     def summary(self) -> str:
         """One line for the end of the run."""
-        return (f"call cache: {self.reused} job(s) reused, {self.ran} run "
-                f"(deciding took {self.seconds:.2f} s)")
+        return (
+            f"call cache: {self.reused} job(s) reused, {self.ran} run "
+            f"(deciding took {self.seconds:.2f} s)"
+        )
 
     def _unpack(self, keyer: Keyer, entry: Entry) -> Any:
         try:
@@ -181,8 +197,9 @@ class Decider:
             return
         value, blobs = packed
         if self._writer is None:
-            self._writer = threading.Thread(target=self._write_loop, name="cache-writer",
-                                            daemon=True)
+            self._writer = threading.Thread(
+                target=self._write_loop, name="cache-writer", daemon=True
+            )
             self._writer.start()
         self._puts.put((key.digest, value, blobs, key.name, dict(key.parts)))
 
@@ -210,8 +227,9 @@ class Decider:
             self._writer = None
 
 
-def make_decider(store: JobStore, config: RunConfig, previous: Previous | None = None
-                 ) -> Decider | None:
+def make_decider(
+    store: JobStore, config: RunConfig, previous: Previous | None = None
+) -> Decider | None:
     """The run's decider, or None when the run uses no call cache and restarts no
     edited run."""
     if not config.call_cache and previous is None:

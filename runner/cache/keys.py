@@ -50,11 +50,9 @@ class CacheKey:
         return digest_of(self.parts)
 
     @classmethod
-    def of(cls, name: str, label: str, parts: Mapping[str, Any], final: bool = True
-           ) -> CacheKey:
+    def of(cls, name: str, label: str, parts: Mapping[str, Any], final: bool = True) -> CacheKey:
         """A key whose parts are digests of the values in ``parts``."""
-        return cls(name, label, tuple(sorted((k, digest_of(v)) for k, v in parts.items())),
-                   final)
+        return cls(name, label, tuple(sorted((k, digest_of(v)) for k, v in parts.items())), final)
 
 
 def why_changed(old: Mapping[str, str] | None, new: CacheKey) -> str:
@@ -65,8 +63,11 @@ def why_changed(old: Mapping[str, str] | None, new: CacheKey) -> str:
     changed = [p for p in now if p in old and old[p] != now[p]]
     added = [p for p in now if p not in old]
     removed = [p for p in old if p not in now]
-    words = [f"{p} changed" for p in changed] + [f"{p} added" for p in added] + [
-        f"{p} removed" for p in removed]
+    words = (
+        [f"{p} changed" for p in changed]
+        + [f"{p} added" for p in added]
+        + [f"{p} removed" for p in removed]
+    )
     return ", ".join(words) if words else "no cached result"
 
 
@@ -81,8 +82,14 @@ class Blob:
 class Keyer(Protocol):
     """A front end's cache support for one kind of work node."""
 
-    def key(self, store: JobStore, payload: Any, resources: Resources, config: RunConfig,
-            recorded: bytes | None = None) -> CacheKey | None:
+    def key(
+        self,
+        store: JobStore,
+        payload: Any,
+        resources: Resources,
+        config: RunConfig,
+        recorded: bytes | None = None,
+    ) -> CacheKey | None:
         """The node's key, or None when the node must always run (its definition says
         so, or one of its inputs cannot be identified by content). ``recorded``: the
         definitions the front end gave when the run started (``Run.start``): the key of a

@@ -124,8 +124,10 @@ class LocalCache(CallCache):
             if not os.path.exists(marker):
                 self._write_atomic(marker, json.dumps({"format": FORMAT}).encode())
         except OSError as exc:
-            raise UsageError(f"--callCache {self.root}: cannot use it: {exc.strerror}; "
-                             "name a directory you can write") from None
+            raise UsageError(
+                f"--callCache {self.root}: cannot use it: {exc.strerror}; "
+                "name a directory you can write"
+            ) from None
         self._ready = True
 
     def _write_atomic(self, path: str, data: bytes) -> None:
@@ -180,7 +182,8 @@ class LocalCache(CallCache):
             if exc.errno == errno.EXDEV:
                 raise NotLinkable(
                     f"the cache {self.root} is on another filesystem than the job store: "
-                    "results are not cached (they would have to be copied)") from None
+                    "results are not cached (they would have to be copied)"
+                ) from None
             raise
         info = os.stat(final)
         return info.st_size, info.st_mtime_ns
@@ -191,8 +194,13 @@ class LocalCache(CallCache):
         for blob in blobs:
             size, mtime = self._link_blob(blob)
             files[blob.digest] = [size, mtime]
-        entry = {"format": FORMAT, "key": key, "value": value, "blobs": files,
-                 "created": time.time()}
+        entry = {
+            "format": FORMAT,
+            "key": key,
+            "value": value,
+            "blobs": files,
+            "created": time.time(),
+        }
         self._write_json(_shard(self.root, "entries", key + ".json"), entry)
 
     def set_last_parts(self, name: str, parts: Mapping[str, str]) -> None:
@@ -203,8 +211,10 @@ class LocalCache(CallCache):
         try:
             self._prepare()
             info = os.stat(path)
-            self._write_json(_shard(self.root, "hashes", _hash(path) + ".json"),
-                             [path, info.st_size, info.st_mtime_ns, info.st_ino, digest])
+            self._write_json(
+                _shard(self.root, "hashes", _hash(path) + ".json"),
+                [path, info.st_size, info.st_mtime_ns, info.st_ino, digest],
+            )
         except (OSError, UsageError):
             pass  # only a lost saving: the file is hashed again next time
 
@@ -252,8 +262,12 @@ class PruneReport:
     freed: int
 
 
-def prune(root: str, older_than: float | None = None, max_size: int | None = None,
-          now: float | None = None) -> PruneReport:
+def prune(
+    root: str,
+    older_than: float | None = None,
+    max_size: int | None = None,
+    now: float | None = None,
+) -> PruneReport:
     """Remove entries last used more than ``older_than`` seconds ago, then the least
     recently used ones until the blobs they hold take at most ``max_size`` bytes, then
     the blobs, names and digests no entry needs. Only the cache's own files are removed."""

@@ -22,8 +22,7 @@ def parse_age(text: str) -> float:
     try:
         value = float(number) * _UNITS[unit]
     except ValueError:
-        raise UsageError(f"--older-than {text!r}: not an age; write e.g. 30d, 12h or 90m"
-                         ) from None
+        raise UsageError(f"--older-than {text!r}: not an age; write e.g. 30d, 12h or 90m") from None
     if value < 0:
         raise UsageError(f"--older-than {text!r}: an age cannot be negative")
     return value
@@ -32,9 +31,11 @@ def parse_age(text: str) -> float:
 def prune_cache(
     cache_dir: str = typer.Argument(..., metavar="DIR"),
     older_than: str | None = typer.Option(
-        None, "--older-than", help="remove entries last used longer ago (30d, 12h, 90m)"),
+        None, "--older-than", help="remove entries last used longer ago (30d, 12h, 90m)"
+    ),
     max_size: str | None = typer.Option(
-        None, "--max-size", help="then keep at most this much (10G, 500M), newest first"),
+        None, "--max-size", help="then keep at most this much (10G, 500M), newest first"
+    ),
 ) -> None:
     """Remove old or least recently used results from a call cache (--cachedir)."""
     try:
@@ -53,8 +54,10 @@ def _prune(cache_dir: str, older_than: str | None, max_size: str | None) -> None
     try:
         size = None if max_size is None else parse_size(max_size)
     except ValueError:
-        raise UsageError(f"--max-size {max_size!r}: not a size; write e.g. 10G or 500M"
-                         ) from None
+        raise UsageError(f"--max-size {max_size!r}: not a size; write e.g. 10G or 500M") from None
     done = prune(cache_dir, older_than=age, max_size=size)
-    typer.echo(f"removed {done.entries} entries and {done.blobs} files "
-               f"({done.freed / 2**20:.1f} MiB) from {cache_dir}", err=True)
+    typer.echo(
+        f"removed {done.entries} entries and {done.blobs} files "
+        f"({done.freed / 2**20:.1f} MiB) from {cache_dir}",
+        err=True,
+    )

@@ -29,12 +29,17 @@ def debug_job(
     job_store: str = typer.Argument(..., metavar="JOBSTORE", help="the run's job store"),
     job: str = typer.Argument(..., metavar="JOB", help="a job ID, ID prefix or job name"),
     keep_work_dir: bool = typer.Option(
-        False, "--keepWorkDir", help="Keep the job's temporary directory to look into."),
+        False, "--keepWorkDir", help="Keep the job's temporary directory to look into."
+    ),
     print_job_info: bool = typer.Option(
-        False, "--printJobInfo", help="Print what the job is and was given; do not run it."),
+        False, "--printJobInfo", help="Print what the job is and was given; do not run it."
+    ),
     retrieve: str | None = typer.Option(
-        None, "--retrieveTaskDirectory", metavar="DIR",
-        help="Copy the job's stored input files into DIR (made if missing); do not run it."),
+        None,
+        "--retrieveTaskDirectory",
+        metavar="DIR",
+        help="Copy the job's stored input files into DIR (made if missing); do not run it.",
+    ),
 ) -> None:
     """Rerun one job of a (failed) run in the foreground with its inputs.
 
@@ -86,8 +91,11 @@ def debug_job(
     except Exception as exc:  # noqa: BLE001 (only for display)
         value = f"<a value that cannot be shown here: {exc}>"
     added = ", ".join(sorted({r.display_name for r in result.new})) or "none"
-    typer.echo(f"{record.display_name} succeeded in {result.stats['wall']:.2f}s; it returned "
-               f"{value!r:.2000}; jobs it added (not run): {added}", err=True)
+    typer.echo(
+        f"{record.display_name} succeeded in {result.stats['wall']:.2f}s; it returned "
+        f"{value!r:.2000}; jobs it added (not run): {added}",
+        err=True,
+    )
 
 
 def _inspect(store: JobStore, loaded: Loaded, job_id: str, into: str | None) -> None:
@@ -100,8 +108,10 @@ def _inspect(store: JobStore, loaded: Loaded, job_id: str, into: str | None) -> 
         raise UsageError(f"--retrieveTaskDirectory {into}: not a directory")
     count = retrieve_task_directory(store, loaded, job_id, into)
     name = loaded.state.record(job_id).display_name
-    typer.echo(f"copied {count} stored input files of {name} {job_id} into {into}; the job "
-               "was not run", err=True)
+    typer.echo(
+        f"copied {count} stored input files of {name} {job_id} into {into}; the job was not run",
+        err=True,
+    )
 
 
 def _terminal_logger() -> logging.Logger:

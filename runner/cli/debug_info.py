@@ -40,8 +40,11 @@ def print_job_info(store: JobStore, loaded: Loaded, job_id: str) -> None:
     job = state.jobs[job_id]
     record = job.record
     status = "failed" if job_id in loaded.failed else job.status.value
-    successors = [f"{r.name} {j} ({r.relation})" for j, r in
-                  ((j, state.record(j)) for j in state.jobs) if r.parent == job_id]
+    successors = [
+        f"{r.name} {j} ({r.relation})"
+        for j, r in ((j, state.record(j)) for j in state.jobs)
+        if r.parent == job_id
+    ]
     needs = sorted({p.job_id for p in record.needs})
     lines = [
         ("job", f"{record.name} {job_id}"),
@@ -50,14 +53,24 @@ def print_job_info(store: JobStore, loaded: Loaded, job_id: str) -> None:
         ("state", status + (" (its successors are done)" if job.done else "")),
         ("failed attempts", str(record.attempts + (job_id in loaded.failed))),
         ("failure", loaded.failed.get(job_id, "")),
-        ("parent", f"{state.record(record.parent).name} {record.parent} ({record.relation})"
-         if record.parent in state.jobs else "none (the root)"),
+        (
+            "parent",
+            f"{state.record(record.parent).name} {record.parent} ({record.relation})"
+            if record.parent in state.jobs
+            else "none (the root)",
+        ),
         ("successors", ", ".join(successors) or "none"),
         ("resources", _shown(_loaded(record.resources, None))),
         ("local", str(record.local)),
-        ("needs", ", ".join(f"{state.record(j).name} {j}"
-                            f"{'' if j in state.values else ' (no result yet)'}"
-                            for j in needs if j in state.jobs) or "nothing"),
+        (
+            "needs",
+            ", ".join(
+                f"{state.record(j).name} {j}{'' if j in state.values else ' (no result yet)'}"
+                for j in needs
+                if j in state.jobs
+            )
+            or "nothing",
+        ),
         ("log", store.job_log_location(job_id) if store.read_job_log(job_id) else "none"),
         ("payload", _shown(_payload(loaded, job_id), fields=True)),
     ]

@@ -38,24 +38,40 @@ def _flag(name: str, text: str | None) -> bool:
 def debug_file(
     job_store: str = typer.Argument(..., metavar="JOBSTORE", help="the run's job store"),
     local_file_path: str = typer.Option(
-        ".", "--localFilePath", metavar="DIR", help="Where fetched files are put."),
+        ".", "--localFilePath", metavar="DIR", help="Where fetched files are put."
+    ),
     fetch: list[str] | None = typer.Option(  # noqa: B008 (typer reads it once)
-        None, "--fetch", metavar="PATTERN...",
-        help="Copy out the stored files whose name matches these glob patterns ('*.txt')."),
+        None,
+        "--fetch",
+        metavar="PATTERN...",
+        help="Copy out the stored files whose name matches these glob patterns ('*.txt').",
+    ),
     list_files: str | None = typer.Option(
-        None, "--listFilesInJobStore", metavar="BOOL",
-        help="List the stored files (also into ./jobstore_files.txt, as Toil)."),
+        None,
+        "--listFilesInJobStore",
+        metavar="BOOL",
+        help="List the stored files (also into ./jobstore_files.txt, as Toil).",
+    ),
     fetch_all: str | None = typer.Option(
-        None, "--fetchEntireJobStore", metavar="BOOL", help="Copy out every stored file."),
+        None, "--fetchEntireJobStore", metavar="BOOL", help="Copy out every stored file."
+    ),
     use_symlinks: str | None = typer.Option(
-        None, "--useSymlinks", metavar="BOOL",
-        help="Make symbolic links to the stored files instead of copies, where possible."),
+        None,
+        "--useSymlinks",
+        metavar="BOOL",
+        help="Make symbolic links to the stored files instead of copies, where possible.",
+    ),
 ) -> None:
     """List a run's stored files, or copy some or all of them out."""
     try:
-        code = _debug_file(job_store, local_file_path, fetch or [], _flag(
-            "--listFilesInJobStore", list_files), _flag("--fetchEntireJobStore", fetch_all),
-            _flag("--useSymlinks", use_symlinks))
+        code = _debug_file(
+            job_store,
+            local_file_path,
+            fetch or [],
+            _flag("--listFilesInJobStore", list_files),
+            _flag("--fetchEntireJobStore", fetch_all),
+            _flag("--useSymlinks", use_symlinks),
+        )
     except UsageError as exc:
         typer.echo(f"toil debug-file: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -63,8 +79,9 @@ def debug_file(
         raise typer.Exit(code)
 
 
-def _debug_file(job_store: str, into: str, patterns: list[str], listing: bool,
-                everything: bool, symlink: bool) -> int:
+def _debug_file(
+    job_store: str, into: str, patterns: list[str], listing: bool, everything: bool, symlink: bool
+) -> int:
     from backends.errors import BackendError, InvalidLocatorError
     from backends.jobstore.base import open_job_store
 
@@ -75,8 +92,10 @@ def _debug_file(job_store: str, into: str, patterns: list[str], listing: bool,
     if not store.exists():
         raise UsageError(f"there is no job store at {job_store}")
     if not (patterns or everything or listing):
-        raise UsageError("say what to do: --listFilesInJobStore true, --fetch PATTERN... or "
-                         "--fetchEntireJobStore true")
+        raise UsageError(
+            "say what to do: --listFilesInJobStore true, --fetch PATTERN... or "
+            "--fetchEntireJobStore true"
+        )
     store.open()
     try:
         files = sorted(store.list_files(), key=lambda f: (os.path.basename(f), f))
@@ -112,7 +131,8 @@ def _debug_file(job_store: str, into: str, patterns: list[str], listing: bool,
 
 def _matches(file_id: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(os.path.basename(file_id), pattern) or fnmatch.fnmatchcase(
-        file_id, pattern)
+        file_id, pattern
+    )
 
 
 def free_name(into: str, name: str, *, note: bool = True) -> str:
@@ -123,6 +143,5 @@ def free_name(into: str, name: str, *, note: bool = True) -> str:
         dest = os.path.join(into, f"{name}_{number}")
         number += 1
     if number > 2 and note:
-        typer.echo(f"toil debug-file: {os.path.join(into, name)} exists; writing {dest}",
-                   err=True)
+        typer.echo(f"toil debug-file: {os.path.join(into, name)} exists; writing {dest}", err=True)
     return dest

@@ -31,42 +31,92 @@ from runner.errors import UsageError
 log = logging.getLogger("runner.cli")
 
 LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "TRACE", "OFF", "WARN", "CRIT")
-SHORTHANDS = {"log_critical": "CRITICAL", "log_error": "ERROR", "log_warning": "WARNING",
-              "log_info": "INFO", "log_debug": "DEBUG", "log_trace": "TRACE", "log_off": "OFF"}
+SHORTHANDS = {
+    "log_critical": "CRITICAL",
+    "log_error": "ERROR",
+    "log_warning": "WARNING",
+    "log_info": "INFO",
+    "log_debug": "DEBUG",
+    "log_trace": "TRACE",
+    "log_off": "OFF",
+}
 ROTATE_BYTES = 10 * 1024 * 1024
 _FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
 
 
 def _options(default_level: str) -> list[inspect.Parameter]:
     def option(name: str, default: Any, kind: type, *flags: str, **more: Any) -> inspect.Parameter:
-        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind,
-                                 default=typer.Option(default, *flags, **more))
+        return inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=kind,
+            default=typer.Option(default, *flags, **more),
+        )
 
     shorthands = [
-        option(key, False, bool, "--" + "".join(
-            part.capitalize() if i else part for i, part in enumerate(key.split("_"))),
-            help=f"Same as --logLevel {level}.", rich_help_panel="Logging Options")
+        option(
+            key,
+            False,
+            bool,
+            "--"
+            + "".join(part.capitalize() if i else part for i, part in enumerate(key.split("_"))),
+            help=f"Same as --logLevel {level}.",
+            rich_help_panel="Logging Options",
+        )
         for key, level in SHORTHANDS.items()
     ]
     return [
         *shorthands,
-        option("log_level", default_level, str, "--logLevel", metavar="LEVEL",
-               help=f"Log level: {', '.join(LEVELS[:7])} (any case).",
-               rich_help_panel="Logging Options"),
-        option("log_file", None, str, "--logFile", metavar="FILE",
-               help="Also write the log to this file.", rich_help_panel="Logging Options"),
-        option("rotating_logging", False, bool, "--rotatingLogging",
-               help="Roll --logFile over past 10 MiB.", rich_help_panel="Logging Options"),
-        option("log_colors", "true", str, "--logColors", metavar="BOOL",
-               help="Colour the log levels on a terminal.", rich_help_panel="Logging Options"),
-        option("temp_dir_root", None, str, "--tempDirRoot", metavar="DIR",
-               help="Where the command's own temporary files go (default: TMPDIR).",
-               rich_help_panel="Logging Options"),
+        option(
+            "log_level",
+            default_level,
+            str,
+            "--logLevel",
+            metavar="LEVEL",
+            help=f"Log level: {', '.join(LEVELS[:7])} (any case).",
+            rich_help_panel="Logging Options",
+        ),
+        option(
+            "log_file",
+            None,
+            str,
+            "--logFile",
+            metavar="FILE",
+            help="Also write the log to this file.",
+            rich_help_panel="Logging Options",
+        ),
+        option(
+            "rotating_logging",
+            False,
+            bool,
+            "--rotatingLogging",
+            help="Roll --logFile over past 10 MiB.",
+            rich_help_panel="Logging Options",
+        ),
+        option(
+            "log_colors",
+            "true",
+            str,
+            "--logColors",
+            metavar="BOOL",
+            help="Colour the log levels on a terminal.",
+            rich_help_panel="Logging Options",
+        ),
+        option(
+            "temp_dir_root",
+            None,
+            str,
+            "--tempDirRoot",
+            metavar="DIR",
+            help="Where the command's own temporary files go (default: TMPDIR).",
+            rich_help_panel="Logging Options",
+        ),
     ]
 
 
-def logged(name: str, *, default_level: str = "INFO") -> Callable[[Callable[..., Any]],
-                                                                   Callable[..., Any]]:
+def logged(
+    name: str, *, default_level: str = "INFO"
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The decorator (see the module docstring); ``name``: the subcommand, for messages."""
 
     def wrap(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -86,9 +136,9 @@ def logged(name: str, *, default_level: str = "INFO") -> Callable[[Callable[...,
             return command(*args, **kwargs)
 
         run.__signature__ = own.replace(  # type: ignore[attr-defined]  # read by typer
-            parameters=[*own.parameters.values(), *added])
-        run.__annotations__ = {**command.__annotations__,
-                               **{p.name: p.annotation for p in added}}
+            parameters=[*own.parameters.values(), *added]
+        )
+        run.__annotations__ = {**command.__annotations__, **{p.name: p.annotation for p in added}}
         return run
 
     return wrap
@@ -102,8 +152,9 @@ def _setup(chosen: dict[str, Any]) -> None:
     if level_name == "TRACE":
         level_name = "DEBUG"
     if level_name not in LEVELS:
-        raise UsageError(f"--logLevel {chosen['log_level']}: not a level; use one of "
-                         f"{', '.join(LEVELS[:7])}")
+        raise UsageError(
+            f"--logLevel {chosen['log_level']}: not a level; use one of {', '.join(LEVELS[:7])}"
+        )
     try:
         parse_bool(str(chosen["log_colors"]))
     except ValueError:
@@ -116,9 +167,12 @@ def _setup(chosen: dict[str, Any]) -> None:
     if chosen["log_file"]:
         check_output_file("--logFile", chosen["log_file"])
         handlers.append(
-            logging.handlers.RotatingFileHandler(chosen["log_file"], maxBytes=ROTATE_BYTES,
-                                                 backupCount=1)
-            if chosen["rotating_logging"] else logging.FileHandler(chosen["log_file"]))
+            logging.handlers.RotatingFileHandler(
+                chosen["log_file"], maxBytes=ROTATE_BYTES, backupCount=1
+            )
+            if chosen["rotating_logging"]
+            else logging.FileHandler(chosen["log_file"])
+        )
     for handler in handlers:
         handler.setFormatter(logging.Formatter(_FORMAT, "%Y-%m-%dT%H:%M:%S"))
         setattr(handler, "_moil_cli", True)  # noqa: B010 (marks our own handlers)

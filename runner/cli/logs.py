@@ -46,8 +46,7 @@ class ConsoleHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = self.format(record)
-            stderr_console().print(text, markup=False, highlight=False, emoji=False,
-                                   soft_wrap=True)
+            stderr_console().print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
         except Exception:  # noqa: BLE001 (logging must not raise: as logging.Handler does)
             self.handleError(record)
 
@@ -107,11 +106,13 @@ def setup_logging(config: RunConfig) -> None:
         file_handler: logging.Handler
         if config.rotating_logging:
             file_handler = logging.handlers.RotatingFileHandler(
-                log_file, maxBytes=ROTATE_BYTES, backupCount=1)
+                log_file, maxBytes=ROTATE_BYTES, backupCount=1
+            )
         else:
             file_handler = logging.FileHandler(log_file)
-        file_handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: "
-                                                    "%(message)s"))
+        file_handler.setFormatter(
+            logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+        )
         setattr(file_handler, "_moil", True)  # noqa: B010
         root.addHandler(file_handler)
     root.setLevel(level)

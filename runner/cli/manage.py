@@ -48,9 +48,11 @@ def clean(job_store: str = typer.Argument(..., metavar="JOBSTORE")) -> None:
         return  # deleted meanwhile
     except JobStoreLeasedError as exc:
         who = exc.holder.describe() if exc.holder is not None and exc.holder.pid else "?"
-        typer.echo(f"toil clean: the job store {job_store} is in use by a running leader "
-                   f"({who}); stop it first with `toil kill {job_store}`, then clean",
-                   err=True)
+        typer.echo(
+            f"toil clean: the job store {job_store} is in use by a running leader "
+            f"({who}); stop it first with `toil kill {job_store}`, then clean",
+            err=True,
+        )
         raise typer.Exit(2) from None
     with lease:
         root = _work_dir(store)
@@ -97,8 +99,11 @@ def _work_dir(store: JobStore) -> str | None:
 def kill(
     job_store: str = typer.Argument(..., metavar="JOBSTORE"),
     force: bool = typer.Option(
-        False, "--force", help="Kill a leader on this host (and the jobs it runs) with SIGKILL "
-        "at once, instead of asking it to stop."),
+        False,
+        "--force",
+        help="Kill a leader on this host (and the jobs it runs) with SIGKILL "
+        "at once, instead of asking it to stop.",
+    ),
 ) -> None:
     """Ask the leader of a running workflow to stop; the store stays restartable."""
     from runner.engine import names
@@ -112,8 +117,10 @@ def kill(
     status = read_status(store)
     holder = live_leader(store)
     if force and holder is not None and _kill_local(holder):
-        typer.echo(f"killed the leader of {job_store} (pid {holder.pid}) and its jobs with "
-                   "SIGKILL; resume the run with --restart")
+        typer.echo(
+            f"killed the leader of {job_store} (pid {holder.pid}) and its jobs with "
+            "SIGKILL; resume the run with --restart"
+        )
         return
     alive = True if holder is not None else leader_alive(status)
     if alive is False:
@@ -144,8 +151,9 @@ def _kill_local(holder: LeaseHolder) -> bool:
     for process in workers:
         with contextlib.suppress(psutil.Error):
             process.send_signal(signal.SIGKILL)
-    log.info("sent SIGKILL to the leader (pid %d) and %d processes it started", holder.pid,
-             len(workers))
+    log.info(
+        "sent SIGKILL to the leader (pid %d) and %d processes it started", holder.pid, len(workers)
+    )
     return True
 
 

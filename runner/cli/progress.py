@@ -34,9 +34,15 @@ class Progress:
         from runner.cli.logs import stderr_console
 
         self._bar = RichProgress(
-            TextColumn("[bold]jobs"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), transient=True,
-            console=stderr_console(), redirect_stdout=False, redirect_stderr=False,
+            TextColumn("[bold]jobs"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            transient=True,
+            console=stderr_console(),
+            redirect_stdout=False,
+            redirect_stderr=False,
         )
         self._bar.start()
         self._task = self._bar.add_task("jobs", total=len(state.jobs), detail="")

@@ -18,8 +18,14 @@ def is_terminal(stream: IO[str] | None = None) -> bool:
     return (stream or sys.stdout).isatty()
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, title: str = "",
-                right: Sequence[bool] | None = None, stream: IO[str] | None = None) -> None:
+def print_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    title: str = "",
+    right: Sequence[bool] | None = None,
+    stream: IO[str] | None = None,
+) -> None:
     """Print ``rows`` under ``headers``; ``right`` says which columns align right."""
     stream = stream or sys.stdout
     align = list(right) if right is not None else [False] + [True] * (len(headers) - 1)

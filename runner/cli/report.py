@@ -42,10 +42,37 @@ from runner.views.jobstats import (
 )
 
 #: columns of each attempt in the page's data (``jobs.rows``), in this order
-COLUMNS = ("id", "label", "step", "index", "attempt", "ok", "exit", "batch_id", "host",
-           "queued", "start", "end", "tool_start", "tool_end", "wall", "cpu", "used_cores",
-           "cores", "memory", "tool_rss", "rss", "disk", "rchar", "wchar", "read_bytes",
-           "write_bytes", "local", "lane", "critical")
+COLUMNS = (
+    "id",
+    "label",
+    "step",
+    "index",
+    "attempt",
+    "ok",
+    "exit",
+    "batch_id",
+    "host",
+    "queued",
+    "start",
+    "end",
+    "tool_start",
+    "tool_end",
+    "wall",
+    "cpu",
+    "used_cores",
+    "cores",
+    "memory",
+    "tool_rss",
+    "rss",
+    "disk",
+    "rchar",
+    "wchar",
+    "read_bytes",
+    "write_bytes",
+    "local",
+    "lane",
+    "critical",
+)
 #: most failed attempts whose error and log tail the page carries
 MAX_FAILURES = 200
 LOG_TAIL = 40
@@ -87,8 +114,7 @@ def write_report(path: str, page: str) -> None:
     os.replace(temp, path)
 
 
-def write_run_files(store: JobStore, report: str | None, trace: str | None,
-                    state: str) -> None:
+def write_run_files(store: JobStore, report: str | None, trace: str | None, state: str) -> None:
     """The runners' ``--report FILE`` and ``--trace FILE`` at the end of a run that ended in
     ``state`` (its leader still holds the store: the store would say "running")."""
     from runner.cli.render import run_description
@@ -120,9 +146,15 @@ def report_data(store: JobStore, info: dict[str, Any], stats: list[JobStat]) -> 
             continue
         if s.job_id not in tails:
             tails[s.job_id] = log_tail(store, s.job_id, LOG_TAIL)
-        failures.append({"row": i, "error": s.error, "exit": s.exit_code,
-                         "log_tail": tails[s.job_id],
-                         "log": store.job_log_location(s.job_id)})
+        failures.append(
+            {
+                "row": i,
+                "error": s.error,
+                "exit": s.exit_code,
+                "log_tail": tails[s.job_id],
+                "log": store.job_log_location(s.job_id),
+            }
+        )
     order = sorted(range(len(stats)), key=lambda i: _start_of(stats[i]))
     return {
         "run": info | {"info": read_run_info(store)},
@@ -151,13 +183,34 @@ def _row(s: JobStat, lane: int, critical: bool, t0: float) -> list[Any]:
         return None if v is None else round(v)
 
     return [
-        s.job_id, s.label, s.group, int(found.group(1)) if found else None, s.attempt,
-        int(s.ok), s.exit_code if s.exit_code is not None else (0 if s.ok and not s.local else None),
-        s.batch_id, s.host, at(s.queued), at(s.start), at(s.end), at(s.tool_start),
-        at(s.tool_end), round(s.wall, 3), round(s.cpu, 3),
-        None if s.used_cores is None else round(s.used_cores, 3), s.cores, whole(s.memory),
-        whole(s.tool_rss_kib), whole(s.rss_kib), whole(s.disk), whole(s.rchar),
-        whole(s.wchar), whole(s.read_bytes), whole(s.write_bytes), int(s.local), lane,
+        s.job_id,
+        s.label,
+        s.group,
+        int(found.group(1)) if found else None,
+        s.attempt,
+        int(s.ok),
+        s.exit_code if s.exit_code is not None else (0 if s.ok and not s.local else None),
+        s.batch_id,
+        s.host,
+        at(s.queued),
+        at(s.start),
+        at(s.end),
+        at(s.tool_start),
+        at(s.tool_end),
+        round(s.wall, 3),
+        round(s.cpu, 3),
+        None if s.used_cores is None else round(s.used_cores, 3),
+        s.cores,
+        whole(s.memory),
+        whole(s.tool_rss_kib),
+        whole(s.rss_kib),
+        whole(s.disk),
+        whole(s.rchar),
+        whole(s.wchar),
+        whole(s.read_bytes),
+        whole(s.write_bytes),
+        int(s.local),
+        lane,
         int(critical),
     ]
 
@@ -194,47 +247,59 @@ def render_report(data: dict[str, Any], refresh: float | None = None) -> str:
     total, span = summary["total"], summary["span"]
     every = max(1, round(refresh)) if refresh else 0
     head = f"<meta http-equiv='refresh' content='{every}'>" if every else ""
-    return "\n".join([
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<meta name='viewport' content='width=device-width'>{head}",
-        f"<title>moil report: {esc(str(run['job_store']))}</title>",
-        f"<style>{CSS}</style></head><body>",
-        "<h1>moil run report</h1>",
-        (f"<div class='meta' id='meta'>job store <b>{esc(str(run['job_store']))}</b> · state "
-         f"<b id='state'>{esc(str(run['state']))}</b> · batch system "
-         f"<b>{esc(str(run['batch_system']))}</b> · {total['count']} job attempts "
-         f"(<span class='{'bad' if summary['failed_attempts'] else ''}'>"
-         f"{summary['failed_attempts']} failed</span>) · span "
-         f"<b>{human_seconds(span) if span is not None else '?'}</b> · CPU "
-         f"<b>{total['clock']['total']:.2f} core-s</b> · made "
-         f"{esc(time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(data['made'])))}"
-         f"{f' · <b>live</b>: reloads every {every}s' if every else ''}</div>"),
-        _run_section(run.get("info", {})),
-        "<h2 id='failures-h'>Failed attempts</h2><div id='failures'></div>",
-        ("<h2>Timeline</h2><div class='controls'>drag or scroll to zoom (the sliders too); "
-         "grey: queued, pale: the worker, solid: the tools' run; black outline: the critical "
-         "path, red: failed; click a bar for its row in the table"
-         "</div><div id='timeline' class='chart'></div>"),
-        ("<h2>Resources per step (requested vs used)</h2><div class='grid2'>"
-         + "".join(f"<div id='plot-{k}' class='chart' style='height:320px'></div>"
-                   for k in ("memory", "cores", "time", "io"))
-         + "</div>"),
-        "<h2>Critical path</h2><div id='critical' class='box'></div>",
-        ("<h2>Tasks</h2><div class='controls'>"
-         "<input id='search' type='search' placeholder='search name, ID, host, error'>"
-         "<label>status <select id='status'><option value=''>all</option>"
-         "<option value='failed'>failed</option><option value='ok'>succeeded</option>"
-         "</select></label><label>step <select id='step'><option value=''>all</option>"
-         "</select></label><span id='count'></span></div>"
-         "<div class='box'><table id='tasks'><thead></thead><tbody></tbody></table></div>"
-         "<div id='more'></div>"),
-        "<h2>Statistics per job name</h2>",
-        f"<div class='box'>{_stats_table(summary)}</div>",
-        f"<script type='application/json' id='moil-data'>{_json_blob(data)}</script>",
-        f"<script>{_asset('echarts.min.js')}</script>",
-        f"<script>{_asset('report.js')}</script>",
-        "</body></html>",
-    ])
+    return "\n".join(
+        [
+            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+            f"<meta name='viewport' content='width=device-width'>{head}",
+            f"<title>moil report: {esc(str(run['job_store']))}</title>",
+            f"<style>{CSS}</style></head><body>",
+            "<h1>moil run report</h1>",
+            (
+                f"<div class='meta' id='meta'>job store <b>{esc(str(run['job_store']))}</b> · state "
+                f"<b id='state'>{esc(str(run['state']))}</b> · batch system "
+                f"<b>{esc(str(run['batch_system']))}</b> · {total['count']} job attempts "
+                f"(<span class='{'bad' if summary['failed_attempts'] else ''}'>"
+                f"{summary['failed_attempts']} failed</span>) · span "
+                f"<b>{human_seconds(span) if span is not None else '?'}</b> · CPU "
+                f"<b>{total['clock']['total']:.2f} core-s</b> · made "
+                f"{esc(time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(data['made'])))}"
+                f"{f' · <b>live</b>: reloads every {every}s' if every else ''}</div>"
+            ),
+            _run_section(run.get("info", {})),
+            "<h2 id='failures-h'>Failed attempts</h2><div id='failures'></div>",
+            (
+                "<h2>Timeline</h2><div class='controls'>drag or scroll to zoom (the sliders too); "
+                "grey: queued, pale: the worker, solid: the tools' run; black outline: the critical "
+                "path, red: failed; click a bar for its row in the table"
+                "</div><div id='timeline' class='chart'></div>"
+            ),
+            (
+                "<h2>Resources per step (requested vs used)</h2><div class='grid2'>"
+                + "".join(
+                    f"<div id='plot-{k}' class='chart' style='height:320px'></div>"
+                    for k in ("memory", "cores", "time", "io")
+                )
+                + "</div>"
+            ),
+            "<h2>Critical path</h2><div id='critical' class='box'></div>",
+            (
+                "<h2>Tasks</h2><div class='controls'>"
+                "<input id='search' type='search' placeholder='search name, ID, host, error'>"
+                "<label>status <select id='status'><option value=''>all</option>"
+                "<option value='failed'>failed</option><option value='ok'>succeeded</option>"
+                "</select></label><label>step <select id='step'><option value=''>all</option>"
+                "</select></label><span id='count'></span></div>"
+                "<div class='box'><table id='tasks'><thead></thead><tbody></tbody></table></div>"
+                "<div id='more'></div>"
+            ),
+            "<h2>Statistics per job name</h2>",
+            f"<div class='box'>{_stats_table(summary)}</div>",
+            f"<script type='application/json' id='moil-data'>{_json_blob(data)}</script>",
+            f"<script>{_asset('echarts.min.js')}</script>",
+            f"<script>{_asset('report.js')}</script>",
+            "</body></html>",
+        ]
+    )
 
 
 def _asset(name: str) -> str:
@@ -248,16 +313,25 @@ def _json_blob(data: dict[str, Any]) -> str:
 
 def _run_section(info: dict[str, Any]) -> str:
     if not info:
-        return "<p class='note'>This store holds no command line, versions, inputs or " \
-               "outputs (a run made before moil recorded them).</p>"
+        return (
+            "<p class='note'>This store holds no command line, versions, inputs or "
+            "outputs (a run made before moil recorded them).</p>"
+        )
     esc = html.escape
     argv = " ".join(_quote(str(a)) for a in info.get("command_line", []))
     versions = ", ".join(f"{esc(k)} {esc(str(v))}" for k, v in info.get("versions", {}).items())
     started = info.get("started")
-    rows = [("command line", f"<code>{esc(argv)}</code>"), ("versions", versions),
-            ("host", esc(f"{info.get('host', '')} ({info.get('platform', '')})")),
-            ("started", esc(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)))
-             if isinstance(started, int | float) else "")]
+    rows = [
+        ("command line", f"<code>{esc(argv)}</code>"),
+        ("versions", versions),
+        ("host", esc(f"{info.get('host', '')} ({info.get('platform', '')})")),
+        (
+            "started",
+            esc(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)))
+            if isinstance(started, int | float)
+            else "",
+        ),
+    ]
     out = ["<h2>Run</h2><table class='kv' id='run'>"]
     out += [f"<tr><th class='l'>{k}</th><td>{v}</td></tr>" for k, v in rows]
     out.append("</table>")
@@ -266,8 +340,9 @@ def _run_section(info: dict[str, Any]) -> str:
             text = json.dumps(info[key], indent=1, default=str)
             if len(text) > 50_000:
                 text = text[:50_000] + "\n... (cut at 50,000 characters)"
-            out.append(f"<details id='{key}'>"
-                       f"<summary>{key}</summary><pre>{esc(text)}</pre></details>")
+            out.append(
+                f"<details id='{key}'><summary>{key}</summary><pre>{esc(text)}</pre></details>"
+            )
     return "".join(out)
 
 
@@ -278,14 +353,18 @@ def _quote(arg: str) -> str:
 def _stats_table(summary: dict[str, Any]) -> str:
     head = "".join(f"<th colspan='5'>{c}</th>" for c in CATEGORIES)
     sub = "".join(f"<th>{f}</th>" for _ in CATEGORIES for f in FIELDS)
-    rows = [(f"<table id='stats'><tr><th rowspan='2' class='l'>job name</th>"
-             f"<th rowspan='2'>count</th>{head}</tr><tr>{sub}</tr>")]
-    for entry in [*summary["job_types"], {"name": "(all jobs)", **summary["total"]}]:
-        cells = "".join(
-            f"<td>{_fmt(c, entry[c][f])}</td>" for c in CATEGORIES for f in FIELDS
+    rows = [
+        (
+            f"<table id='stats'><tr><th rowspan='2' class='l'>job name</th>"
+            f"<th rowspan='2'>count</th>{head}</tr><tr>{sub}</tr>"
         )
-        rows.append(f"<tr><td class='l'>{html.escape(entry['name'])}</td>"
-                    f"<td>{entry['count']}</td>{cells}</tr>")
+    ]
+    for entry in [*summary["job_types"], {"name": "(all jobs)", **summary["total"]}]:
+        cells = "".join(f"<td>{_fmt(c, entry[c][f])}</td>" for c in CATEGORIES for f in FIELDS)
+        rows.append(
+            f"<tr><td class='l'>{html.escape(entry['name'])}</td>"
+            f"<td>{entry['count']}</td>{cells}</tr>"
+        )
     rows.append("</table>")
     return "".join(rows)
 

@@ -27,28 +27,42 @@ def stats(
     job_store: str = typer.Argument(..., metavar="JOBSTORE", help="the run's job store"),
     raw: bool = typer.Option(False, "--raw", help="Print the figures as JSON."),
     pretty: bool = typer.Option(
-        False, "--pretty", "--human", help="Human units (always on a terminal)."),
+        False, "--pretty", "--human", help="Human units (always on a terminal)."
+    ),
     categories: str = typer.Option(
-        ",".join(CATEGORIES), "--categories",
-        help="Comma-separated categories to show, from time, clock, wait, memory, disk."),
+        ",".join(CATEGORIES),
+        "--categories",
+        help="Comma-separated categories to show, from time, clock, wait, memory, disk.",
+    ),
     sort_category: str = typer.Option(
-        "time", "--sortCategory",
-        help="Sort job names by: time, clock, wait, memory, disk, alpha or count."),
+        "time",
+        "--sortCategory",
+        help="Sort job names by: time, clock, wait, memory, disk, alpha or count.",
+    ),
     sort_field: str = typer.Option(
-        "med", "--sortField", help="Sort by this field: min, med, ave, max or total."),
+        "med", "--sortField", help="Sort by this field: min, med, ave, max or total."
+    ),
     sort_reverse: bool = typer.Option(
-        False, "--sortReverse", "--reverseSort", help="Reverse the sort order."),
+        False, "--sortReverse", "--reverseSort", help="Reverse the sort order."
+    ),
     sort: str | None = typer.Option(
-        None, "--sort", metavar="ascending|decending",
+        None,
+        "--sort",
+        metavar="ascending|decending",
         help="Sort direction (Toil's spelling decending; descending also); given, it decides "
-        "over --sortReverse (default: ascending)."),
+        "over --sortReverse (default: ascending).",
+    ),
     output_file: str | None = typer.Option(
-        None, "--outputFile", help="Write the report to this file instead of stdout."),
+        None, "--outputFile", help="Write the report to this file instead of stdout."
+    ),
     html: str | None = typer.Option(
-        None, "--html", help="Also write the self-contained HTML run report to this file."),
+        None, "--html", help="Also write the self-contained HTML run report to this file."
+    ),
     trace: str | None = typer.Option(
-        None, "--trace", help="Also write a trace of the job attempts (TSV, Nextflow's "
-        "fields) to this file."),
+        None,
+        "--trace",
+        help="Also write a trace of the job attempts (TSV, Nextflow's fields) to this file.",
+    ),
 ) -> None:
     """Report time, CPU and peak memory per job name and overall (run made with --stats)."""
     chosen = [c.strip().lower() for c in categories.split(",") if c.strip()]
@@ -77,12 +91,17 @@ def report(
     job_store: str = typer.Argument(..., metavar="JOBSTORE", help="the run's job store"),
     output: str = typer.Option("report.html", "--output", "-o", help="The HTML file to write."),
     trace: str | None = typer.Option(
-        None, "--trace", help="Also write a trace of the job attempts (TSV) to this file."),
+        None, "--trace", help="Also write a trace of the job attempts (TSV) to this file."
+    ),
     live: bool = typer.Option(
-        False, "--live", help="Rewrite the report every --interval seconds while the run "
-        "goes (the page reloads itself, keeping its filters); stop when the run ends."),
-    interval: float = typer.Option(5.0, "--interval", min=0.5,
-                                   help="--live: seconds between two writes."),
+        False,
+        "--live",
+        help="Rewrite the report every --interval seconds while the run "
+        "goes (the page reloads itself, keeping its filters); stop when the run ends.",
+    ),
+    interval: float = typer.Option(
+        5.0, "--interval", min=0.5, help="--live: seconds between two writes."
+    ),
 ) -> None:
     """Write the HTML run report (tasks, timeline, resources, failures) of a run made with
     --stats or --report.
@@ -117,8 +136,9 @@ def _live(job_store: str, output: str, trace: str | None, interval: float) -> No
     typer.echo(f"wrote {output} (the run is {info['state']})")
 
 
-def _write_files(store: Any, info: dict[str, Any], job_stats: list[JobStat],
-                 html: str | None, trace: str | None) -> None:
+def _write_files(
+    store: Any, info: dict[str, Any], job_stats: list[JobStat], html: str | None, trace: str | None
+) -> None:
     from runner.cli.report import render_report, report_data, write_report
     from runner.cli.trace import trace_tsv
 
@@ -151,8 +171,9 @@ def load_stats(job_store: str) -> tuple[Any, dict[str, Any], list[JobStat]]:
     store = _open(job_store)
     job_stats = read_job_stats(store)
     if not job_stats:
-        typer.echo(f"toil stats: {job_store} holds no stats; run the workflow with --stats",
-                   err=True)
+        typer.echo(
+            f"toil stats: {job_store} holds no stats; run the workflow with --stats", err=True
+        )
         raise typer.Exit(1)
     return store, run_description(store), job_stats
 
@@ -160,32 +181,50 @@ def load_stats(job_store: str) -> tuple[Any, dict[str, Any], list[JobStat]]:
 def _check_choice(option: str, values: list[str], allowed: tuple[str, ...]) -> None:
     bad = [v for v in values if v not in allowed]
     if bad:
-        typer.echo(f"toil stats: {option}: unknown {', '.join(bad)}; choose from "
-                   f"{', '.join(allowed)}", err=True)
+        typer.echo(
+            f"toil stats: {option}: unknown {', '.join(bad)}; choose from {', '.join(allowed)}",
+            err=True,
+        )
         raise typer.Exit(2)
 
 
-def _print_summary(info: dict[str, Any], summary: dict[str, Any], categories: list[str],
-                   human: bool, out: Any) -> None:
+def _print_summary(
+    info: dict[str, Any], summary: dict[str, Any], categories: list[str], human: bool, out: Any
+) -> None:
     total = summary["total"]
     span = summary["span"]
     print(f"Job store: {info['job_store']} ({info['state']})", file=out)
-    print(f"Batch system: {info['batch_system']}  Default cores: {info['default_cores']}  "
-          f"Default memory: {human_kib((info['default_memory'] or 0) / 1024)}  "
-          f"Max cores: {info['max_cores'] or 'all'}", file=out)
-    print(f"Jobs: {total['count']} attempts ({summary['failed_attempts']} failed); "
-          f"run span {human_seconds(span) if span is not None else '?'}; "
-          f"CPU {total['clock']['total']:.2f} core-s; wall {total['time']['total']:.2f} s",
-          file=out)
+    print(
+        f"Batch system: {info['batch_system']}  Default cores: {info['default_cores']}  "
+        f"Default memory: {human_kib((info['default_memory'] or 0) / 1024)}  "
+        f"Max cores: {info['max_cores'] or 'all'}",
+        file=out,
+    )
+    print(
+        f"Jobs: {total['count']} attempts ({summary['failed_attempts']} failed); "
+        f"run span {human_seconds(span) if span is not None else '?'}; "
+        f"CPU {total['clock']['total']:.2f} core-s; wall {total['time']['total']:.2f} s",
+        file=out,
+    )
     rows: list[list[str]] = []
     for entry in [*summary["job_types"], {"name": "(all jobs)", **total}]:
         for index, category in enumerate(categories):
             cells = [_cell(category, entry[category][f], human) for f in FIELDS]
             first = index == 0
-            rows.append([entry["name"] if first else "", str(entry["count"]) if first else "",
-                         category, *cells])
-    print_table(["job name", "count", "category", *FIELDS], rows, stream=out,
-                right=[False, True, False] + [True] * len(FIELDS))
+            rows.append(
+                [
+                    entry["name"] if first else "",
+                    str(entry["count"]) if first else "",
+                    category,
+                    *cells,
+                ]
+            )
+    print_table(
+        ["job name", "count", "category", *FIELDS],
+        rows,
+        stream=out,
+        right=[False, True, False] + [True] * len(FIELDS),
+    )
 
 
 def _cell(category: str, value: float, human: bool) -> str:

@@ -24,34 +24,53 @@ from runner.views.runview import COLUMNS, JobBrief, RunView, load_run_view
 def status(
     job_store: str = typer.Argument(..., metavar="JOBSTORE", help="the run's job store"),
     fail_if_not_complete: bool = typer.Option(
-        False, "--failIfNotComplete",
-        help="Exit with 1 if the workflow has not finished successfully."),
+        False,
+        "--failIfNotComplete",
+        help="Exit with 1 if the workflow has not finished successfully.",
+    ),
     no_agg_stats: bool = typer.Option(
-        False, "--noAggStats", help="Do not print the counts of jobs."),
+        False, "--noAggStats", help="Do not print the counts of jobs."
+    ),
     print_logs: bool = typer.Option(
-        False, "--printLogs", "--logs",
-        help="Print the full logs of failed, running and issued jobs."),
+        False,
+        "--printLogs",
+        "--logs",
+        help="Print the full logs of failed, running and issued jobs.",
+    ),
     print_status: bool = typer.Option(
-        False, "--printStatus", "--status",
-        help="List the jobs that are running or issued to the batch system."),
+        False,
+        "--printStatus",
+        "--status",
+        help="List the jobs that are running or issued to the batch system.",
+    ),
     print_failed: bool = typer.Option(
-        False, "--printFailed", "--failed", help="Only list the failed jobs."),
+        False, "--printFailed", "--failed", help="Only list the failed jobs."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
     exact: bool = typer.Option(
-        False, "--exact",
-        help="Count from the journal instead of the leader's summary (slower on big runs)."),
+        False,
+        "--exact",
+        help="Count from the journal instead of the leader's summary (slower on big runs).",
+    ),
     tail: int = typer.Option(20, "--tail", help="Log lines shown per failed job."),
     dot: bool = typer.Option(
-        False, "--dot", "--printDot", help="Print the job graph in Graphviz's dot format."),
+        False, "--dot", "--printDot", help="Print the job graph in Graphviz's dot format."
+    ),
     jobs: list[str] | None = typer.Option(  # noqa: B008 (typer reads it once)
-        None, "--jobs", metavar="JOB...",
-        help="Restrict --perJob, --children and --dot to these jobs (IDs, ID prefixes or "
-        "names)."),
+        None,
+        "--jobs",
+        metavar="JOB...",
+        help="Restrict --perJob, --children and --dot to these jobs (IDs, ID prefixes or names).",
+    ),
     per_job: bool = typer.Option(
-        False, "--perJob", "--printPerJobStats",
-        help="Print each job's state, attempts, tries left and successor count."),
+        False,
+        "--perJob",
+        "--printPerJobStats",
+        help="Print each job's state, attempts, tries left and successor count.",
+    ),
     children: bool = typer.Option(
-        False, "--children", "--printChildren", help="Print each job's successors."),
+        False, "--children", "--printChildren", help="Print each job's successors."
+    ),
 ) -> None:
     """Show a run's state, its jobs by state and name, and the failed jobs' logs.
 
@@ -84,8 +103,9 @@ def status(
         raise typer.Exit(1)
 
 
-def _print_jobs(store: JobStore, view: RunView, wanted: list[str], *, per_job: bool,
-                children: bool, dot: bool) -> None:
+def _print_jobs(
+    store: JobStore, view: RunView, wanted: list[str], *, per_job: bool, children: bool, dot: bool
+) -> None:
     from runner.cli import status_jobs
     from runner.views.runview import read_config
 
@@ -93,8 +113,9 @@ def _print_jobs(store: JobStore, view: RunView, wanted: list[str], *, per_job: b
     lines = status_jobs.job_lines(store, view, config.retry_count if config else 1)
     chosen, unknown = status_jobs.select(lines, wanted)
     if unknown:
-        typer.echo(f"toil status: --jobs: no job {', '.join(map(repr, unknown))} in this run",
-                   err=True)
+        typer.echo(
+            f"toil status: --jobs: no job {', '.join(map(repr, unknown))} in this run", err=True
+        )
         raise typer.Exit(2)
     if per_job or not (children or dot):  # --jobs alone: those jobs' lines
         status_jobs.print_per_job(chosen, store)

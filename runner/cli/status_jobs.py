@@ -31,8 +31,13 @@ from runner.model.state import Status
 from runner.views.runview import RunView
 
 PRECEDENCE = {"child": 0, "followon": 1, "service": 2}
-_STATE = {Status.RAN: "done", Status.ISSUED: "issued", Status.READY: "ready",
-          Status.WAITING: "waiting", Status.FAILED: "failed"}
+_STATE = {
+    Status.RAN: "done",
+    Status.ISSUED: "issued",
+    Status.READY: "ready",
+    Status.WAITING: "waiting",
+    Status.FAILED: "failed",
+}
 _COLOUR = {"done": "green", "running": "blue", "issued": "blue", "failed": "red"}
 
 
@@ -89,8 +94,11 @@ def select(lines: dict[str, JobLine], wanted: Iterable[str]) -> tuple[list[JobLi
     chosen: dict[str, JobLine] = {}
     unknown = []
     for name in wanted:
-        found = [line for line in lines.values()
-                 if line.id == name or line.name == name or line.display_name == name]
+        found = [
+            line
+            for line in lines.values()
+            if line.id == name or line.name == name or line.display_name == name
+        ]
         if not found:
             found = [line for line in lines.values() if line.id.startswith(name)]
         if not found:
@@ -101,8 +109,13 @@ def select(lines: dict[str, JobLine], wanted: Iterable[str]) -> tuple[list[JobLi
 
 def print_per_job(jobs: list[JobLine], store: JobStore) -> None:
     for job in jobs:
-        parts = [f"JOB:{job.label}", f"STATE:{job.state}", f"FAILED_ATTEMPTS:{job.failures}",
-                 f"TRYS_REMAINING:{job.tries_left}", f"CHILD_NUMBER:{len(job.successors)}"]
+        parts = [
+            f"JOB:{job.label}",
+            f"STATE:{job.state}",
+            f"FAILED_ATTEMPTS:{job.failures}",
+            f"TRYS_REMAINING:{job.tries_left}",
+            f"CHILD_NUMBER:{len(job.successors)}",
+        ]
         if store.read_job_log(job.id):
             parts.append(f"LOG_FILE:{store.job_log_location(job.id)}")
         print("\t".join(parts))

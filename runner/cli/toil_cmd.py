@@ -38,19 +38,29 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """moil's toil utilities."""
 
 
 # every subcommand takes Toil's logging options (runner.cli.logopts)
-for _name, _command in (("status", status), ("stats", stats), ("report", report),
-                        ("clean", clean), ("kill", kill), ("debug-job", debug_job),
-                        ("debug-file", debug_file),
-                        ("prune-cache", prune_cache), ("config", config), ("server", server)):
-    app.command(_name)(logged(_name, default_level="DEBUG" if _name == "debug-job" else "INFO")(
-        _command))
+for _name, _command in (
+    ("status", status),
+    ("stats", stats),
+    ("report", report),
+    ("clean", clean),
+    ("kill", kill),
+    ("debug-job", debug_job),
+    ("debug-file", debug_file),
+    ("prune-cache", prune_cache),
+    ("config", config),
+    ("server", server),
+):
+    app.command(_name)(
+        logged(_name, default_level="DEBUG" if _name == "debug-job" else "INFO")(_command)
+    )
 
 
 def main() -> None:

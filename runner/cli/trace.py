@@ -20,10 +20,32 @@ from collections.abc import Iterable
 
 from runner.views.jobstats import JobStat
 
-FIELDS = ("task_id", "hash", "native_id", "process", "tag", "name", "status", "exit",
-          "submit", "start", "complete", "duration", "realtime", "%cpu", "peak_rss", "rchar",
-          "wchar", "read_bytes", "write_bytes", "cpus", "memory", "disk", "attempt",
-          "hostname")
+FIELDS = (
+    "task_id",
+    "hash",
+    "native_id",
+    "process",
+    "tag",
+    "name",
+    "status",
+    "exit",
+    "submit",
+    "start",
+    "complete",
+    "duration",
+    "realtime",
+    "%cpu",
+    "peak_rss",
+    "rchar",
+    "wchar",
+    "read_bytes",
+    "write_bytes",
+    "cpus",
+    "memory",
+    "disk",
+    "attempt",
+    "hostname",
+)
 _INDEX = re.compile(r"\[(\d+)\]$")
 
 
@@ -44,15 +66,30 @@ def trace_line(number: int, s: JobStat) -> list[str]:
     cpu = "-" if not s.wall else f"{100 * s.cpu / s.wall:.1f}%"
     peak = s.tool_rss_kib if s.tool_rss_kib is not None else s.rss_kib
     return [
-        str(number), s.job_id[:8], _int(s.batch_id), s.group, found.group(1) if found else "-",
-        f"{s.label} (attempt {s.attempt + 1})", "COMPLETED" if s.ok else "FAILED",
-        _exit(s), _ms(submit), _ms(s.start),
+        str(number),
+        s.job_id[:8],
+        _int(s.batch_id),
+        s.group,
+        found.group(1) if found else "-",
+        f"{s.label} (attempt {s.attempt + 1})",
+        "COMPLETED" if s.ok else "FAILED",
+        _exit(s),
+        _ms(submit),
+        _ms(s.start),
         _ms(s.end),
         _ms(s.end - submit) if s.end is not None and submit is not None else "-",
-        _ms(realtime), cpu, _int(peak * 1024), _int(s.rchar), _int(s.wchar),
-        _int(s.read_bytes), _int(s.write_bytes),
-        "-" if s.cores is None else f"{s.cores:g}", _int(s.memory), _int(s.disk),
-        str(s.attempt + 1), s.host or "-",
+        _ms(realtime),
+        cpu,
+        _int(peak * 1024),
+        _int(s.rchar),
+        _int(s.wchar),
+        _int(s.read_bytes),
+        _int(s.write_bytes),
+        "-" if s.cores is None else f"{s.cores:g}",
+        _int(s.memory),
+        _int(s.disk),
+        str(s.attempt + 1),
+        s.host or "-",
     ]
 
 

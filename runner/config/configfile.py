@@ -63,8 +63,10 @@ def read(path: str) -> list[Entry]:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except FileNotFoundError:
-        raise UsageError(f"--config {path}: no such file; name an existing YAML file "
-                         "(toil config FILE writes one)") from None
+        raise UsageError(
+            f"--config {path}: no such file; name an existing YAML file "
+            "(toil config FILE writes one)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--config {path}: cannot be read: {exc}") from None
     try:
@@ -78,12 +80,16 @@ def read(path: str) -> list[Entry]:
     if data is None:
         return []
     if not isinstance(data, dict):
-        raise UsageError(f"{path}:1:1: a config file is a mapping of option names to values "
-                         "(logLevel: DEBUG)")
+        raise UsageError(
+            f"{path}:1:1: a config file is a mapping of option names to values (logLevel: DEBUG)"
+        )
     out = []
     for key, value in data.items():
-        out.append(Entry(str(key), _plain(value), _at(path, data, key, "value"),
-                         _at(path, data, key, "key")))
+        out.append(
+            Entry(
+                str(key), _plain(value), _at(path, data, key, "value"), _at(path, data, key, "key")
+            )
+        )
     return out
 
 
@@ -121,7 +127,9 @@ def keys_of(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
         for spelling in action.option_strings:
             out.setdefault(spelling.lstrip("-"), action)
     for action in parser._actions:
-        if action.option_strings and not isinstance(action, (*_SKIPPED, argparse._StoreConstAction)):
+        if action.option_strings and not isinstance(
+            action, (*_SKIPPED, argparse._StoreConstAction)
+        ):
             out.setdefault(action.dest, action)
     return out
 
@@ -257,16 +265,20 @@ def install(parser: argparse.ArgumentParser, *, read_files: bool = True) -> None
     line, as argparse does for a bad option. ``read_files=False``: a second parser of the
     same command line (the CWL runner's, for what follows the document)."""
     parser.add_argument(
-        "--config", metavar="FILE", default=None,  # also on an argument group (Toil takes one)
+        "--config",
+        metavar="FILE",
+        default=None,  # also on an argument group (Toil takes one)
         help="read option values from this YAML file (toil config FILE writes one with every "
-        "option); the command line wins over it, and it over TOIL_* variables")
+        "option); the command line wins over it, and it over TOIL_* variables",
+    )
     if not read_files or not isinstance(parser, argparse.ArgumentParser):
         return  # an argument group is parsed by its parser, which is not ours to change
     original = parser.parse_known_args
     state = {"done": False}
 
-    def parse_known_args(args: Sequence[str] | None = None,
-                         namespace: argparse.Namespace | None = None) -> Any:
+    def parse_known_args(
+        args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> Any:
         if not state["done"]:
             state["done"] = True
             try:

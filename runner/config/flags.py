@@ -73,11 +73,13 @@ def add_settings(
             action.moil_bool = item.type is bool  # see normalize_bool_flags
         if item.type is bool:
             for flag in option.negate:
-                parser.add_argument(flag, dest=option.name, action="store_false",
-                                    help=argparse.SUPPRESS)
+                parser.add_argument(
+                    flag, dest=option.name, action="store_false", help=argparse.SUPPRESS
+                )
         for flag, value in option.consts.items():
-            parser.add_argument(flag, dest=option.name, action="store_const", const=value,
-                                help=argparse.SUPPRESS)
+            parser.add_argument(
+                flag, dest=option.name, action="store_const", const=value, help=argparse.SUPPRESS
+            )
 
 
 #: the words a boolean option's value may be (Toil's ``strtobool`` and more)

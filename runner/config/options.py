@@ -46,15 +46,17 @@ def add_toil_options(
     (``runner.config.configfile``); False for a second parser of the same command line."""
     seen: set[str] = set()
     positional = frozenset({"jobStore"} if job_store_positional else ())
-    add_settings(parser.add_argument_group("moil core options"), RunConfig, seen,
-                 positional=positional)
+    add_settings(
+        parser.add_argument_group("moil core options"), RunConfig, seen, positional=positional
+    )
     for name, cls in _batch_systems(argv):
         if cls.settings_class.__dataclass_fields__:
             add_settings(parser.add_argument_group(f"{name} options"), cls.settings_class, seen)
     if frontend is not None:
         add_settings(parser.add_argument_group(f"{frontend.kind} options"), frontend, seen)
-    add_settings(parser.add_argument_group("Toil options with another effect here"),
-                 AcceptedOptions, seen)
+    add_settings(
+        parser.add_argument_group("Toil options with another effect here"), AcceptedOptions, seen
+    )
     configfile.install(parser, read_files=read_config)
 
 
@@ -116,8 +118,7 @@ def build_config(
 def warn_other_effects(options: object, config: RunConfig) -> None:
     """Say once at WARNING what each option given in ``options`` that does not do here what
     it does in Toil does instead (``runner.config.accepted``); call it once logging is set."""
-    for part in (config, config.batch, config.frontend,
-                 from_namespace(AcceptedOptions, options)):
+    for part in (config, config.batch, config.frontend, from_namespace(AcceptedOptions, options)):
         warn_effects(part)
 
 

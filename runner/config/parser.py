@@ -31,7 +31,7 @@ class ToilArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if message.startswith(UNRECOGNIZED):
-            unknown = [t.partition("=")[0] for t in message[len(UNRECOGNIZED):].split()]
+            unknown = [t.partition("=")[0] for t in message[len(UNRECOGNIZED) :].split()]
             options = [t for t in unknown if t.startswith("-")]
             if options:
                 self.exit(2, f"{self.prog}: error: {unknown_option(options[0], self)}\n")

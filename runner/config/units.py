@@ -5,12 +5,28 @@ from __future__ import annotations
 import re
 
 _UNITS = {
-    "": 1, "b": 1,
-    "k": 1024, "kb": 1000, "ki": 1024, "kib": 1024,
-    "m": 1024**2, "mb": 1000**2, "mi": 1024**2, "mib": 1024**2,
-    "g": 1024**3, "gb": 1000**3, "gi": 1024**3, "gib": 1024**3,
-    "t": 1024**4, "tb": 1000**4, "ti": 1024**4, "tib": 1024**4,
-    "p": 1024**5, "pb": 1000**5, "pi": 1024**5, "pib": 1024**5,
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1000,
+    "ki": 1024,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1000**2,
+    "mi": 1024**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1000**3,
+    "gi": 1024**3,
+    "gib": 1024**3,
+    "t": 1024**4,
+    "tb": 1000**4,
+    "ti": 1024**4,
+    "tib": 1024**4,
+    "p": 1024**5,
+    "pb": 1000**5,
+    "pi": 1024**5,
+    "pib": 1024**5,
 }
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 
@@ -30,7 +46,6 @@ def parse_size(value: float | str) -> int:
     if match is None or unit not in _UNITS:
         raise ValueError(f"not a size: {value!r} (use a number of bytes or e.g. 2G, 512M)")
     return int(float(match.group(1)) * _UNITS[unit])
-
 
 
 _BRANDS = ("nvidia", "amd")

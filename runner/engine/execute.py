@@ -69,7 +69,11 @@ class Context:
     """The JobContext an executor gets (see runner.model.graph.JobContext)."""
 
     def __init__(
-        self, job_id: str, name: str, file_store: FileStore, log: logging.Logger,
+        self,
+        job_id: str,
+        name: str,
+        file_store: FileStore,
+        log: logging.Logger,
         config: RunConfig,
     ) -> None:
         self.job_id = job_id
@@ -97,7 +101,9 @@ class Context:
     def new_records(self) -> list[JobRecord]:
         out: list[JobRecord] = []
         for relation, nodes in (
-            ("child", self.children), ("followon", self.followons), ("service", self.services)
+            ("child", self.children),
+            ("followon", self.followons),
+            ("service", self.services),
         ):
             for node in nodes:
                 out.extend(flatten(node, self.job_id, relation))
@@ -134,8 +140,11 @@ def execute(
     tool_exit: int | None = None
     result = JobResult(ok=False, error="interrupted")
     watch = _memory_watch(job, config)
-    with memory if memory is not None else nullcontext(), job_environment(config.set_env), (
-            watch if watch is not None else nullcontext()):
+    with (
+        memory if memory is not None else nullcontext(),
+        job_environment(config.set_env),
+        watch if watch is not None else nullcontext(),
+    ):
         try:
             payload = loads(job.body, job.values)
             returned = load_executor(job.executor)(ctx, payload)
@@ -147,8 +156,11 @@ def execute(
                 ok=False,
                 error=_describe(exc),
                 # moil's errors are the job's own account of its failure: no traceback
-                details="" if isinstance(exc, MoilError) else format_job_traceback(
-                    exc, own_frames=log_level(config.log_level) <= logging.DEBUG),
+                details=""
+                if isinstance(exc, MoilError)
+                else format_job_traceback(
+                    exc, own_frames=log_level(config.log_level) <= logging.DEBUG
+                ),
                 # a MoilError says whether a retry can help (an unsupported requirement,
                 # an invalid document: never); any other exception may be passing
                 retryable=exc.retryable if isinstance(exc, MoilError) else True,
@@ -161,9 +173,11 @@ def execute(
     wall = time.monotonic() - start
     if watch is not None and watch.exceeded_kib is not None:
         result = JobResult(
-            ok=False, over_memory=True,
+            ok=False,
+            over_memory=True,
             error=f"killed for using more memory than it asked for ({watch.exceeded_kib // 1024}"
-            f" MiB used, {watch.limit_kib // 1024} MiB asked)")
+            f" MiB used, {watch.limit_kib // 1024} MiB asked)",
+        )
     result.messages = file_store.messages
     result.stats = {
         "wall": wall,
@@ -190,8 +204,9 @@ def execute(
     return result
 
 
-def _clean_or_keep(file_store: FileStore, policy: str, result: JobResult,
-                   log: logging.Logger, local: bool) -> None:
+def _clean_or_keep(
+    file_store: FileStore, policy: str, result: JobResult, log: logging.Logger, local: bool
+) -> None:
     """Delete the job's directory or keep it, as ``--cleanWorkDir`` says for this outcome
     (``cleans_work_dir``). A failed job's error names the kept directory, or says how to
     keep it next time."""
@@ -249,8 +264,12 @@ def _cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-_IO_KEYS = {b"rchar": "rchar", b"wchar": "wchar", b"read_bytes": "read_bytes",
-            b"write_bytes": "write_bytes"}
+_IO_KEYS = {
+    b"rchar": "rchar",
+    b"wchar": "wchar",
+    b"read_bytes": "read_bytes",
+    b"write_bytes": "write_bytes",
+}
 
 
 def _io_counters() -> dict[str, int]:

@@ -70,7 +70,11 @@ class Leader:
     """One run of the loop over a state machine already loaded with the run's jobs."""
 
     def __init__(
-        self, store: JobStore, batch: BatchSystem, state: StateMachine, config: RunConfig,
+        self,
+        store: JobStore,
+        batch: BatchSystem,
+        state: StateMachine,
+        config: RunConfig,
         previous: Previous | None = None,
     ) -> None:
         self.store = store
@@ -143,7 +147,9 @@ class Leader:
                 f"{self.state.record(j).name} waits for {', '.join(p[:8] for p in ps)}"
                 for j, ps in blocked
             )
-            raise WorkflowFailed(f"the run cannot go on: jobs wait on results never made ({detail})")
+            raise WorkflowFailed(
+                f"the run cannot go on: jobs wait on results never made ({detail})"
+            )
         names = [self.state.record(j).display_name for j in self.state.failed]
         raise WorkflowFailed(
             f"{len(names)} job(s) failed: {', '.join(names[:10])}"
@@ -282,13 +288,20 @@ class Leader:
         result = handoff.read_result(self.store, job_id, self.state.record(job_id).display_name)
         if result is None:
             reason = _exit_message(update)
-            result = JobResult(ok=False, error=reason,
-                               retryable=update.exit_reason is not ExitReason.ERROR,
-                               over_memory=update.exit_reason is ExitReason.MEMLIMIT)
+            result = JobResult(
+                ok=False,
+                error=reason,
+                retryable=update.exit_reason is not ExitReason.ERROR,
+                over_memory=update.exit_reason is ExitReason.MEMLIMIT,
+            )
             if self.config.stats:  # the worker never reported: what the batch system says
-                result.stats = {"wall": float(update.wall_time or 0.0), "cpu": 0.0,
-                                "rss_kib": 0.0, "ok": 0.0,
-                                "exit_code": float(update.exit_status)}
+                result.stats = {
+                    "wall": float(update.wall_time or 0.0),
+                    "cpu": 0.0,
+                    "rss_kib": 0.0,
+                    "ok": 0.0,
+                    "exit_code": float(update.exit_status),
+                }
         self.handle(self.state.record(job_id), result, update.batch_id)
 
     def handle(self, record: JobRecord, result: JobResult, batch_id: int | None = None) -> None:
@@ -325,14 +338,18 @@ class Leader:
         a dying leader had not appended are still there for the restart to take
         (``adopt_orphan_results``), which also clears what is left."""
         journal = self.journal
-        if journal.pending and not (clear or self.state.ready
-                                    or time.monotonic() - journal.since >= JOURNAL_SECONDS):
+        if journal.pending and not (
+            clear or self.state.ready or time.monotonic() - journal.since >= JOURNAL_SECONDS
+        ):
             return
         journal.flush()
         if not self.done_io:
             return
-        if clear or len(self.done_io) >= self.store.clear_together or (
-                time.monotonic() - self.done_since >= CLEAR_SECONDS):
+        if (
+            clear
+            or len(self.done_io) >= self.store.clear_together
+            or (time.monotonic() - self.done_since >= CLEAR_SECONDS)
+        ):
             self.store.clear_jobs_io(list(self.done_io))
             self.done_io = {}
 
@@ -346,23 +363,28 @@ class Leader:
         facts = self.issue_facts.pop(record.id, None)
         if facts is not None:
             batch_id, issued, resources = facts
-            stats.update(batch_id=float(batch_id), queued=issued, cores=float(resources.cores),
-                         memory=float(resources.memory), disk=float(resources.disk))
+            stats.update(
+                batch_id=float(batch_id),
+                queued=issued,
+                cores=float(resources.cores),
+                memory=float(resources.memory),
+                disk=float(resources.disk),
+            )
         if not result.ok and result.error:
             stats["error"] = secrets.redact(result.error)[:4000]
         return stats
 
     def _failed(self, record: JobRecord, result: JobResult, batch_id: int | None) -> None:
         if result.retryable and self.state.can_retry(record.id):
-            self.story.job_retrying(record, batch_id, result.error,
-                                    self.state.retry_count + 1)
+            self.story.job_retrying(record, batch_id, result.error, self.state.retry_count + 1)
             self.journal.record(AttemptFailed(record.id, record.attempts + 1))
             more = ""
             if result.over_memory and self.config.double_mem:
                 factor = self.memory_factor[record.id] = 2 * self.memory_factor.get(record.id, 1)
                 more = f" with {factor} times its memory (--doubleMem)"
             delay = self.config.retry_backoff_seconds * (
-                self.config.retry_backoff_factor ** max(0, record.attempts - 1))
+                self.config.retry_backoff_factor ** max(0, record.attempts - 1)
+            )
             if delay > 0:
                 self.backoff[record.id] = time.monotonic() + delay
                 more += f" in {delay:g} s (--retryBackoffSeconds)"
@@ -371,8 +393,11 @@ class Leader:
             return
         checkpoint = self.state.checkpoint_to_rerun(record.id)
         if checkpoint is not None:
-            log.warning("%s failed; rerunning checkpoint %s", record.display_name,
-                        self.state.record(checkpoint).display_name)
+            log.warning(
+                "%s failed; rerunning checkpoint %s",
+                record.display_name,
+                self.state.record(checkpoint).display_name,
+            )
             self.journal.record(CheckpointReset(checkpoint))
             return
         self.failure_codes.add(result.exit_code)
@@ -383,8 +408,11 @@ class Leader:
         self.journal.record(JobFailed(record.id, result.error))
         if self.config.stop_on_first_failure and not self.stopping:
             self.stopping = True
-            log.error("stopping the run at its first failed job (--stopOnFirstFailure); %d "
-                      "other job(s) running are killed", len(self.issued))
+            log.error(
+                "stopping the run at its first failed job (--stopOnFirstFailure); %d "
+                "other job(s) running are killed",
+                len(self.issued),
+            )
 
     def _log_tail(self, job_id: str, error: str) -> str:
         """The last lines of the job's log and its path; without the log's last entry if
@@ -432,4 +460,3 @@ def _exit_message(update: UpdatedJob) -> str:
     elif update.exit_status:
         text += f" (exit status {update.exit_status})"
     return text + (f": {update.message}" if update.message else "")
-

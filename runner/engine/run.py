@@ -147,8 +147,10 @@ class Run:
             ok = exc_type is None and self.succeeded
             self._write_reports(ok)
             clean = self.config.clean or ("never" if self.keep_for_stats else "onSuccess")
-            if clean == "always" or (clean == "onSuccess" and ok) or (
-                clean == "onError" and not ok
+            if (
+                clean == "always"
+                or (clean == "onSuccess" and ok)
+                or (clean == "onError" and not ok)
             ):
                 self.store.destroy_soon()  # still ours: no leader may start on it meanwhile
             elif not ok and self.started:
@@ -171,9 +173,12 @@ class Run:
         if config.provenance:
             from runner.engine.runcrate import write_run_crate
 
-            options = {"orcid": config.orcid, "full_name": config.full_name,
-                       "user_provenance": config.user_provenance,
-                       "host_provenance": config.host_provenance}
+            options = {
+                "orcid": config.orcid,
+                "full_name": config.full_name,
+                "user_provenance": config.user_provenance,
+                "host_provenance": config.host_provenance,
+            }
             try:
                 write_run_crate(self.store, config.provenance, state, options)
             except (OSError, BackendError) as exc:
@@ -183,8 +188,11 @@ class Run:
                 try:
                     write(self.store, config.provenance, state, options)
                 except Exception as exc:  # noqa: BLE001 (logged: the run's outcome stands)
-                    log.error("could not write the provenance of the run into %s: %s",
-                              config.provenance, exc)
+                    log.error(
+                        "could not write the provenance of the run into %s: %s",
+                        config.provenance,
+                        exc,
+                    )
 
     def note_workflow(self, document: str, language: str) -> None:
         """Keep the workflow document's path and language (cwl, wdl, python) for the report
@@ -236,7 +244,8 @@ class Run:
         return self._drive(state)
 
     def restart(
-        self, definitions: bytes | None = None,
+        self,
+        definitions: bytes | None = None,
         edited: Callable[[Any], JobNode] | None = None,
     ) -> Any:
         """Resume the run kept in the store; finished jobs do not run again.
@@ -269,7 +278,10 @@ class Run:
         return self.store.read_shared(names.DEFINITIONS)
 
     def _restart_edited(
-        self, state: StateMachine, recorded: bytes, definitions: bytes,
+        self,
+        state: StateMachine,
+        recorded: bytes,
+        definitions: bytes,
         edited: Callable[[Any], JobNode],
     ) -> Any:
         """Run the edited document's graph in this store, reusing finished jobs by key.
@@ -277,8 +289,10 @@ class Run:
         The journal is replaced by the new graph before the new definitions are stored:
         a leader killed in between restarts as after an edit again (the jobs reused so
         far are in the new journal; the old run's other results are lost and rerun)."""
-        log.info("the workflow changed since the run started: finished jobs whose key is "
-                 "unchanged are reused, the others run again")
+        log.info(
+            "the workflow changed since the run started: finished jobs whose key is "
+            "unchanged are reused, the others run again"
+        )
         previous = previous_results(self.store, state, recorded, self.config)
         old_root = state.record(state.root or "")
         root = edited(loads(old_root.body, state.inputs_of(old_root.id)))
@@ -289,23 +303,36 @@ class Run:
         fresh.apply(started)
         return self._drive(fresh, resumed=True, previous=previous)
 
-    def _drive(self, state: StateMachine, resumed: bool = False,
-               previous: Previous | None = None) -> Any:
+    def _drive(
+        self, state: StateMachine, resumed: bool = False, previous: Previous | None = None
+    ) -> Any:
         self.started = True
         batch = make_batch_system(self.config)
         leader = Leader(self.store, batch, state, self.config, previous)
         leader.lease = self.lease
         if self.config.stats:
             update_run_info(self.store, **start_info(sys.argv))
-        self.store.write_shared(names.STATUS, pickle.dumps(
-            {"state": "running", "pid": os.getpid(), "host": socket.gethostname(),
-             "time": time.time()}))
+        self.store.write_shared(
+            names.STATUS,
+            pickle.dumps(
+                {
+                    "state": "running",
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "time": time.time(),
+                }
+            ),
+        )
         try:
             batch.start()
         except BatchSystemError as exc:  # its settings or its commands: the user's to fix
             raise UsageError(f"--batchSystem {batch.name}: {exc}") from None
-        run_started(self.store.locator, batch.name or type(batch).__name__,
-                    work_dir(self.config.work_dir), resumed=resumed)
+        run_started(
+            self.store.locator,
+            batch.name or type(batch).__name__,
+            work_dir(self.config.work_dir),
+            resumed=resumed,
+        )
         try:
             if resumed:
                 adopt_orphan_results(self.store, leader)
@@ -317,8 +344,9 @@ class Run:
             raise WorkflowFailed(f"{exc}; this leader stops") from None
         except BaseException:
             try:
-                self.store.write_shared(names.STATUS, pickle.dumps(
-                    {"state": "failed", "time": time.time()}))
+                self.store.write_shared(
+                    names.STATUS, pickle.dumps({"state": "failed", "time": time.time()})
+                )
             except OSError as exc:  # e.g. the disk that failed the run: report that instead
                 log.warning("could not record the run's failure in the store: %s", exc)
             raise
@@ -327,8 +355,9 @@ class Run:
             log_command_counts(batch)
             # the job directories this process and its (now gone) workers kept for reuse
             remove_spares(work_dir(self.config.work_dir))
-        self.store.write_shared(names.STATUS, pickle.dumps(
-            {"state": "succeeded", "time": time.time()}))
+        self.store.write_shared(
+            names.STATUS, pickle.dumps({"state": "succeeded", "time": time.time()})
+        )
         self.succeeded = True
         return value
 

@@ -45,12 +45,24 @@ PROFILES = {
     "https://w3id.org/workflowhub/workflow-ro-crate/1.0": "Workflow RO-Crate",
 }
 LANGUAGES = {
-    "cwl": ("https://w3id.org/workflowhub/workflow-ro-crate#cwl", "Common Workflow Language",
-            "CWL", "https://www.commonwl.org/"),
-    "wdl": ("https://w3id.org/workflowhub/workflow-ro-crate#wdl",
-            "Workflow Description Language", "WDL", "https://openwdl.org/"),
-    "python": ("https://w3id.org/workflowhub/workflow-ro-crate#python", "Python", "Python",
-               "https://www.python.org/"),
+    "cwl": (
+        "https://w3id.org/workflowhub/workflow-ro-crate#cwl",
+        "Common Workflow Language",
+        "CWL",
+        "https://www.commonwl.org/",
+    ),
+    "wdl": (
+        "https://w3id.org/workflowhub/workflow-ro-crate#wdl",
+        "Workflow Description Language",
+        "WDL",
+        "https://openwdl.org/",
+    ),
+    "python": (
+        "https://w3id.org/workflowhub/workflow-ro-crate#python",
+        "Python",
+        "Python",
+        "https://www.python.org/",
+    ),
 }
 METADATA = "ro-crate-metadata.json"
 
@@ -73,8 +85,10 @@ def _ref(entity_id: str) -> dict[str, str]:
 def producers(store: JobStore, files: dict[str, str], tools: set[str]) -> dict[str, str]:
     """For each output path in ``files`` (path -> stored file ID), the ID of the tool job
     whose returned result holds that file ID (see the module docstring)."""
-    wanted = {path: (file_id.encode(), quote(file_id, safe="").encode())
-              for path, file_id in files.items()}  # a reference may percent-encode the ID
+    wanted = {
+        path: (file_id.encode(), quote(file_id, safe="").encode())
+        for path, file_id in files.items()
+    }  # a reference may percent-encode the ID
     out: dict[str, str] = {}
     for event in events.decode_kind(store.read_records(), events.JobRan):
         job_id, value = event.job_id, event.value
@@ -105,19 +119,38 @@ class CrateBuilder:
     def build(self, state: str) -> str:
         """Write the crate into the target directory; its metadata file's path."""
         os.makedirs(self.target, exist_ok=True)
-        root = self.add({"@id": "./", "@type": "Dataset", "hasPart": [],
-                         "conformsTo": [_ref(p) for p in PROFILES],
-                         "datePublished": _iso(time.time()),
-                         "name": f"moil run of {self.info.get('workflow', 'a workflow')}",
-                         "license": _ref("https://spdx.org/licenses/CC-BY-4.0"),
-                         "description": "A workflow run recorded by moil: the Provenance "
-                                        "Run Crate profile."})
-        self.add({"@id": METADATA, "@type": "CreativeWork", "about": _ref("./"),
-                  "conformsTo": [_ref("https://w3id.org/ro/crate/1.1"),
-                                 _ref("https://w3id.org/workflowhub/workflow-ro-crate/1.0")]})
+        root = self.add(
+            {
+                "@id": "./",
+                "@type": "Dataset",
+                "hasPart": [],
+                "conformsTo": [_ref(p) for p in PROFILES],
+                "datePublished": _iso(time.time()),
+                "name": f"moil run of {self.info.get('workflow', 'a workflow')}",
+                "license": _ref("https://spdx.org/licenses/CC-BY-4.0"),
+                "description": "A workflow run recorded by moil: the Provenance Run Crate profile.",
+            }
+        )
+        self.add(
+            {
+                "@id": METADATA,
+                "@type": "CreativeWork",
+                "about": _ref("./"),
+                "conformsTo": [
+                    _ref("https://w3id.org/ro/crate/1.1"),
+                    _ref("https://w3id.org/workflowhub/workflow-ro-crate/1.0"),
+                ],
+            }
+        )
         for uri, name in PROFILES.items():
-            self.add({"@id": uri, "@type": "CreativeWork", "name": name,
-                      "version": uri.rsplit("/", 1)[1]})
+            self.add(
+                {
+                    "@id": uri,
+                    "@type": "CreativeWork",
+                    "name": name,
+                    "version": uri.rsplit("/", 1)[1],
+                }
+            )
         workflow = self._workflow(root)
         root["mainEntity"] = _ref(workflow)
         agent = self._agent()
@@ -126,8 +159,14 @@ class CrateBuilder:
         root["mentions"] = [_ref(self.run_id)]
         path = os.path.join(self.target, METADATA)
         with open(path, "w", encoding="utf-8") as stream:
-            json.dump({"@context": "https://w3id.org/ro/crate/1.1/context",
-                       "@graph": list(self.graph.values())}, stream, indent=1)
+            json.dump(
+                {
+                    "@context": "https://w3id.org/ro/crate/1.1/context",
+                    "@graph": list(self.graph.values()),
+                },
+                stream,
+                indent=1,
+            )
         return path
 
     def _workflow(self, root: dict[str, Any]) -> str:
@@ -139,21 +178,42 @@ class CrateBuilder:
         if document and os.path.isfile(str(document)):
             shutil.copyfile(str(document), os.path.join(self.target, entity_id))
         lang_id, lang_name, alt, url = LANGUAGES.get(language, LANGUAGES["python"])
-        self.add({"@id": lang_id, "@type": "ComputerLanguage", "name": lang_name,
-                  "alternateName": alt, "url": _ref(url)})
+        self.add(
+            {
+                "@id": lang_id,
+                "@type": "ComputerLanguage",
+                "name": lang_name,
+                "alternateName": alt,
+                "url": _ref(url),
+            }
+        )
         steps, tools = [], []
         for position, step in enumerate(sorted({s.group for s in self._tools()})):
             tool_id, step_id = f"#tool/{_frag(step)}", f"{entity_id}#{_frag(step)}"
             self.add({"@id": tool_id, "@type": "SoftwareApplication", "name": step})
-            self.add({"@id": step_id, "@type": "HowToStep", "position": str(position),
-                      "name": step, "workExample": _ref(tool_id)})
+            self.add(
+                {
+                    "@id": step_id,
+                    "@type": "HowToStep",
+                    "position": str(position),
+                    "name": step,
+                    "workExample": _ref(tool_id),
+                }
+            )
             steps.append(_ref(step_id))
             tools.append(_ref(tool_id))
-        self.add({"@id": entity_id, "@type": ["File", "SoftwareSourceCode",
-                                              "ComputationalWorkflow", "HowTo"],
-                  "name": name, "programmingLanguage": _ref(lang_id), "step": steps,
-                  "hasPart": tools,
-                  "input": [], "output": []})
+        self.add(
+            {
+                "@id": entity_id,
+                "@type": ["File", "SoftwareSourceCode", "ComputationalWorkflow", "HowTo"],
+                "name": name,
+                "programmingLanguage": _ref(lang_id),
+                "step": steps,
+                "hasPart": tools,
+                "input": [],
+                "output": [],
+            }
+        )
         root["hasPart"].append(_ref(entity_id))
         return entity_id
 
@@ -166,31 +226,48 @@ class CrateBuilder:
             full_name = getpass.getuser()
         if not (orcid or full_name):
             return None
-        person_id = orcid if orcid and orcid.startswith("https://") else (
-            f"https://orcid.org/{orcid}" if orcid else "#user")
+        person_id = (
+            orcid
+            if orcid and orcid.startswith("https://")
+            else (f"https://orcid.org/{orcid}" if orcid else "#user")
+        )
         self.add({"@id": person_id, "@type": "Person", "name": full_name or person_id})
         return _ref(person_id)
 
-    def _workflow_run(self, root: dict[str, Any], workflow: str,
-                      agent: dict[str, str] | None, state: str) -> dict[str, Any]:
+    def _workflow_run(
+        self, root: dict[str, Any], workflow: str, agent: dict[str, str] | None, state: str
+    ) -> dict[str, Any]:
         starts = [t for s in self.stats if (t := s.queued or s.start) is not None]
         ends = [s.end for s in self.stats if s.end is not None]
         objects = []
         for name, value in (self.info.get("inputs") or {}).items():
-            pv = self.add({"@id": f"#input/{name}", "@type": "PropertyValue", "name": name,
-                           "value": value if isinstance(value, str) else json.dumps(value)})
+            pv = self.add(
+                {
+                    "@id": f"#input/{name}",
+                    "@type": "PropertyValue",
+                    "name": name,
+                    "value": value if isinstance(value, str) else json.dumps(value),
+                }
+            )
             objects.append(_ref(pv["@id"]))
         results = self._output_files(root)
-        run = self.add({
-            "@id": self.run_id, "@type": "CreateAction",
-            "name": f"Run of {workflow}", "instrument": _ref(workflow),
-            "object": objects, "result": [_ref(r) for r in results],
-            "startTime": _iso(min(starts) if starts else self.info.get("started")),
-            "endTime": _iso(max(ends) if ends else None),
-            "actionStatus": _ref("http://schema.org/CompletedActionStatus"
-                                 if state == "succeeded" else
-                                 "http://schema.org/FailedActionStatus"),
-        })
+        run = self.add(
+            {
+                "@id": self.run_id,
+                "@type": "CreateAction",
+                "name": f"Run of {workflow}",
+                "instrument": _ref(workflow),
+                "object": objects,
+                "result": [_ref(r) for r in results],
+                "startTime": _iso(min(starts) if starts else self.info.get("started")),
+                "endTime": _iso(max(ends) if ends else None),
+                "actionStatus": _ref(
+                    "http://schema.org/CompletedActionStatus"
+                    if state == "succeeded"
+                    else "http://schema.org/FailedActionStatus"
+                ),
+            }
+        )
         if agent is not None:
             run["agent"] = agent
         return run
@@ -208,8 +285,14 @@ class CrateBuilder:
             entity_id = f"outputs/{rel}"
             os.makedirs(os.path.dirname(os.path.join(self.target, entity_id)), exist_ok=True)
             shutil.copyfile(path, os.path.join(self.target, entity_id))
-            self.add({"@id": entity_id, "@type": "File", "name": rel,
-                      "contentSize": str(os.path.getsize(path))})
+            self.add(
+                {
+                    "@id": entity_id,
+                    "@type": "File",
+                    "name": rel,
+                    "contentSize": str(os.path.getsize(path)),
+                }
+            )
             root["hasPart"].append(_ref(entity_id))
             out.append(entity_id)
             if path in made:
@@ -218,47 +301,71 @@ class CrateBuilder:
 
     def _engine(self, run: dict[str, Any], agent: dict[str, str] | None) -> None:
         versions = self.info.get("versions") or {}
-        engine = self.add({"@id": "#moil", "@type": "SoftwareApplication", "name": "moil",
-                           "version": str(versions.get("moil", "")),
-                           "url": _ref("https://toil.readthedocs.io")})
+        engine = self.add(
+            {
+                "@id": "#moil",
+                "@type": "SoftwareApplication",
+                "name": "moil",
+                "version": str(versions.get("moil", "")),
+                "url": _ref("https://toil.readthedocs.io"),
+            }
+        )
         controls = []
         workflow = run["instrument"]["@id"]
         for s in self._tools():
             attempt = f"{s.job_id}-{s.attempt}"
             action_id, control_id = f"#action/{attempt}", f"#control/{attempt}"
-            action = self.add({
-                "@id": action_id, "@type": "CreateAction", "name": f"Run of {s.label}",
-                "instrument": _ref(f"#tool/{_frag(s.group)}"),
-                "startTime": _iso(s.tool_start or s.start),
-                "endTime": _iso(s.tool_end or s.end),
-                "actionStatus": _ref("http://schema.org/CompletedActionStatus" if s.ok else
-                                     "http://schema.org/FailedActionStatus"),
-                "result": [_ref(f) for f in self.made_by.get(s.job_id, [])] if s.ok else [],
-            })
+            action = self.add(
+                {
+                    "@id": action_id,
+                    "@type": "CreateAction",
+                    "name": f"Run of {s.label}",
+                    "instrument": _ref(f"#tool/{_frag(s.group)}"),
+                    "startTime": _iso(s.tool_start or s.start),
+                    "endTime": _iso(s.tool_end or s.end),
+                    "actionStatus": _ref(
+                        "http://schema.org/CompletedActionStatus"
+                        if s.ok
+                        else "http://schema.org/FailedActionStatus"
+                    ),
+                    "result": [_ref(f) for f in self.made_by.get(s.job_id, [])] if s.ok else [],
+                }
+            )
             if not s.ok:
                 action["error"] = s.error or f"exit code {s.exit_code}"
             if s.exit_code is not None:
                 action["exitCode"] = s.exit_code
             if agent is not None:
                 action["agent"] = agent
-            self.add({"@id": control_id, "@type": "ControlAction",
-                      "name": f"orchestrate {s.label}",
-                      "instrument": _ref(f"{workflow}#{_frag(s.group)}"),
-                      "object": _ref(action_id)})
+            self.add(
+                {
+                    "@id": control_id,
+                    "@type": "ControlAction",
+                    "name": f"orchestrate {s.label}",
+                    "instrument": _ref(f"{workflow}#{_frag(s.group)}"),
+                    "object": _ref(action_id),
+                }
+            )
             controls.append(_ref(control_id))
-        organize = self.add({"@id": f"#organize-{uuid.uuid4()}", "@type": "OrganizeAction",
-                             "name": "Run of moil", "instrument": _ref(engine["@id"]),
-                             "object": controls, "result": _ref(self.run_id),
-                             "startTime": run["startTime"], "endTime": run["endTime"]})
+        organize = self.add(
+            {
+                "@id": f"#organize-{uuid.uuid4()}",
+                "@type": "OrganizeAction",
+                "name": "Run of moil",
+                "instrument": _ref(engine["@id"]),
+                "object": controls,
+                "result": _ref(self.run_id),
+                "startTime": run["startTime"],
+                "endTime": run["endTime"],
+            }
+        )
         if agent is not None:
             organize["agent"] = agent
         if self.options.get("host_provenance"):
-            organize["description"] = (f"on {socket.gethostname()} "
-                                       f"({platform.platform()})")
+            organize["description"] = f"on {socket.gethostname()} ({platform.platform()})"
 
 
-def write_run_crate(store: JobStore, target: str, state: str,
-                    options: dict[str, Any]) -> str:
+def write_run_crate(store: JobStore, target: str, state: str, options: dict[str, Any]) -> str:
     """Write the crate of the run in ``store`` into ``target``; its metadata file's path.
     ``options``: ``orcid``, ``full_name``, ``user_provenance``, ``host_provenance``."""
     return CrateBuilder(store, target, options).build(state)

@@ -30,8 +30,13 @@ def _size(value: float) -> str:
 
 def run_started(store: str, batch: str, work_dir: str, *, resumed: bool) -> None:
     """The first line of a run (or of its ``--restart``)."""
-    log.info("%s the workflow: job store %s, batch system %s, work dir %s",
-             "Resuming" if resumed else "Running", store, batch, work_dir)
+    log.info(
+        "%s the workflow: job store %s, batch system %s, work dir %s",
+        "Resuming" if resumed else "Running",
+        store,
+        batch,
+        work_dir,
+    )
 
 
 class RunLog:
@@ -49,10 +54,17 @@ class RunLog:
     def job_issued(self, record: JobRecord, batch_id: int, resources: Resources) -> None:
         self.issued += 1
         if self.info:
-            log.info("Issued job '%s' %s attempt %d with batch system ID %d (cores %g, "
-                     "memory %s, disk %s)", record.display_name, record.id,
-                     record.attempts + 1, batch_id, resources.cores,
-                     _size(resources.memory), _size(resources.disk))
+            log.info(
+                "Issued job '%s' %s attempt %d with batch system ID %d (cores %g, "
+                "memory %s, disk %s)",
+                record.display_name,
+                record.id,
+                record.attempts + 1,
+                batch_id,
+                resources.cores,
+                _size(resources.memory),
+                _size(resources.disk),
+            )
 
     def job_reused(self, record: JobRecord) -> None:
         self.reused += 1
@@ -62,30 +74,52 @@ class RunLog:
         self.finished += 1
         if self.info:
             took = f" in {wall:.2f}s" if isinstance(wall, float) else ""
-            log.info("Job finished: '%s' %s attempt %d, batch system ID %s%s",
-                     record.display_name, record.id, record.attempts + 1, batch_id, took)
+            log.info(
+                "Job finished: '%s' %s attempt %d, batch system ID %s%s",
+                record.display_name,
+                record.id,
+                record.attempts + 1,
+                batch_id,
+                took,
+            )
 
-    def job_retrying(self, record: JobRecord, batch_id: int | None, error: str,
-                     of: int) -> None:
+    def job_retrying(self, record: JobRecord, batch_id: int | None, error: str, of: int) -> None:
         """``record`` failed and runs again (its attempt number not yet counted up)."""
         self.retried += 1
-        log.warning("Job failed: '%s' %s attempt %d, batch system ID %s (%s); retrying "
-                    "(attempt %d of %d)", record.display_name, record.id, record.attempts + 1,
-                    batch_id, error, record.attempts + 2, of)
+        log.warning(
+            "Job failed: '%s' %s attempt %d, batch system ID %s (%s); retrying (attempt %d of %d)",
+            record.display_name,
+            record.id,
+            record.attempts + 1,
+            batch_id,
+            error,
+            record.attempts + 2,
+            of,
+        )
 
     def job_failed(self, record: JobRecord, batch_id: int | None, message: str) -> str:
         """The line of a job failed for good, ``message`` saying why (and its log's tail);
         logged at ERROR and returned for the run's error."""
         self.failed += 1
         where = "" if batch_id is None else f", batch system ID {batch_id}"
-        text = (f"{record.display_name} failed ({record.id} attempt {record.attempts + 1}"
-                f"{where}): {message}")
+        text = (
+            f"{record.display_name} failed ({record.id} attempt {record.attempts + 1}"
+            f"{where}): {message}"
+        )
         log.error("%s", text)
         return text
 
     def summary(self, outcome: str, jobs: int) -> None:
         """The last line: how the run ended and what it took."""
-        log.info("Run %s in %.1fs: %d jobs, %d issued to the batch system, %d finished, "
-                 "%d failed, %d retried%s", outcome, time.monotonic() - self.started, jobs,
-                 self.issued, self.finished, self.failed, self.retried,
-                 f", {self.reused} reused" if self.reused else "")
+        log.info(
+            "Run %s in %.1fs: %d jobs, %d issued to the batch system, %d finished, "
+            "%d failed, %d retried%s",
+            outcome,
+            time.monotonic() - self.started,
+            jobs,
+            self.issued,
+            self.finished,
+            self.failed,
+            self.retried,
+            f", {self.reused} reused" if self.reused else "",
+        )

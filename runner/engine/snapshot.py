@@ -39,12 +39,19 @@ MAX_LISTED = 2000
 OTHER_NAMES = "(other names)"
 
 _INDEX = {
-    Status.RAN: 0, Status.ISSUED: 1, Status.READY: 2, Status.WAITING: 3, Status.FAILED: 4,
+    Status.RAN: 0,
+    Status.ISSUED: 1,
+    Status.READY: 2,
+    Status.WAITING: 3,
+    Status.FAILED: 4,
 }
 
 
 def build_snapshot(
-    state: StateMachine, issued: Iterable[str], *, final: bool = False,
+    state: StateMachine,
+    issued: Iterable[str],
+    *,
+    final: bool = False,
     stop_reason: str | None = None,
 ) -> dict[str, Any]:
     """The summary of ``state`` (see the module docstring). ``issued`` are the IDs of jobs
@@ -78,7 +85,8 @@ def build_snapshot(
         "issued": [_describe(state, j) for j in issued_ids[:MAX_LISTED]],
         "failed": [
             {**_describe(state, j), "message": msg}
-            for j, msg in list(failed.items())[:MAX_LISTED] if j in state.jobs
+            for j, msg in list(failed.items())[:MAX_LISTED]
+            if j in state.jobs
         ],
         "root": state.root,
         "succeeded": state.succeeded(),
@@ -91,16 +99,19 @@ def _capped(by_name: dict[str, list[int]]) -> dict[str, dict[str, int]]:
     out = {n: dict(zip(STATES, by_name[n], strict=True)) for n in names[:MAX_NAMES]}
     rest = names[MAX_NAMES:]
     if rest:
-        out[OTHER_NAMES] = {
-            s: sum(by_name[n][i] for n in rest) for i, s in enumerate(STATES)
-        }
+        out[OTHER_NAMES] = {s: sum(by_name[n][i] for n in rest) for i, s in enumerate(STATES)}
     return out
 
 
 def _describe(state: StateMachine, job_id: str) -> dict[str, Any]:
     record = state.record(job_id)
-    return {"id": job_id, "name": record.name, "display_name": record.display_name,
-            "attempts": record.attempts, "local": record.local}
+    return {
+        "id": job_id,
+        "name": record.name,
+        "display_name": record.display_name,
+        "attempts": record.attempts,
+        "local": record.local,
+    }
 
 
 def read_snapshot(store: JobStore) -> dict[str, Any] | None:
@@ -128,8 +139,7 @@ class SnapshotWriter:
         if now < self.next_time:
             return
         issued = list(issued)
-        key = (len(state.jobs), len(state.values), len(state.failed), len(state.ready),
-               len(issued))
+        key = (len(state.jobs), len(state.values), len(state.failed), len(state.ready), len(issued))
         if key == self.last_key:
             return
         self.last_key = key

@@ -145,8 +145,11 @@ def run_bundle(locator: str, job_ids: list[str], workers: int, issued: float | N
     while pending or running:
         while pending and len(running) < workers:
             if issued is not None and _superseded(store, issued):
-                print(f"moil: a newer leader runs {locator}; {len(pending)} job(s) of this "
-                      "bundle are left to it", file=sys.stderr)
+                print(
+                    f"moil: a newer leader runs {locator}; {len(pending)} job(s) of this "
+                    "bundle are left to it",
+                    file=sys.stderr,
+                )
                 pending.clear()
                 break
             job_id = pending.pop()
@@ -155,8 +158,10 @@ def run_bundle(locator: str, job_ids: list[str], workers: int, issued: float | N
             pid, status = os.wait()
             job_id = running.pop(pid, "")
             if job_id and status:
-                print(f"moil: the worker of job {job_id} ended with wait status {status}",
-                      file=sys.stderr)
+                print(
+                    f"moil: the worker of job {job_id} ended with wait status {status}",
+                    file=sys.stderr,
+                )
     remove_spares()
 
 
@@ -208,8 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     except (StopIteration, ValueError):
         positional = []
     if len(positional) < 2 or workers < 1:
-        print("usage: python -m runner.worker JOB_STORE_LOCATOR [--workers W] [--issued T] "
-              "JOB_ID [JOB_ID ...]", file=sys.stderr)
+        print(
+            "usage: python -m runner.worker JOB_STORE_LOCATOR [--workers W] [--issued T] "
+            "JOB_ID [JOB_ID ...]",
+            file=sys.stderr,
+        )
         return 2
     if len(positional) > 2 or issued is not None:
         run_bundle(positional[0], positional[1:], workers, issued)

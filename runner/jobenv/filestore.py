@@ -82,8 +82,7 @@ class FileStore:
         """Put a local file into the job store (hard link, or rename with ``move``). A file
         of the jobs' scratch directories is not kept as the stored file's source."""
         scratch = os.path.abspath(path).startswith(os.path.join(self._temp_root, ""))
-        return self.store.import_local(path, move=move, basename=basename,
-                                       keep_source=not scratch)
+        return self.store.import_local(path, move=move, basename=basename, keep_source=not scratch)
 
     def read_file(self, file_id: str, dest: str, *, symlink: bool = False) -> str:
         """Make ``file_id`` available at ``dest`` (hard link or symlink when possible)."""
@@ -138,7 +137,10 @@ class FileStore:
 
     @contextmanager
     def writeGlobalFileStream(  # noqa: N802
-        self, cleanup: bool = False, basename: str | None = None, encoding: str | None = None,
+        self,
+        cleanup: bool = False,
+        basename: str | None = None,
+        encoding: str | None = None,
         errors: str | None = None,
     ) -> Iterator[tuple[IO[Any], FileID]]:
         file_id, stream = self.store.write_stream(basename or "stream")
@@ -156,7 +158,10 @@ class FileStore:
 
     @contextmanager
     def readGlobalFileStream(  # noqa: N802
-        self, fileStoreID: str, encoding: str | None = None, errors: str | None = None  # noqa: N803
+        self,
+        fileStoreID: str,  # noqa: N803
+        encoding: str | None = None,
+        errors: str | None = None,
     ) -> Iterator[IO[Any]]:
         with self.store.open_read(fileStoreID) as stream:
             if encoding is not None:

@@ -167,8 +167,9 @@ class JobMemory:
         self._start_rss = _current_rss_kib()
         self._children_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         if self.sample:
-            self._thread = threading.Thread(target=self._sample_loop, name="moil-peakmem",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._sample_loop, name="moil-peakmem", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -199,8 +200,7 @@ class JobMemory:
         return self._tool_peak
 
     def _measure(self) -> int:
-        own = _own_peak_kib() if self._reset else resource.getrusage(
-            resource.RUSAGE_SELF).ru_maxrss
+        own = _own_peak_kib() if self._reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         # a growth up to the worker's own peak may be a fork inheriting it: not trusted
         tools = children if children > max(self._children_before, own) else 0

@@ -50,9 +50,14 @@ class _JsonDatagramHandler(logging.handlers.DatagramHandler):
     """Each record as one JSON datagram: the message formatted here, with the job's label."""
 
     def makePickle(self, record: logging.LogRecord) -> bytes:  # noqa: N802 (logging's name)
-        fields = {"name": record.name, "levelno": record.levelno,
-                  "levelname": record.levelname, "msg": record.getMessage(),
-                  "created": record.created, "job": _current_job}
+        fields = {
+            "name": record.name,
+            "levelno": record.levelno,
+            "levelname": record.levelname,
+            "msg": record.getMessage(),
+            "created": record.created,
+            "job": _current_job,
+        }
         return json.dumps(fields).encode("utf-8", "replace")
 
 
@@ -106,8 +111,7 @@ class _Receiver(socketserver.BaseRequestHandler):
             job = str(fields.get("job") or "a job")
             text = str(fields["msg"])
         except (ValueError, KeyError, TypeError):
-            leader_log.warning("a malformed real-time log message from %s",
-                               self.client_address[0])
+            leader_log.warning("a malformed real-time log message from %s", self.client_address[0])
             return
         leader_log.log(level, "%s: %s", job, text)
 
@@ -133,7 +137,8 @@ def serve(level: int, *, local_only: bool) -> Iterator[None]:
     learn where from the environment (``VARIABLES``), set here and removed after."""
     try:
         server = socketserver.ThreadingUDPServer(
-            ("127.0.0.1" if local_only else "0.0.0.0", 0), _Receiver)
+            ("127.0.0.1" if local_only else "0.0.0.0", 0), _Receiver
+        )
     except OSError as exc:
         leader_log.warning("real-time logging is off: no UDP socket (%s)", exc)
         yield

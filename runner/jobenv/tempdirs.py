@@ -89,8 +89,7 @@ def cleans_work_dir(policy: str, ok: bool) -> bool:
     """Whether a job's directory is deleted when the job ends, by ``--cleanWorkDir``
     (Toil's rule): ``always``; ``onSuccess`` only if it succeeded; ``onError`` only if it
     failed; ``never``."""
-    return policy == "always" or (policy == "onSuccess" and ok) or (
-        policy == "onError" and not ok)
+    return policy == "always" or (policy == "onSuccess" and ok) or (policy == "onError" and not ok)
 
 
 def work_dir(configured: str | None) -> str:

@@ -39,9 +39,7 @@ class JobRecord:
     cache: str = ""
 
 
-def flatten(
-    node: JobNode, parent: str | None = None, relation: str = "root"
-) -> list[JobRecord]:
+def flatten(node: JobNode, parent: str | None = None, relation: str = "root") -> list[JobRecord]:
     """Records for ``node`` and everything below it, parents before children."""
     out: list[JobRecord] = []
     stack: list[tuple[JobNode, str | None, str]] = [(node, parent, relation)]

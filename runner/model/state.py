@@ -186,16 +186,30 @@ class StateMachine:
         for job_id, job in self.jobs.items():
             rec = job.record
             jobs[job_id] = {
-                "status": job.status.value, "done": job.done, "has_value": job.has_value,
-                "structural": job.structural, "pending": sorted(job.pending),
-                "forward": job.forward is not None, "attempts": rec.attempts,
-                "children": list(rec.children), "followons": list(rec.followons),
-                "services": list(rec.services), "left": (job.children_left,
-                job.followons_left, job.services_left, job.services_unstarted),
-                "stopping": job.stopping, "parent": rec.parent, "relation": rec.relation,
+                "status": job.status.value,
+                "done": job.done,
+                "has_value": job.has_value,
+                "structural": job.structural,
+                "pending": sorted(job.pending),
+                "forward": job.forward is not None,
+                "attempts": rec.attempts,
+                "children": list(rec.children),
+                "followons": list(rec.followons),
+                "services": list(rec.services),
+                "left": (
+                    job.children_left,
+                    job.followons_left,
+                    job.services_left,
+                    job.services_unstarted,
+                ),
+                "stopping": job.stopping,
+                "parent": rec.parent,
+                "relation": rec.relation,
             }
         return {
-            "jobs": jobs, "values": dict(self.values), "failed": dict(self.failed),
+            "jobs": jobs,
+            "values": dict(self.values),
+            "failed": dict(self.failed),
             "root": self.root,
             "waiters": {k: sorted(v) for k, v in self.waiters.items() if v},
         }

@@ -42,7 +42,8 @@ def server(
         "workflows", "--work_dir", help="Where each run gets its directory."
     ),
     state_store: str | None = typer.Option(
-        None, "--state_store",
+        None,
+        "--state_store",
         help="Where runs' records are kept: a directory or s3://BUCKET\\[/PREFIX] "
         "(default: in --work_dir).",
     ),
@@ -50,7 +51,8 @@ def server(
         None, "--opt", "-o", help="An engine option for every run (--opt=--logLevel=INFO)."
     ),
     dest_bucket_base: str | None = typer.Option(
-        None, "--dest_bucket_base",
+        None,
+        "--dest_bucket_base",
         help="Upload each finished run's outputs under s3://BUCKET\\[/PREFIX]/RUN_ID/.",
     ),
     cors: bool = typer.Option(False, "--cors", help="Allow cross-origin requests."),

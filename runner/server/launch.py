@@ -79,8 +79,15 @@ class SubprocessLauncher:
         env["MOIL_SERVER_ATTEMPT"] = str(attempt)
         env["WES_WORKFLOW_PARAMS"] = str(files.inputs)
         child = subprocess.Popen(
-            [sys.executable, "-m", "runner.server.supervise", str(files.root),
-             *(["--export", export] if export else []), "--", *argv],
+            [
+                sys.executable,
+                "-m",
+                "runner.server.supervise",
+                str(files.root),
+                *(["--export", export] if export else []),
+                "--",
+                *argv,
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

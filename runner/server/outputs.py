@@ -92,7 +92,9 @@ def resolve_output(outdir: Path, relative: str) -> Path | None:
     return Path(target) if os.path.exists(target) else None
 
 
-def with_exported(outputs: dict[str, Any], outdir: Path, exported: dict[str, str]) -> dict[str, Any]:
+def with_exported(
+    outputs: dict[str, Any], outdir: Path, exported: dict[str, str]
+) -> dict[str, Any]:
     """``outputs`` with the files under ``outdir`` that were uploaded named by their URLs
     (``exported``: path relative to ``outdir`` -> URL)."""
     root = os.path.realpath(outdir)

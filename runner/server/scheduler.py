@@ -185,9 +185,7 @@ class Scheduler:
         argv = [*record.argv, "--restart"] if restart else record.argv
         record.attempts += 1
         try:
-            handle = self.launcher.start(
-                files, argv, record.attempts, self.config.dest_bucket_base
-            )
+            handle = self.launcher.start(files, argv, record.attempts, self.config.dest_bucket_base)
         except OSError as exc:
             record.system_logs.append(f"the run could not be started: {exc}")
             self._finish(record, State.SYSTEM_ERROR, None)

@@ -94,8 +94,11 @@ def read_tasks(store: JobStore, *, probe: bool = True) -> list[Task]:
 
 
 def _apply(tasks: dict[str, Task], event: events.Event) -> None:
-    added = event.new if isinstance(event, events.JobRan) else (
-        event.records if isinstance(event, events.RunStarted) else ())
+    added = (
+        event.new
+        if isinstance(event, events.JobRan)
+        else (event.records if isinstance(event, events.RunStarted) else ())
+    )
     for record in added:
         tasks[record.id] = Task(
             record.id, str(record.name), str(record.display_name), bool(record.local)

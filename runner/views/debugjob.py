@@ -49,8 +49,9 @@ def find_job(loaded: Loaded, key: str) -> str:
         return key
     matches = [j for j in jobs if len(key) >= 4 and j.startswith(key)]
     if not matches:
-        matches = [j for j, job in jobs.items()
-                   if key in (job.record.name, job.record.display_name)]
+        matches = [
+            j for j, job in jobs.items() if key in (job.record.name, job.record.display_name)
+        ]
     if len(matches) > 1:
         failed = [j for j in matches if j in loaded.failed]
         if len(failed) == 1:
@@ -58,24 +59,30 @@ def find_job(loaded: Loaded, key: str) -> str:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise UsageError(f"no job {key!r} in this run; give a job ID or a job name "
-                         "(`toil status` lists the failed ones)")
+        raise UsageError(
+            f"no job {key!r} in this run; give a job ID or a job name "
+            "(`toil status` lists the failed ones)"
+        )
     shown = ", ".join(f"{j} ({jobs[j].record.display_name})" for j in matches[:10])
     raise UsageError(f"{len(matches)} jobs match {key!r}: {shown}; give a job ID")
 
 
-def rerun_job(store: JobStore, config: RunConfig, loaded: Loaded, job_id: str,
-              log: logging.Logger) -> JobResult:
+def rerun_job(
+    store: JobStore, config: RunConfig, loaded: Loaded, job_id: str, log: logging.Logger
+) -> JobResult:
     """Run ``job_id`` here with the inputs it had; its result is returned, not journaled.
     Raises UsageError if a value it needs was never produced."""
     state = loaded.state
     record = state.record(job_id)
     missing = sorted({p.job_id for p in record.needs if p.job_id not in state.values})
     if missing:
-        names = ", ".join(f"{state.record(j).display_name} {j[:8]}" if j in state.jobs else j
-                          for j in missing)
-        raise UsageError(f"{record.display_name} cannot run yet: it needs the results of "
-                         f"{names}, which have not run")
+        names = ", ".join(
+            f"{state.record(j).display_name} {j[:8]}" if j in state.jobs else j for j in missing
+        )
+        raise UsageError(
+            f"{record.display_name} cannot run yet: it needs the results of "
+            f"{names}, which have not run"
+        )
     job = JobInput.of(record, state.inputs_of(job_id))
     try:
         return execute(store, job, config, log)

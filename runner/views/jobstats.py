@@ -101,27 +101,48 @@ class JobStat:
 
 def read_job_stats(store: JobStore) -> list[JobStat]:
     """Every job attempt's stats in the store's journal (empty for a run without --stats)."""
-    return [job_stat(e.job_id, str(e.name), e.stats)
-            for e in events.decode_kind(store.read_records(), events.JobStats)]
+    return [
+        job_stat(e.job_id, str(e.name), e.stats)
+        for e in events.decode_kind(store.read_records(), events.JobStats)
+    ]
 
 
-_OPTIONAL = ("queued", "tool_start", "tool_end", "tool_rss_kib", "cores", "memory", "disk",
-             "rchar", "wchar", "read_bytes", "write_bytes", "disk_used")
+_OPTIONAL = (
+    "queued",
+    "tool_start",
+    "tool_end",
+    "tool_rss_kib",
+    "cores",
+    "memory",
+    "disk",
+    "rchar",
+    "wchar",
+    "read_bytes",
+    "write_bytes",
+    "disk_used",
+)
 
 
 def job_stat(job_id: str, name: str, stats: dict[str, Any]) -> JobStat:
     """The JobStat of one ``stats`` event's figures (see the module docstring)."""
+
     def number(key: str) -> float | None:
         value = stats.get(key)
         return float(value) if isinstance(value, int | float) else None
 
     return JobStat(
-        job_id=job_id, name=name, wall=float(stats.get("wall", 0.0)),
-        cpu=float(stats.get("cpu", 0.0)), rss_kib=float(stats.get("rss_kib", 0.0)),
-        start=number("start"), end=number("end"),
-        local=bool(stats.get("local", 0.0)), ok=bool(stats.get("ok", 1.0)),
+        job_id=job_id,
+        name=name,
+        wall=float(stats.get("wall", 0.0)),
+        cpu=float(stats.get("cpu", 0.0)),
+        rss_kib=float(stats.get("rss_kib", 0.0)),
+        start=number("start"),
+        end=number("end"),
+        local=bool(stats.get("local", 0.0)),
+        ok=bool(stats.get("ok", 1.0)),
         exit_code=int(stats["exit_code"]) if "exit_code" in stats else None,
-        display=str(stats.get("display", "")), attempt=int(stats.get("attempt", 0)),
+        display=str(stats.get("display", "")),
+        attempt=int(stats.get("attempt", 0)),
         host=str(stats.get("host", "")),
         batch_id=int(stats["batch_id"]) if "batch_id" in stats else None,
         error=str(stats.get("error", "")),
@@ -133,8 +154,13 @@ def summarize(values: list[float]) -> dict[str, float]:
     """min, med, ave, max and total of ``values`` (all 0 for none)."""
     if not values:
         return dict.fromkeys(FIELDS, 0.0)
-    return {"min": min(values), "med": statistics.median(values),
-            "ave": sum(values) / len(values), "max": max(values), "total": sum(values)}
+    return {
+        "min": min(values),
+        "med": statistics.median(values),
+        "ave": sum(values) / len(values),
+        "max": max(values),
+        "total": sum(values),
+    }
 
 
 def summary_of(stats: Iterable[JobStat]) -> dict[str, Any]:
@@ -146,8 +172,12 @@ def summary_of(stats: Iterable[JobStat]) -> dict[str, Any]:
     return out
 
 
-def aggregate(stats: list[JobStat], sort_category: str = "time", sort_field: str = "med",
-              reverse: bool = False) -> dict[str, Any]:
+def aggregate(
+    stats: list[JobStat],
+    sort_category: str = "time",
+    sort_field: str = "med",
+    reverse: bool = False,
+) -> dict[str, Any]:
     """The summary over all jobs and per job name, job names sorted as ``toil stats``
     sorts them (``sort_category`` one of CATEGORIES or ``alpha``/``count``)."""
     groups: dict[str, list[JobStat]] = {}

@@ -128,8 +128,9 @@ def leader_alive(status: dict[str, Any] | None) -> bool | None:
         return False
 
 
-def load_run_view(store: JobStore, *, exact: bool = False, probe: bool = True,
-                  tail_lines: int = LOG_TAIL_LINES) -> RunView:
+def load_run_view(
+    store: JobStore, *, exact: bool = False, probe: bool = True, tail_lines: int = LOG_TAIL_LINES
+) -> RunView:
     """The run in ``store`` (see the module docstring). ``exact`` forces a journal replay;
     ``probe`` checks which issued jobs a worker runs now."""
     if not store.exists():
@@ -145,8 +146,13 @@ def load_run_view(store: JobStore, *, exact: bool = False, probe: bool = True,
     if status:
         view.leader = {k: status.get(k) for k in ("pid", "host", "time")} | {"alive": alive}
     if holder is not None:
-        view.leader = {"pid": holder.pid, "host": holder.host, "time": holder.since,
-                       "alive": True, "lease": holder.to_json()}
+        view.leader = {
+            "pid": holder.pid,
+            "host": holder.host,
+            "time": holder.since,
+            "alive": True,
+            "lease": holder.to_json(),
+        }
     if snapshot is None:
         if view.state == "not started" and not _has_records(store):
             return view
@@ -158,9 +164,12 @@ def load_run_view(store: JobStore, *, exact: bool = False, probe: bool = True,
     return view
 
 
-def _run_state(status: dict[str, Any] | None, alive: bool | None,
-               snapshot: dict[str, Any] | None,
-               holder: LeaseHolder | None) -> tuple[str, str]:
+def _run_state(
+    status: dict[str, Any] | None,
+    alive: bool | None,
+    snapshot: dict[str, Any] | None,
+    holder: LeaseHolder | None,
+) -> tuple[str, str]:
     if holder is not None:
         return "running", f"the leader is running ({holder.describe()})"
     if status is None:
@@ -202,8 +211,9 @@ def _replay_snapshot(store: JobStore, *, probe: bool) -> dict[str, Any]:
     return build_snapshot(state, running)
 
 
-def _fill(view: RunView, snapshot: dict[str, Any], store: JobStore, *, probe: bool,
-          tail_lines: int) -> None:
+def _fill(
+    view: RunView, snapshot: dict[str, Any], store: JobStore, *, probe: bool, tail_lines: int
+) -> None:
     view.total = int(snapshot["total"])
     view.by_name = {n: dict.fromkeys(COLUMNS, 0) | c for n, c in snapshot["by_name"].items()}
     view.counts = dict.fromkeys(COLUMNS, 0) | {s: snapshot["counts"][s] for s in STATES}
@@ -231,8 +241,12 @@ def _move(view: RunView, name: str, source: str, target: str) -> None:
 
 
 def _brief(entry: dict[str, Any]) -> JobBrief:
-    return JobBrief(id=entry["id"], name=entry["name"], display_name=entry["display_name"],
-                    attempts=int(entry.get("attempts", 0)))
+    return JobBrief(
+        id=entry["id"],
+        name=entry["name"],
+        display_name=entry["display_name"],
+        attempts=int(entry.get("attempts", 0)),
+    )
 
 
 def log_tail(store: JobStore, job_id: str, lines: int) -> list[str]:

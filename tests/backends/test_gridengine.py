@@ -34,9 +34,9 @@ def make_system(
 
 
 @pytest.fixture
-def sge(gridengine_root_cluster: GridEngineCluster, tmp_path: Path) -> Iterator[
-    GridEngineBatchSystem
-]:
+def sge(
+    gridengine_root_cluster: GridEngineCluster, tmp_path: Path
+) -> Iterator[GridEngineBatchSystem]:
     system = make_system(tmp_path, gridengine_root_cluster, batchLogsDir=str(tmp_path / "logs"))
     system.start()
     yield system
@@ -79,7 +79,11 @@ def test_memory_resources_walltime_and_user_arguments(tmp_path: Path) -> None:
 def test_a_gpu_request_is_refused_with_advice(tmp_path: Path) -> None:
     system = make_system(tmp_path)
     job = BatchJob(
-        "g", "gpu job", Resources(accelerators=({"kind": "gpu", "count": 1},)), "x", "x:x",
+        "g",
+        "gpu job",
+        Resources(accelerators=({"kind": "gpu", "count": 1},)),
+        "x",
+        "x:x",
         ("true",),
     )
     with pytest.raises(InsufficientResourcesError, match="TOIL_GRIDENGINE_ARGS"):

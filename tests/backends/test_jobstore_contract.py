@@ -444,7 +444,8 @@ def test_file_journal_reads_older_frames_and_appends_new_ones(
     path = Path(file_store.root, "records", "journal")
     path.write_bytes(_legacy_frame([b"old-1", b"old-2"]) + _legacy_frame([b"old-3"]))
     Path(file_store.root, "moil-job-store.json").write_text(
-        '{"kind": "moil file job store", "format": 1}\n')
+        '{"kind": "moil file job store", "format": 1}\n'
+    )
     older = FileJobStore(file_store.locator, file_store.root)
     older.open()
     assert list(older.read_records()) == [b"old-1", b"old-2", b"old-3"]
@@ -610,8 +611,9 @@ def test_file_updated_in_place_on_purpose(file_store: FileJobStore, tmp_path: Pa
         assert read.read() == b'{"a": 1}'
 
 
-def test_file_checksums_without_xattrs(file_store: FileJobStore, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_checksums_without_xattrs(
+    file_store: FileJobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import errno
 
     def refuse(*args: object) -> None:
@@ -659,6 +661,7 @@ def test_file_store_is_private_whatever_the_umask(tmp_path: Path, umask: int) ->
         store.export_local(streamed, str(out))  # it leaves the store: the umask's mode now
     finally:
         os.umask(old)
-    assert {str(p.relative_to(tmp_path)): oct(m) for p, m in modes.items()
-            if m not in (0o700, 0o600)} == {}
+    assert {
+        str(p.relative_to(tmp_path)): oct(m) for p, m in modes.items() if m not in (0o700, 0o600)
+    } == {}
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask

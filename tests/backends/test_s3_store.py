@@ -21,17 +21,26 @@ pytestmark = pytest.mark.s3
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = str(Path(sys.executable).with_name("toil-cwl-runner"))
-WORKFLOW = [str(REPO / "examples/workflow/greet.cwl"), str(REPO / "examples/workflow/greet-job.yaml")]
+WORKFLOW = [
+    str(REPO / "examples/workflow/greet.cwl"),
+    str(REPO / "examples/workflow/greet-job.yaml"),
+]
 
 
-def _run(server: S3Server, tmp_path: Path, locator: str, *extra: str,
-         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    server: S3Server, tmp_path: Path, locator: str, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environ = server.env(os.environ)
     environ["MOIL_S3_CACHE"] = str(tmp_path / "cache")
     environ.update(env or {})
     return subprocess.run(
         [RUNNER, "--jobStore", locator, "--outdir", str(tmp_path / "out"), *extra, *WORKFLOW],
-        check=False, capture_output=True, text=True, env=environ, cwd=tmp_path, timeout=300,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=tmp_path,
+        timeout=300,
     )
 
 
@@ -43,8 +52,9 @@ def _keys(server: S3Server, bucket: str) -> list[str]:
 def test_a_workflow_runs_in_the_bucket(s3_server: S3Server, tmp_path: Path) -> None:
     bucket = s3_server.new_bucket()
     s3_server.client().put_object(Bucket=bucket, Key="someone-else/data", Body=b"theirs")
-    done = _run(s3_server, tmp_path, f"aws:{s3_server.region}:{bucket}/runs/one",
-                "--clean", "never")
+    done = _run(
+        s3_server, tmp_path, f"aws:{s3_server.region}:{bucket}/runs/one", "--clean", "never"
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "greetings.txt").read_text().count("Hello") == 4
     keys = _keys(s3_server, bucket)
@@ -53,9 +63,16 @@ def test_a_workflow_runs_in_the_bucket(s3_server: S3Server, tmp_path: Path) -> N
     assert any(k.startswith("runs/one/files/") for k in keys)
     assert not any(k.startswith("runs/one/in/") for k in keys)  # every hand-off cleared
     clean = subprocess.run(
-        [str(Path(sys.executable).with_name("toil")), "clean",
-         f"aws:{s3_server.region}:{bucket}/runs/one"],
-        check=False, capture_output=True, text=True, env=s3_server.env(os.environ), timeout=120,
+        [
+            str(Path(sys.executable).with_name("toil")),
+            "clean",
+            f"aws:{s3_server.region}:{bucket}/runs/one",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=s3_server.env(os.environ),
+        timeout=120,
     )
     assert clean.returncode == 0, clean.stderr
     assert _keys(s3_server, bucket) == ["someone-else/data"]  # not ours: left alone
@@ -78,15 +95,19 @@ def test_an_unusable_place_is_one_line_exit_2(
     if case == "no-bucket":
         locator = f"aws:{s3_server.region}:moil-no-such-bucket"
     elif case == "unreachable":
-        env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ENDPOINT_URL_S3":
-               "http://127.0.0.1:9", "MOIL_S3_MAX_ATTEMPTS": "2"}
+        env = {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+            "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
+            "MOIL_S3_MAX_ATTEMPTS": "2",
+        }
     elif case == "bad-locator":
         locator = f"aws:{s3_server.region}:Not_A_Bucket"
     _refused(s3_server, tmp_path, bucket, locator, env, message)
 
 
-def _refused(server: S3Server, tmp_path: Path, bucket: str, locator: str,
-             env: dict[str, str], message: str) -> None:
+def _refused(
+    server: S3Server, tmp_path: Path, bucket: str, locator: str, env: dict[str, str], message: str
+) -> None:
     done = _run(server, tmp_path, locator, env=env)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2, done.stderr
@@ -101,8 +122,14 @@ def test_refused_credentials_are_one_line_exit_2(s3rver_s3: S3Server, tmp_path: 
     ID, not the signature."""
     bucket = s3rver_s3.new_bucket()
     env = {"AWS_ACCESS_KEY_ID": "nobody-we-know", "AWS_SECRET_ACCESS_KEY": "wrong"}
-    _refused(s3rver_s3, tmp_path, bucket, f"aws:{s3rver_s3.region}:{bucket}/run", env,
-             "refused access to the bucket")
+    _refused(
+        s3rver_s3,
+        tmp_path,
+        bucket,
+        f"aws:{s3rver_s3.region}:{bucket}/run",
+        env,
+        "refused access to the bucket",
+    )
 
 
 def test_toil_endpoint_variables(moto_s3: S3Server, tmp_path: Path) -> None:
@@ -111,9 +138,21 @@ def test_toil_endpoint_variables(moto_s3: S3Server, tmp_path: Path) -> None:
     environ = moto_s3.toil_env(os.environ)
     environ["MOIL_S3_CACHE"] = str(tmp_path / "cache")
     done = subprocess.run(
-        [RUNNER, "--jobStore", f"aws:{moto_s3.region}:{bucket}", "--outdir",
-         str(tmp_path / "out"), "--clean", "never", *WORKFLOW],
-        check=False, capture_output=True, text=True, env=environ, timeout=300,
+        [
+            RUNNER,
+            "--jobStore",
+            f"aws:{moto_s3.region}:{bucket}",
+            "--outdir",
+            str(tmp_path / "out"),
+            "--clean",
+            "never",
+            *WORKFLOW,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert "moil-job-store.json" in _keys(moto_s3, bucket)
@@ -122,8 +161,9 @@ def test_toil_endpoint_variables(moto_s3: S3Server, tmp_path: Path) -> None:
 GRAPH200 = REPO / "tests" / "runner" / "scripts" / "graph200.py"
 
 
-def _graph_leader(server: S3Server, tmp_path: Path, bucket: str, done: int
-                  ) -> tuple[subprocess.Popen[str], list[str], dict[str, str], Path]:
+def _graph_leader(
+    server: S3Server, tmp_path: Path, bucket: str, done: int
+) -> tuple[subprocess.Popen[str], list[str], dict[str, str], Path]:
     """graph200.py (200 jobs, each leaving a file in RUNS) on an aws: store, once ``done``
     jobs have run: (leader, its argv, its environment, RUNS)."""
     import time
@@ -132,10 +172,17 @@ def _graph_leader(server: S3Server, tmp_path: Path, bucket: str, done: int
     runs.mkdir()
     environ = server.env(os.environ)
     environ["MOIL_S3_CACHE"] = str(tmp_path / "cache")
-    argv = [sys.executable, str(GRAPH200), f"aws:{server.region}:{bucket}/graph", str(runs),
-            "--logLevel", "WARNING"]
-    leader = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=environ)
+    argv = [
+        sys.executable,
+        str(GRAPH200),
+        f"aws:{server.region}:{bucket}/graph",
+        str(runs),
+        "--logLevel",
+        "WARNING",
+    ]
+    leader = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ
+    )
     deadline = time.monotonic() + 180
     while len(os.listdir(runs)) < done and time.monotonic() < deadline:
         assert leader.poll() is None, leader.communicate()
@@ -163,8 +210,9 @@ def test_sigkill_leader_then_restart_on_aws(moto_s3: S3Server, tmp_path: Path) -
     psutil.wait_procs(workers, timeout=30)
     assert "graph/lease" in _keys(s3_server, bucket)  # what the killed leader left
 
-    result = subprocess.run([*argv, "--restart"], capture_output=True, text=True, env=environ,
-                            timeout=600, check=False)
+    result = subprocess.run(
+        [*argv, "--restart"], capture_output=True, text=True, env=environ, timeout=600, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert "TOTAL 180" in result.stdout
     names = [name.split(".")[0] for name in os.listdir(runs)]
@@ -195,16 +243,33 @@ def _status_requests(server: S3Server, tmp_path: Path, items: int) -> list[str]:
     environ = server.env(os.environ)
     environ["MOIL_S3_CACHE"] = str(tmp_path / "cache")
     done = subprocess.run(
-        [RUNNER, "--jobStore", locator, "--clean", "never", "--outdir",
-         str(tmp_path / f"out-{items}"), WORKFLOW[0], str(job)],
-        check=False, capture_output=True, text=True, env=environ, timeout=300,
+        [
+            RUNNER,
+            "--jobStore",
+            locator,
+            "--clean",
+            "never",
+            "--outdir",
+            str(tmp_path / f"out-{items}"),
+            WORKFLOW[0],
+            str(job),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     request_log = tmp_path / f"status-{items}.requests"
     environ["MOIL_S3_REQUEST_LOG"] = str(request_log)
     status = subprocess.run(
         [str(Path(sys.executable).with_name("toil")), "status", locator],
-        check=False, capture_output=True, text=True, env=environ, timeout=120,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
     )
     assert status.returncode == 0, status.stderr
     assert f"{items + 4} in all" in status.stdout, status.stdout
@@ -219,8 +284,9 @@ def test_toil_status_costs_the_same_requests_for_2_or_30_jobs(
     assert few == many and len(few) <= 8, (few, many)
 
 
-def test_destroy_never_lists_while_it_deletes(moto_s3: S3Server, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_destroy_never_lists_while_it_deletes(
+    moto_s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``toil clean`` of 100,000 objects on moto failed (500 on ListObjectsV2) when one area
     was listed while another was deleted: the server iterates the bucket's keys while
     another thread deletes from them. Every DeleteObjects error is also checked."""
@@ -249,11 +315,14 @@ def test_destroy_never_lists_while_it_deletes(moto_s3: S3Server, tmp_path: Path,
                 if step > 0 and busy[other]:
                     overlaps.append(kind)
                 busy[kind] += step
+
         return note
 
     events = store.s3.meta.events
-    for operation, kind, other in (("ListObjectsV2", "list", "delete"),
-                                   ("DeleteObjects", "delete", "list")):
+    for operation, kind, other in (
+        ("ListObjectsV2", "list", "delete"),
+        ("DeleteObjects", "delete", "list"),
+    ):
         events.register(f"before-call.s3.{operation}", hook(kind, other, 1))
         events.register(f"after-call.s3.{operation}", hook(kind, other, -1))
     store.destroy()
@@ -261,8 +330,9 @@ def test_destroy_never_lists_while_it_deletes(moto_s3: S3Server, tmp_path: Path,
     assert _keys(moto_s3, bucket) == ["big-not-ours/x"]
 
 
-def test_a_cached_file_is_read_with_no_request(moto_s3: S3Server, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cached_file_is_read_with_no_request(
+    moto_s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A file written or read once on a host is read again there from the cache, without
     even a HEAD (a stored file never changes); a damaged cached copy is fetched again."""
     from backends.jobstore.s3 import S3JobStore
@@ -278,8 +348,7 @@ def test_a_cached_file_is_read_with_no_request(moto_s3: S3Server, tmp_path: Path
         stream.write(b"cached bytes")
     reader = S3JobStore("aws", f"{moto_s3.region}:{bucket}")
     sent: list[str] = []
-    reader.s3.meta.events.register(
-        "before-call.s3", lambda model, **_: sent.append(model.name))
+    reader.s3.meta.events.register("before-call.s3", lambda model, **_: sent.append(model.name))
     for _ in range(3):
         with reader.open_read(file_id) as got:
             assert got.read() == b"cached bytes"

@@ -155,8 +155,9 @@ def test_a_job_that_fits_starts_before_an_earlier_one_that_does_not(
 
 
 def test_the_pool_size_is_capped(tmp_path: Path) -> None:
-    config = BatchConfig(2.0, 8 * GiB, 8 * GiB, str(tmp_path),
-                         settings=SingleMachineSettings(max_workers=3))
+    config = BatchConfig(
+        2.0, 8 * GiB, 8 * GiB, str(tmp_path), settings=SingleMachineSettings(max_workers=3)
+    )
     system = SingleMachineBatchSystem(config)
     try:
         for i in range(9):

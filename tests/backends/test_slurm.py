@@ -354,8 +354,13 @@ def test_toils_slurm_options_become_sbatch_arguments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TOIL_SLURM_ARGS", raising=False)
-    system = make_system(tmp_path, slurmPartition="short", slurmQOS="normal",
-                         slurmGPUPartition="gpus", slurmGPUQOS="fast")
+    system = make_system(
+        tmp_path,
+        slurmPartition="short",
+        slurmQOS="normal",
+        slurmGPUPartition="gpus",
+        slurmGPUQOS="fast",
+    )
     gpu = Resources(accelerators=({"kind": "gpu", "count": 1},))
     plain = system.sbatch_options(BatchJob("a", "a", Resources(), "l", "m:f", ("x",)))
     assert "--partition=short" in plain and "--qos=normal" in plain
@@ -363,7 +368,8 @@ def test_toils_slurm_options_become_sbatch_arguments(
     assert "--partition=gpus" in on_gpu and "--qos=fast" in on_gpu
     assert "--gres=gpu:1" in on_gpu
     no_mem = make_system(tmp_path, slurmAllocateMem=False).sbatch_options(
-        BatchJob("c", "c", Resources(memory=64 * MiB), "l", "m:f", ("x",)))
+        BatchJob("c", "c", Resources(memory=64 * MiB), "l", "m:f", ("x",))
+    )
     assert not any(a.startswith("--mem") for a in no_mem)
     all_mem = make_system(tmp_path, slurmDefaultAllMem=True)
     said = Resources(memory=64 * MiB)
@@ -383,8 +389,11 @@ def test_slurm_memory_options_on_a_real_slurm(slurm_cluster: SlurmCluster, tmp_p
     for name, system in systems.items():
         system.start()
         job = shell_job(name, f"scontrol -o show job $SLURM_JOB_ID > {tmp_path}/{name}")
-        system.issue_job(dataclasses.replace(job, resources=Resources(
-            cores=1, memory=64 * MiB, default_memory=name == "all")))
+        system.issue_job(
+            dataclasses.replace(
+                job, resources=Resources(cores=1, memory=64 * MiB, default_memory=name == "all")
+            )
+        )
         update = collect(system, 1)
         assert [u.exit_reason for u in update.values()] == [ExitReason.FINISHED], update
         system.shutdown()

@@ -75,8 +75,10 @@ def test_torque_s_over_limit_exit_statuses_are_memory_and_time_limits(tmp_path: 
         for n, code in ((20, -10), (21, -11), (22, -12), (23, -1))
     )
     system = make_system(tmp_path)
-    ends = {job: system.exit_for(job, attrs["exit_status"])
-            for job, attrs in parse_full_status(text).items()}
+    ends = {
+        job: system.exit_for(job, attrs["exit_status"])
+        for job, attrs in parse_full_status(text).items()
+    }
     assert {job: info.reason for job, info in ends.items() if info} == {
         "20": ExitReason.MEMLIMIT,
         "21": ExitReason.TIMELIMIT,

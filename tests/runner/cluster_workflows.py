@@ -70,7 +70,12 @@ def run(
     if launch is not None:
         command = launch(argv, cwd, {"HOME": str(cwd), **ours})
     done = subprocess.run(
-        command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=600,
+        command,
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
         check=False,
     )
     assert done.returncode == 0, f"{argv[:3]} failed:\n{done.stdout}\n{done.stderr[-4000:]}"

@@ -43,12 +43,24 @@ CASES = [
     cwl("cwl-job-file-missing", 1, "nosuch.yml", "echo.cwl", "nosuch.yml"),
     cwl("cwl-wrong-input-type", 1, "'message'", "echo.cwl", "wrong-type.yml"),
     # cwltool's file:line:col of the field, though moil reads the job file without positions
-    cwl("cwl-wrong-input-type-points", 1, "wrong-type.yml:1:1: the 'message' field is not valid",
-        "echo.cwl", "wrong-type.yml"),
-    cwl("cwl-job-file-not-yaml", 1, "bad.yml:2:1: not valid JSON (nor YAML)", "echo.cwl",
-        "bad.yml"),
-    cwl("cwl-misspelt-input-argument", 2, "--mesage; did you mean '--message'?", "echo.cwl",
-        "--mesage", "x"),
+    cwl(
+        "cwl-wrong-input-type-points",
+        1,
+        "wrong-type.yml:1:1: the 'message' field is not valid",
+        "echo.cwl",
+        "wrong-type.yml",
+    ),
+    cwl(
+        "cwl-job-file-not-yaml", 1, "bad.yml:2:1: not valid JSON (nor YAML)", "echo.cwl", "bad.yml"
+    ),
+    cwl(
+        "cwl-misspelt-input-argument",
+        2,
+        "--mesage; did you mean '--message'?",
+        "echo.cwl",
+        "--mesage",
+        "x",
+    ),
     cwl("cwl-missing-required-input", 1, "'message'", "echo.cwl"),
     cwl("cwl-unknown-input-argument", 2, "--nosuch", "echo.cwl", "--message", "x", "--nosuch", "1"),
     cwl(
@@ -61,8 +73,13 @@ CASES = [
         absent=("store",),
     ),
     cwl("cwl-missing-input-file-temp-store", 1, "nowhere.txt", "cat.cwl", "missing-file.yml"),
-    cwl("cwl-missing-input-file-names-input", 1, "input 'f': file not found: ", "cat.cwl",
-        "missing-file.yml"),
+    cwl(
+        "cwl-missing-input-file-names-input",
+        1,
+        "input 'f': file not found: ",
+        "cat.cwl",
+        "missing-file.yml",
+    ),
     # -- option values, checked before anything is made
     cwl("cwl-outdir-is-a-file", 2, "--outdir", "--outdir", "a-file", "echo.cwl", "job.yml"),
     cwl("cwl-outdir-under-a-file", 2, "--outdir", "--outdir", "a-file/out", "echo.cwl", "job.yml"),
@@ -142,10 +159,24 @@ CASES = [
         absent=("store",),
     ),
     # the same two without --jobStore: no temporary store or work directory is made either
-    cwl("cwl-unknown-batch-system-temp-store", 2, "nope", "--batchSystem", "nope", "echo.cwl",
-        "job.yml"),
-    cwl("cwl-workdir-missing-temp-store", 2, "--workDir", "--workDir", "/missing", "echo.cwl",
-        "job.yml"),
+    cwl(
+        "cwl-unknown-batch-system-temp-store",
+        2,
+        "nope",
+        "--batchSystem",
+        "nope",
+        "echo.cwl",
+        "job.yml",
+    ),
+    cwl(
+        "cwl-workdir-missing-temp-store",
+        2,
+        "--workDir",
+        "--workDir",
+        "/missing",
+        "echo.cwl",
+        "job.yml",
+    ),
     cwl(
         "cwl-log-file-in-missing-directory",
         2,
@@ -192,10 +223,16 @@ CASES = [
     wdl("wdl-inputs-yaml-alias-bomb", 2, "values", "hello.wdl", "bomb.json"),
     wdl("wdl-inputs-not-json", 2, "JSON", "hello.wdl", "-i", "{not json"),
     wdl("wdl-unknown-input", 2, "hello.nosuch", "hello.wdl", "unknown.json"),
-    wdl("wdl-misspelt-input", 2, "hello.nmae; did you mean 'hello.name'?", "hello.wdl",
-        "typo.json"),
-    wdl("wdl-inputs-file-not-json", 2, "bad.json:2:1: not valid JSON (nor YAML)", "hello.wdl",
-        "bad.json"),
+    wdl(
+        "wdl-misspelt-input", 2, "hello.nmae; did you mean 'hello.name'?", "hello.wdl", "typo.json"
+    ),
+    wdl(
+        "wdl-inputs-file-not-json",
+        2,
+        "bad.json:2:1: not valid JSON (nor YAML)",
+        "hello.wdl",
+        "bad.json",
+    ),
     wdl("wdl-wrong-input-type", 2, "hello.name", "hello.wdl", "wrong-type.json"),
     wdl("wdl-missing-required-input", 2, "hello.name", "hello.wdl"),
     wdl(
@@ -337,4 +374,5 @@ def test_a_misspelt_input_name_is_named(tmp_path: Path) -> None:
     assert_one_clear_error(result, case)
     warnings = [line for line in result.stderr.splitlines() if " WARNING " in line]
     assert any("'mesage'" in line and "did you mean 'message'?" in line for line in warnings), (
-        result.stderr)
+        result.stderr
+    )

@@ -71,8 +71,12 @@ def test_one_spare_per_process(tmp_path: Path) -> None:
 
 def test_remove_spares_sweeps_those_of_ended_processes_only(tmp_path: Path) -> None:
     host = filestore.SPARE_HOST
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                           capture_output=True, text=True, check=True)
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead = tmp_path / f"{SPARE_PREFIX}{host}-{ended.stdout.strip()}-00000000"
     live = tmp_path / f"{SPARE_PREFIX}{host}-{os.getppid()}-00000000"
     other_host = tmp_path / f"{SPARE_PREFIX}elsewhere.example-{ended.stdout.strip()}-0"

@@ -71,10 +71,22 @@ def test_a_job_over_its_memory_is_killed_retried_and_named(
     store, runs = tmp_path / "store", tmp_path / "runs"
     runs.mkdir()
     done = subprocess.run(
-        [sys.executable, str(SCRIPTS / "memhog_procs.py"), str(store), str(runs), *GE_ARGS,
-         "--retryCount", "1", "--logLevel", "WARNING"],
+        [
+            sys.executable,
+            str(SCRIPTS / "memhog_procs.py"),
+            str(store),
+            str(runs),
+            *GE_ARGS,
+            "--retryCount",
+            "1",
+            "--logLevel",
+            "WARNING",
+        ],
         env={**os.environ, **cell_env(gridengine_root_cluster)},
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode != 0
     assert "killed for using more memory than it asked for" in done.stderr, done.stderr[-3000:]
@@ -112,10 +124,23 @@ def test_sigint_of_a_users_leader_leaves_no_job_in_qstat(
     runner = cluster.user_python().parent / "toil-cwl-runner"
     env = {**cluster.env, "HOME": str(work), "TMPDIR": str(work), "TOIL_GRIDENGINE_PE": "smp"}
     leader = subprocess.Popen(
-        [str(runner), *GE_ARGS, "--jobStore", str(work / "store"), "--outdir", str(work / "out"),
-         str(work / "sleepers.cwl")],
-        cwd=work, env=env, user=cluster.user, group=cluster.user, extra_groups=[],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            str(runner),
+            *GE_ARGS,
+            "--jobStore",
+            str(work / "store"),
+            "--outdir",
+            str(work / "out"),
+            str(work / "sleepers.cwl"),
+        ],
+        cwd=work,
+        env=env,
+        user=cluster.user,
+        group=cluster.user,
+        extra_groups=[],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + WAIT

@@ -32,8 +32,12 @@ def run_script(tmp_path: Path, *extra: str) -> str:
     (tmp_path / "fails.py").write_text(SCRIPT)
     done = subprocess.run(
         [sys.executable, "fails.py", f"file:{tmp_path / 'store'}", *extra],
-        cwd=tmp_path, env=command_env(tmp_path), capture_output=True, text=True,
-        timeout=300, check=False,
+        cwd=tmp_path,
+        env=command_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 1, done.stderr
     return done.stderr
@@ -50,4 +54,5 @@ def test_traceback_once_with_user_frames(tmp_path: Path, debug: bool) -> None:
     assert ("runner/engine/execute.py" in stderr) is debug, stderr
     # the script's own end: one line saying what failed
     assert stderr.rstrip().splitlines()[-1] == (
-        "runner.errors.WorkflowFailed: 1 job(s) failed: work"), stderr
+        "runner.errors.WorkflowFailed: 1 job(s) failed: work"
+    ), stderr

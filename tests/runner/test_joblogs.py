@@ -31,6 +31,14 @@ def test_only_failed_jobs_unless_all_jobs_or_debug() -> None:
 
 
 def test_log_file_names_are_safe_and_per_attempt() -> None:
-    record = JobRecord(id="abc123", executor="m:f", name="wf.cwl/step", display_name="a b/c*",
-                       body=b"", resources=b"", needs=frozenset(), attempts=2)
+    record = JobRecord(
+        id="abc123",
+        executor="m:f",
+        name="wf.cwl/step",
+        display_name="a b/c*",
+        body=b"",
+        resources=b"",
+        needs=frozenset(),
+        attempts=2,
+    )
     assert log_file_name(record) == "a_b_c_abc123_2"

@@ -45,8 +45,9 @@ print(job.peak_kib())
 def test_a_short_tool_bigger_than_the_worker_is_caught_without_sampling() -> None:
     # in a fresh process, as a worker is: RUSAGE_CHILDREN of this test process already holds
     # the peak of other tests' bigger children, which hides this tool's growth
-    out = subprocess.run([sys.executable, "-c", SHORT_TOOL], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", SHORT_TOOL], capture_output=True, text=True, check=True
+    )
     assert int(out.stdout) >= 300 * MIB, out
 
 
@@ -67,8 +68,9 @@ print(small.tool_peak_kib(), small.peak_kib(), big.tool_peak_kib(), big.peak_kib
 
 def test_a_tools_own_peak_leaves_the_worker_out() -> None:
     # in a fresh process, as a worker is: this test process has other tests' children
-    out = subprocess.run([sys.executable, "-c", MEASURE], capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE], capture_output=True, text=True, check=True
+    ).stdout.split()
     small_tool, small_job, big_tool, big_job = (int(v) for v in out)
     assert small_job >= 60 * MIB, "the worker's own memory counts for the job"
     assert 0 < small_tool < 8 * MIB, (small_tool, small_job)

@@ -42,10 +42,12 @@ def test_a_jobs_line_reaches_the_leader_while_it_runs(tmp_path: Path, debug: boo
     log_file, go = tmp_path / "run.log", tmp_path / "go"
     extra = ["--realTimeLogging", "--logLevel", "DEBUG"] if debug else []
     proc = subprocess.Popen(
-        [sys.executable, "rt.py", f"file:{tmp_path / 'store'}", "--logFile", str(log_file),
-         *extra],
-        cwd=tmp_path, env=dict(command_env(tmp_path), GO_FILE=str(go)), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [sys.executable, "rt.py", f"file:{tmp_path / 'store'}", "--logFile", str(log_file), *extra],
+        cwd=tmp_path,
+        env=dict(command_env(tmp_path), GO_FILE=str(go)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = ""
@@ -65,5 +67,4 @@ def test_a_jobs_line_reaches_the_leader_while_it_runs(tmp_path: Path, debug: boo
     assert f" INFO runner.realtime: work {job_id}: waiting for go" in line
     assert f"WARNING work {job_id}: let go" in stderr
     # at INFO without --realTimeLogging (Toil's rule), at the leader's level with it
-    assert (f"DEBUG runner.realtime: work {job_id}: a debug line" in log_file.read_text()
-            ) is debug
+    assert (f"DEBUG runner.realtime: work {job_id}: a debug line" in log_file.read_text()) is debug

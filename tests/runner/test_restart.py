@@ -21,7 +21,10 @@ JOBS = 20 * 10
 def _run(store: Path, runs: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(SCRIPT), str(store), str(runs), "--logLevel", "WARNING", *extra],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 
@@ -35,7 +38,9 @@ def test_sigkill_leader_then_restart_runs_no_finished_job_twice(tmp_path: Path) 
     runs.mkdir()
     leader = subprocess.Popen(
         [sys.executable, str(SCRIPT), str(store), str(runs), "--logLevel", "WARNING"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 120
     while len(os.listdir(runs)) < JOBS // 3 and time.monotonic() < deadline:
@@ -119,7 +124,10 @@ def test_bad_locator_exits_2(tmp_path: Path) -> None:
     runs.mkdir()
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "nosuchkind:abc", str(runs)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert "unknown job store kind 'nosuchkind'" in result.stderr
@@ -131,7 +139,9 @@ def test_sigterm_stops_cleanly_and_restart_finishes(tmp_path: Path) -> None:
     runs.mkdir()
     leader = subprocess.Popen(
         [sys.executable, str(SCRIPT), str(store), str(runs), "--logLevel", "INFO"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 120
     while len(os.listdir(runs)) < JOBS // 4 and time.monotonic() < deadline:

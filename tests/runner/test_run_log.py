@@ -38,10 +38,14 @@ steps:
     out: [out]
 """
 
-ISSUED = re.compile(r"INFO Issued job '(?P<name>[^']+)' (?P<id>[0-9a-f]{32}) attempt 1 "
-                    r"with batch system ID \d+ \(cores 1, memory 2\.0 Gi, disk 2\.0 Gi\)$")
-FINISHED = re.compile(r"INFO Job finished: '[^']+' (?P<id>[0-9a-f]{32}) attempt 1, "
-                      r"batch system ID \d+")
+ISSUED = re.compile(
+    r"INFO Issued job '(?P<name>[^']+)' (?P<id>[0-9a-f]{32}) attempt 1 "
+    r"with batch system ID \d+ \(cores 1, memory 2\.0 Gi, disk 2\.0 Gi\)$"
+)
+FINISHED = re.compile(
+    r"INFO Job finished: '[^']+' (?P<id>[0-9a-f]{32}) attempt 1, "
+    r"batch system ID \d+"
+)
 
 
 def run_scatter(tmp_path: Path, *extra: str, fail: int = -1) -> tuple[int, str, Path]:
@@ -52,10 +56,25 @@ def run_scatter(tmp_path: Path, *extra: str, fail: int = -1) -> tuple[int, str, 
     err = tmp_path / "stderr.txt"
     with err.open("wb") as stream:
         done = subprocess.run(
-            [sys.executable, "-m", "languages.cwl.cli", "--retryCount", "0", "--outdir",
-             "out", *extra, "wf.cwl", "job.json"],
-            cwd=tmp_path, env=command_env(tmp_path), stdout=subprocess.PIPE, stderr=stream,
-            text=True, timeout=300, check=False,
+            [
+                sys.executable,
+                "-m",
+                "languages.cwl.cli",
+                "--retryCount",
+                "0",
+                "--outdir",
+                "out",
+                *extra,
+                "wf.cwl",
+                "job.json",
+            ],
+            cwd=tmp_path,
+            env=command_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=stream,
+            text=True,
+            timeout=300,
+            check=False,
         )
     return done.returncode, done.stdout, err
 
@@ -80,8 +99,7 @@ def test_a_50_job_scatter_logs_its_start_each_job_and_a_summary(tmp_path: Path) 
     assert lines.index(starts[0]) < lines.index(summary[0]) == len(lines) - 1
     # the --logFile has the same story, and one job's ID finds its issue and its end
     job_id = issued[7]["id"]
-    story = [line for line in (tmp_path / "run.log").read_text().splitlines()
-             if job_id in line]
+    story = [line for line in (tmp_path / "run.log").read_text().splitlines() if job_id in line]
     assert len(story) == 2, story
     assert "Issued job 'wf.cwl/echo[7]'" in story[0] and "Job finished:" in story[1]
 

@@ -22,14 +22,28 @@ SCRIPT = Path(__file__).parent / "scripts" / "s3_roundtrip.py"
 def test_import_and_export_s3_urls(s3_server: S3Server, tmp_path: Path, store_kind: str) -> None:
     data = s3_server.new_bucket()
     s3_server.client().put_object(Bucket=data, Key="in/hello.txt", Body=b"hello s3\n")
-    store = (f"aws:{s3_server.region}:{s3_server.new_bucket()}" if store_kind == "aws"
-             else str(tmp_path / "store"))
+    store = (
+        f"aws:{s3_server.region}:{s3_server.new_bucket()}"
+        if store_kind == "aws"
+        else str(tmp_path / "store")
+    )
     environ = s3_server.env(os.environ)
     environ["MOIL_S3_CACHE"] = str(tmp_path / "cache")
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), store, f"s3://{data}/in/hello.txt",
-         f"s3://{data}/out/HELLO.txt", "--logLevel", "WARNING"],
-        capture_output=True, text=True, env=environ, timeout=300, check=False,
+        [
+            sys.executable,
+            str(SCRIPT),
+            store,
+            f"s3://{data}/in/hello.txt",
+            f"s3://{data}/out/HELLO.txt",
+            "--logLevel",
+            "WARNING",
+        ],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     got = s3_server.client().get_object(Bucket=data, Key="out/HELLO.txt")["Body"].read()
@@ -39,9 +53,20 @@ def test_import_and_export_s3_urls(s3_server: S3Server, tmp_path: Path, store_ki
 def test_a_missing_s3_object_is_named(moto_s3: S3Server, tmp_path: Path) -> None:
     data = moto_s3.new_bucket()
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), str(tmp_path / "store"), f"s3://{data}/absent.txt",
-         f"s3://{data}/out.txt", "--logLevel", "WARNING"],
-        capture_output=True, text=True, env=moto_s3.env(os.environ), timeout=300, check=False,
+        [
+            sys.executable,
+            str(SCRIPT),
+            str(tmp_path / "store"),
+            f"s3://{data}/absent.txt",
+            f"s3://{data}/out.txt",
+            "--logLevel",
+            "WARNING",
+        ],
+        capture_output=True,
+        text=True,
+        env=moto_s3.env(os.environ),
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(f"error: no object at s3://{data}/absent.txt (on the S3 ")
@@ -66,9 +91,19 @@ def _cat(server: S3Server, tmp_path: Path, location: str) -> subprocess.Complete
     environ = server.env(os.environ)
     environ["MOIL_S3_CACHE"] = str(tmp_path / "cache")
     return subprocess.run(
-        [str(Path(sys.executable).with_name("toil-cwl-runner")), "--outdir",
-         str(tmp_path / "out"), str(tmp_path / "cat.cwl"), str(tmp_path / "job.json")],
-        capture_output=True, text=True, env=environ, timeout=300, check=False, cwd=tmp_path,
+        [
+            str(Path(sys.executable).with_name("toil-cwl-runner")),
+            "--outdir",
+            str(tmp_path / "out"),
+            str(tmp_path / "cat.cwl"),
+            str(tmp_path / "job.json"),
+        ],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
     )
 
 

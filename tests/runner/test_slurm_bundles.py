@@ -78,8 +78,23 @@ def test_a_bundled_cwl_scatter_is_right_under_bad_worker(
 ) -> None:
     (tmp_path / "fan.cwl").write_text(ECHO_SCATTER)
     (tmp_path / "job.json").write_text(json.dumps({"xs": list(range(12))}))
-    done = run([sys.executable, "-m", "languages.cwl.cli", *BUNDLED, "--badWorker", "0.4",
-                "--retryCount", "4", "--outdir", "out", "fan.cwl", "job.json"], tmp_path)
+    done = run(
+        [
+            sys.executable,
+            "-m",
+            "languages.cwl.cli",
+            *BUNDLED,
+            "--badWorker",
+            "0.4",
+            "--retryCount",
+            "4",
+            "--outdir",
+            "out",
+            "fan.cwl",
+            "job.json",
+        ],
+        tmp_path,
+    )
     assert json.loads(done.stdout)["echoed"] == [f"{i}\n" for i in range(12)]
     killed = done.stderr.count("finished without writing a result")
     sbatch = scheduler_commands(done.stderr, "slurm")["sbatch"]
@@ -92,8 +107,22 @@ def test_restart_after_a_leader_killed_mid_bundle_reruns_no_finished_job(
 ) -> None:
     runs, store = tmp_path / "runs", f"file:{tmp_path / 'store'}"
     runs.mkdir()
-    argv = [sys.executable, str(FAN), store, str(runs), "--n", "10", "--sleep", "0.6",
-            "--batchSystem", "slurm", "--statePollingWait", "0.5", "--jobsPerAllocation", "10"]
+    argv = [
+        sys.executable,
+        str(FAN),
+        store,
+        str(runs),
+        "--n",
+        "10",
+        "--sleep",
+        "0.6",
+        "--batchSystem",
+        "slurm",
+        "--statePollingWait",
+        "0.5",
+        "--jobsPerAllocation",
+        "10",
+    ]
     env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=str(REPO))
     leader = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)  # fmt: skip

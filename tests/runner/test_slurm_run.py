@@ -16,9 +16,22 @@ def test_python_api_graph_runs_on_slurm(tmp_path: Path, slurm_cluster: object) -
     store, runs = tmp_path / "store", tmp_path / "runs"
     runs.mkdir()
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), str(store), str(runs), "--batchSystem", "slurm",
-         "--statePollingWait", "0.5", "--logLevel", "WARNING"],
-        capture_output=True, text=True, timeout=900, check=False,
+        [
+            sys.executable,
+            str(SCRIPT),
+            str(store),
+            str(runs),
+            "--batchSystem",
+            "slurm",
+            "--statePollingWait",
+            "0.5",
+            "--logLevel",
+            "WARNING",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "TOTAL 180" in result.stdout
@@ -32,10 +45,24 @@ def test_a_job_over_its_memory_is_retried_then_fails_naming_the_cause(
     store, runs = tmp_path / "store", tmp_path / "runs"
     runs.mkdir()
     result = subprocess.run(
-        [sys.executable, str(Path(__file__).parent / "scripts" / "memhog.py"), str(store),
-         str(runs), "--batchSystem", "slurm", "--statePollingWait", "0.5", "--retryCount", "2",
-         "--logLevel", "WARNING"],
-        capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            str(Path(__file__).parent / "scripts" / "memhog.py"),
+            str(store),
+            str(runs),
+            "--batchSystem",
+            "slurm",
+            "--statePollingWait",
+            "0.5",
+            "--retryCount",
+            "2",
+            "--logLevel",
+            "WARNING",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode != 0
     assert "exceeding its memory limit of 64 MiB" in result.stderr, result.stderr[-3000:]

@@ -24,8 +24,13 @@ def names(sm: StateMachine, ids: list[str]) -> list[str]:
     return sorted(sm.record(i).name for i in ids)
 
 
-def finish(sm: StateMachine, job_id: str, value: object = None, new: list[JobNode] = (),
-           relation: str = "child") -> None:
+def finish(
+    sm: StateMachine,
+    job_id: str,
+    value: object = None,
+    new: list[JobNode] = (),
+    relation: str = "child",
+) -> None:
     data, promises = dumps(value)
     records = [r for n in new for r in flatten(n, job_id, relation)]
     sm.apply(JobRan(job_id, data, promises, tuple(records)))

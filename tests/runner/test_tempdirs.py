@@ -50,8 +50,9 @@ def test_spread_flag_is_set_where_the_file_system_has_it(tmp_path) -> None:
     if lsattr.returncode != 0:
         pytest.skip(f"lsattr cannot read flags here: {lsattr.stderr.strip()}")
     assert tempdirs.spread_subdirs(str(tmp_path)) is True
-    flags = subprocess.run(["lsattr", "-d", str(tmp_path)], capture_output=True, text=True,
-                           check=True).stdout.split()[0]
+    flags = subprocess.run(
+        ["lsattr", "-d", str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout.split()[0]
     assert "T" in flags
 
 

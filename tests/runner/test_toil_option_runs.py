@@ -31,22 +31,53 @@ task env {
 
 
 def run(tmp: Path, argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=tmp, env=dict(command_env(tmp), **env),
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        argv,
+        cwd=tmp,
+        env=dict(command_env(tmp), **env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_setenv_reaches_a_cwl_tool(tmp_path: Path) -> None:
     (tmp_path / "env.cwl").write_text(ENV_CWL)
-    done = run(tmp_path, [str(BIN / "toil-cwl-runner"), "--setEnv", "MOIL_A=given", "-e",
-                          "MOIL_B", "--outdir", "out", "env.cwl"], MOIL_B="leader's")
+    done = run(
+        tmp_path,
+        [
+            str(BIN / "toil-cwl-runner"),
+            "--setEnv",
+            "MOIL_A=given",
+            "-e",
+            "MOIL_B",
+            "--outdir",
+            "out",
+            "env.cwl",
+        ],
+        MOIL_B="leader's",
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "env.txt").read_text() == "given/leader's\n"
 
 
 def test_setenv_reaches_a_wdl_task(tmp_path: Path) -> None:
     (tmp_path / "env.wdl").write_text(ENV_WDL)
-    done = run(tmp_path, [str(BIN / "toil-wdl-runner"), "env.wdl", "-e", "MOIL_A=x=1",
-                          "--setEnv", "MOIL_B", "-o", "out"], MOIL_B="from the leader")
+    done = run(
+        tmp_path,
+        [
+            str(BIN / "toil-wdl-runner"),
+            "env.wdl",
+            "-e",
+            "MOIL_A=x=1",
+            "--setEnv",
+            "MOIL_B",
+            "-o",
+            "out",
+        ],
+        MOIL_B="from the leader",
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"env.out": "x=1/from the leader"}
 
@@ -65,8 +96,20 @@ SCRIPTS = Path(__file__).parent / "scripts"
 def limits(tmp: Path, mode: str, *options: str, **env: str) -> subprocess.CompletedProcess[str]:
     run_dir = tmp / "marks"
     run_dir.mkdir()
-    return run(tmp, [sys.executable, str(SCRIPTS / "toil_limits.py"), str(tmp / "js"), mode,
-                     str(run_dir), "--maxCores", "4", *options], **env)
+    return run(
+        tmp,
+        [
+            sys.executable,
+            str(SCRIPTS / "toil_limits.py"),
+            str(tmp / "js"),
+            mode,
+            str(run_dir),
+            "--maxCores",
+            "4",
+            *options,
+        ],
+        **env,
+    )
 
 
 def most_at_once(tmp: Path) -> int:
@@ -102,13 +145,25 @@ def test_without_stop_on_first_failure_the_rest_runs(tmp_path: Path) -> None:
 def test_container_singularity_stops_a_task_that_names_an_image(tmp_path: Path) -> None:
     (tmp_path / "img.wdl").write_text(
         'version 1.0\ntask img {\n  command <<< echo hi >>>\n  runtime { docker: "ubuntu:22.04" }'
-        '\n  output { String out = read_string(stdout()) }\n}\n')
+        "\n  output { String out = read_string(stdout()) }\n}\n"
+    )
     done = run(tmp_path, [str(BIN / "toil-wdl-runner"), "img.wdl", "--container", "singularity"])
     assert done.returncode == 33, done.stderr
     assert "--container singularity: moil cannot run Singularity yet" in done.stderr
     (tmp_path / "plain.wdl").write_text(ENV_WDL)
-    plain = run(tmp_path, [str(BIN / "toil-wdl-runner"), "plain.wdl", "--wdlContainer",
-                           "singularity", "-e", "MOIL_A=a", "-e", "MOIL_B=b"])
+    plain = run(
+        tmp_path,
+        [
+            str(BIN / "toil-wdl-runner"),
+            "plain.wdl",
+            "--wdlContainer",
+            "singularity",
+            "-e",
+            "MOIL_A=a",
+            "-e",
+            "MOIL_B=b",
+        ],
+    )
     assert plain.returncode == 0, plain.stderr  # no image: nothing to run it in
 
 
@@ -127,8 +182,19 @@ task hog {
 
 def test_double_mem_retries_a_task_over_its_memory_with_twice_as_much(tmp_path: Path) -> None:
     (tmp_path / "hog.wdl").write_text(HOG_WDL)
-    done = run(tmp_path, [str(BIN / "toil-wdl-runner"), "hog.wdl", "--doubleMem", "true",
-                          "--retryCount", "1", "--container", "none"])
+    done = run(
+        tmp_path,
+        [
+            str(BIN / "toil-wdl-runner"),
+            "hog.wdl",
+            "--doubleMem",
+            "true",
+            "--retryCount",
+            "1",
+            "--container",
+            "none",
+        ],
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"hog.out": "done"}
     assert "killed for using more memory than it asked for" in done.stderr
@@ -139,20 +205,40 @@ def test_double_mem_kills_a_task_over_its_memory_and_fails_without_retries(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "hog.wdl").write_text(HOG_WDL)
-    done = run(tmp_path, [str(BIN / "toil-wdl-runner"), "hog.wdl", "--doubleMem",
-                          "--retryCount", "0", "--container", "none"])
+    done = run(
+        tmp_path,
+        [
+            str(BIN / "toil-wdl-runner"),
+            "hog.wdl",
+            "--doubleMem",
+            "--retryCount",
+            "0",
+            "--container",
+            "none",
+        ],
+    )
     assert done.returncode == 1
     assert "MiB asked" in done.stderr and "killed for using more memory" in done.stderr
 
 
 def test_retry_backoff_waits_longer_before_each_retry(tmp_path: Path) -> None:
-    done = limits(tmp_path, "flaky", "--retryCount", "2", "--retryBackoffSeconds", "0.5",
-                  "--retryBackoffFactor", "3")
+    done = limits(
+        tmp_path,
+        "flaky",
+        "--retryCount",
+        "2",
+        "--retryBackoffSeconds",
+        "0.5",
+        "--retryBackoffFactor",
+        "3",
+    )
     assert done.returncode == 0, done.stderr
     assert "retrying in 0.5 s (--retryBackoffSeconds)" in done.stderr
     assert "retrying in 1.5 s (--retryBackoffSeconds)" in done.stderr
-    times = [[float(t) for t in (tmp_path / "marks" / f"attempt.{n}").read_text().split()]
-             for n in range(3)]
+    times = [
+        [float(t) for t in (tmp_path / "marks" / f"attempt.{n}").read_text().split()]
+        for n in range(3)
+    ]
     # each retry starts no sooner than its wait after the attempt before it failed
     assert times[1][0] - times[0][1] >= 0.5
     assert times[2][0] - times[1][1] >= 1.5

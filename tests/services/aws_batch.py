@@ -53,7 +53,11 @@ class BatchService:
         """Names of the containers moto started that still exist on the daemon."""
         done = subprocess.run(
             ["docker", "ps", "-a", "--format", "{{.Names}}"],
-            env=self.docker_env, capture_output=True, text=True, timeout=60, check=True,
+            env=self.docker_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
         return [name for name in done.stdout.split() if name.startswith("moil-")]
 
@@ -76,8 +80,9 @@ def start(base_dir: str | os.PathLike[str], docker_host: str, timeout: float = 6
         "MOTO_DOCKER_NETWORK_MODE": "host",
     }
     argv = [str(moto_program()), "-H", "127.0.0.1", "-p", str(port)]
-    process = serverproc.launch("moto-batch", argv, base, "127.0.0.1", port, env=env,
-                                timeout=timeout)
+    process = serverproc.launch(
+        "moto-batch", argv, base, "127.0.0.1", port, env=env, timeout=timeout
+    )
     server = S3Server(process, "moto", "moil-test", "moil-test-secret")
     make_queue(server)
     return server
@@ -134,8 +139,10 @@ def batch_env(server: S3Server, image: str) -> dict[str, str]:
 def main(argv: list[str]) -> int:
     """``with -- COMMAND...``: start moto with Batch, run COMMAND with its variables."""
     if len(argv) < 3 or argv[:2] != ["with", "--"] or "DOCKER_HOST" not in os.environ:
-        print("usage: DOCKER_HOST=... python -m tests.services.aws_batch with -- COMMAND...",
-              file=sys.stderr)
+        print(
+            "usage: DOCKER_HOST=... python -m tests.services.aws_batch with -- COMMAND...",
+            file=sys.stderr,
+        )
         return 2
     import tempfile
 

@@ -254,7 +254,9 @@ def _commit(
     options: list[str],
 ) -> None:
     container = f"moil-stand-in-{os.getpid()}"
-    build_step([*engine, "create", "--network", "none", "--name", container, parent], "create", env=env)
+    build_step(
+        [*engine, "create", "--network", "none", "--name", container, parent], "create", env=env
+    )
     try:
         build_step([*engine, "commit", *options, container, name], f"committing {name}", env=env)
     finally:

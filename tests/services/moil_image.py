@@ -127,7 +127,9 @@ def load_moil_image(engine: Sequence[str], env: Mapping[str, str] | None = None)
         options = [option for change in changes for option in ("--change", change)]
         build_step([*engine, "import", *options, str(tarball), deps], "import moil-deps", env=env)
     container = f"moil-worker-build-{os.getpid()}"
-    build_step([*engine, "create", "--network", "none", "--name", container, deps], "create", env=env)
+    build_step(
+        [*engine, "create", "--network", "none", "--name", container, deps], "create", env=env
+    )
     try:
         with tempfile.TemporaryFile() as source:
             source.write(_source_tar())

@@ -69,8 +69,11 @@ def make_workflow(tmp_path: Path, upper: str = "tr a-z A-Z") -> None:
     (tmp_path / "wf.cwl").write_text(WORKFLOW)
     if not (tmp_path / "src.txt").exists():
         (tmp_path / "src.txt").write_text("hello\n")
-    job = {"src": {"class": "File", "path": "src.txt"}, "markers": str(tmp_path / "markers"),
-           "words": ["a", "b", "c"]}
+    job = {
+        "src": {"class": "File", "path": "src.txt"},
+        "markers": str(tmp_path / "markers"),
+        "words": ["a", "b", "c"],
+    }
     (tmp_path / "job.json").write_text(json.dumps(job))
 
 
@@ -82,8 +85,16 @@ def executions(tmp_path: Path) -> dict[str, int]:
 
 
 def run(run_cwl: RunCwl, tmp_path: Path, outdir: str, *extra: str) -> Any:
-    result = run_cwl("--cachedir", str(tmp_path / "cache"), "--no-container",
-                     "--outdir", outdir, *extra, "wf.cwl", "job.json")
+    result = run_cwl(
+        "--cachedir",
+        str(tmp_path / "cache"),
+        "--no-container",
+        "--outdir",
+        outdir,
+        *extra,
+        "wf.cwl",
+        "job.json",
+    )
     assert result.code == 0, result.stderr
     return result
 
@@ -102,8 +113,7 @@ def test_second_run_reuses_every_job(run_cwl: RunCwl, tmp_path: Path) -> None:
     assert again.outputs["count"]["checksum"] == first.outputs["count"]["checksum"]
 
 
-def test_edited_command_reruns_the_step_and_what_follows(run_cwl: RunCwl, tmp_path: Path
-                                                         ) -> None:
+def test_edited_command_reruns_the_step_and_what_follows(run_cwl: RunCwl, tmp_path: Path) -> None:
     make_workflow(tmp_path)
     run(run_cwl, tmp_path, "o1")
     make_workflow(tmp_path, upper="sed s/l/LL/")
@@ -119,7 +129,8 @@ def test_edit_of_a_last_step_reruns_only_it(run_cwl: RunCwl, tmp_path: Path) -> 
     make_workflow(tmp_path)
     run(run_cwl, tmp_path, "o1")
     (tmp_path / "second.cwl").write_text(
-        (tmp_path / "second.cwl").read_text().replace("wc -c", "wc -l"))
+        (tmp_path / "second.cwl").read_text().replace("wc -c", "wc -l")
+    )
     again = run(run_cwl, tmp_path, "o2")
     assert executions(tmp_path) == {"first": 1, "second": 2, "each": 3}
     assert "rerun second: command changed" in again.stderr
@@ -186,9 +197,24 @@ def test_two_runs_fill_one_cache_at_once(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "languages.cwl.cli", "--cachedir", str(tmp_path / "cache"),
-             "--no-container", "--outdir", f"c{i}", "wf.cwl", "job.json"],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "languages.cwl.cli",
+                "--cachedir",
+                str(tmp_path / "cache"),
+                "--no-container",
+                "--outdir",
+                f"c{i}",
+                "wf.cwl",
+                "job.json",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(2)
     ]
     for i, proc in enumerate(procs):
@@ -196,12 +222,31 @@ def test_two_runs_fill_one_cache_at_once(tmp_path: Path) -> None:
         assert proc.returncode == 0, err
         assert (tmp_path / f"c{i}" / "count.txt").read_text().strip() == "6"
         assert [Path(f["path"]).read_text() for f in json.loads(out)["said"]] == [
-            "a\n", "b\n", "c\n"]
+            "a\n",
+            "b\n",
+            "c\n",
+        ]
     counts = executions(tmp_path)
     third = subprocess.run(
-        [sys.executable, "-m", "languages.cwl.cli", "--cachedir", str(tmp_path / "cache"),
-         "--no-container", "--outdir", "c3", "wf.cwl", "job.json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "languages.cwl.cli",
+            "--cachedir",
+            str(tmp_path / "cache"),
+            "--no-container",
+            "--outdir",
+            "c3",
+            "wf.cwl",
+            "job.json",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert third.returncode == 0, third.stderr
     assert executions(tmp_path) == counts  # what either run stored is whole
     assert (tmp_path / "c3" / "count.txt").read_text().strip() == "6"
@@ -209,8 +254,18 @@ def test_two_runs_fill_one_cache_at_once(tmp_path: Path) -> None:
 
 # -- --restart after an edit: the run's own store is the cache --------------------------------
 def run_in_store(run_cwl: RunCwl, tmp_path: Path, outdir: str, *extra: str) -> Any:
-    return run_cwl("--jobStore", str(tmp_path / "js"), "--no-container", "--retryCount", "0",
-                   "--outdir", outdir, *extra, "wf.cwl", "job.json")
+    return run_cwl(
+        "--jobStore",
+        str(tmp_path / "js"),
+        "--no-container",
+        "--retryCount",
+        "0",
+        "--outdir",
+        outdir,
+        *extra,
+        "wf.cwl",
+        "job.json",
+    )
 
 
 def test_restart_after_an_edit_reruns_the_edited_step_and_what_follows(
@@ -233,13 +288,13 @@ def test_restart_after_an_edit_reruns_the_edited_step_and_what_follows(
     assert (tmp_path / "o2" / "count.txt").read_text().strip() == "7"
 
 
-def test_restart_after_a_run_that_succeeded_and_an_edit(run_cwl: RunCwl, tmp_path: Path
-                                                        ) -> None:
+def test_restart_after_a_run_that_succeeded_and_an_edit(run_cwl: RunCwl, tmp_path: Path) -> None:
     make_workflow(tmp_path)
     done = run_in_store(run_cwl, tmp_path, "o1", "--clean", "never")
     assert done.code == 0, done.stderr
     (tmp_path / "each.cwl").write_text(
-        (tmp_path / "each.cwl").read_text().replace("echo $(inputs.word)", "echo -n $(inputs.word)"))
+        (tmp_path / "each.cwl").read_text().replace("echo $(inputs.word)", "echo -n $(inputs.word)")
+    )
     again = run_in_store(run_cwl, tmp_path, "o2", "--restart", "--clean", "never")
     assert again.code == 0, again.stderr
     assert executions(tmp_path) == {"first": 1, "second": 1, "each": 6}
@@ -251,8 +306,7 @@ def test_restart_after_a_run_that_succeeded_and_an_edit(run_cwl: RunCwl, tmp_pat
     assert "reused" not in same.stderr  # unchanged: resumed as it always was, no keys made
 
 
-def test_restart_without_an_edit_reruns_only_what_failed(run_cwl: RunCwl, tmp_path: Path
-                                                         ) -> None:
+def test_restart_without_an_edit_reruns_only_what_failed(run_cwl: RunCwl, tmp_path: Path) -> None:
     make_workflow(tmp_path)
     second = tmp_path / "second.cwl"
     gate = f"test -e {tmp_path / 'go'} || exit 3; wc -c <"
@@ -281,7 +335,9 @@ outputs: {said: {type: File, outputBinding: {glob: said.txt}}}
 
 @pytest.mark.docker
 def test_a_tag_moved_to_another_image_reruns(
-    run_cwl: RunCwl, tmp_path: Path, docker_engine: DockerDaemon,
+    run_cwl: RunCwl,
+    tmp_path: Path,
+    docker_engine: DockerDaemon,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each execution writes a fresh UUID (the container cannot reach a marker
@@ -289,11 +345,15 @@ def test_a_tag_moved_to_another_image_reruns(
     monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
 
     def build(text: str) -> None:
-        dockerfile = (f"FROM docker.io/debian:stable-slim\n"
-                      f"RUN echo {text} > /etc/moil-cache-test\n")
-        proc = subprocess.run(["docker", "build", "-q", "-t", "moil-cache-test:v1", "-"],
-                              input=dockerfile, capture_output=True, text=True, check=False,
-                              env=docker_engine.env)
+        dockerfile = f"FROM docker.io/debian:stable-slim\nRUN echo {text} > /etc/moil-cache-test\n"
+        proc = subprocess.run(
+            ["docker", "build", "-q", "-t", "moil-cache-test:v1", "-"],
+            input=dockerfile,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=docker_engine.env,
+        )
         assert proc.returncode == 0, proc.stderr
 
     def said(outdir: str) -> list[str]:
@@ -342,8 +402,16 @@ def test_an_inline_tool_is_reused(run_cwl: RunCwl, tmp_path: Path) -> None:
     (tmp_path / "markers").mkdir()
     (tmp_path / "inline.cwl").write_text(INLINE)
     for outdir in ("o1", "o2"):
-        result = run_cwl("--cachedir", "cache", "--no-container", "--outdir", outdir,
-                         "inline.cwl", "--markers", str(tmp_path / "markers"))
+        result = run_cwl(
+            "--cachedir",
+            "cache",
+            "--no-container",
+            "--outdir",
+            outdir,
+            "inline.cwl",
+            "--markers",
+            str(tmp_path / "markers"),
+        )
         assert result.code == 0, result.stderr
     assert executions(tmp_path)["first"] == 1
     assert "reused only: key unchanged" in result.stderr

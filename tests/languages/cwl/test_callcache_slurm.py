@@ -17,17 +17,32 @@ from tests.services.slurm import SlurmCluster
 pytestmark = pytest.mark.slurm
 
 
-def test_second_run_on_slurm_reuses_everything(tmp_path: Path, slurm_cluster: SlurmCluster
-                                               ) -> None:
+def test_second_run_on_slurm_reuses_everything(tmp_path: Path, slurm_cluster: SlurmCluster) -> None:
     make_workflow(tmp_path)
     env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=str(REPO))
-    argv = [sys.executable, "-m", "languages.cwl.cli", "--batchSystem", "slurm",
-            "--statePollingWait", "0.2", "--cachedir", str(tmp_path / "cache"),
-            "--no-container"]
+    argv = [
+        sys.executable,
+        "-m",
+        "languages.cwl.cli",
+        "--batchSystem",
+        "slurm",
+        "--statePollingWait",
+        "0.2",
+        "--cachedir",
+        str(tmp_path / "cache"),
+        "--no-container",
+    ]
     runs = []
     for outdir in ("o1", "o2"):
-        done = subprocess.run([*argv, "--outdir", outdir, "wf.cwl", "job.json"], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=600, check=False)
+        done = subprocess.run(
+            [*argv, "--outdir", outdir, "wf.cwl", "job.json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr[-4000:]
         runs.append(done.stderr)
         assert (tmp_path / outdir / "count.txt").read_text().strip() == "6"

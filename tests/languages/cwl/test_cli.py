@@ -229,13 +229,26 @@ def test_a_host_tool_reads_a_stored_input_in_place_and_secondary_files_beside_th
     write(tmp_path / "plain.txt", "plain content\n")
     write(tmp_path / "data.bin", "data")
     write(tmp_path / "data.bin.idx", "index")
-    job = {"plain": {"class": "File", "path": "plain.txt"},
-           "indexed": {"class": "File", "path": "data.bin"}}
+    job = {
+        "plain": {"class": "File", "path": "plain.txt"},
+        "indexed": {"class": "File", "path": "data.bin"},
+    }
     write(tmp_path / "job.json", json.dumps(job))
     store, work = tmp_path / "store", tmp_path / "work"
     work.mkdir()
-    result = run_cwl("--outdir", "out", "--jobStore", str(store), "--clean", "never",
-                     "--workDir", str(work), "--no-container", "paths.cwl", "job.json")
+    result = run_cwl(
+        "--outdir",
+        "out",
+        "--jobStore",
+        str(store),
+        "--clean",
+        "never",
+        "--workDir",
+        str(work),
+        "--no-container",
+        "paths.cwl",
+        "job.json",
+    )
     assert result.code == 0, result.stderr
     assert list(work.iterdir()) == []  # the job's directory, emptied and kept, went at the end
     first, content = (tmp_path / "out" / "paths.txt").read_text().split("\n", 1)

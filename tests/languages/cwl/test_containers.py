@@ -299,15 +299,22 @@ def test_default_container_runs_tools_without_docker_requirement(
     write(tmp_path / "plain.cwl", PLAIN)
     shims, calls = _counting_docker(tmp_path)
     monkeypatch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
-    result = run_cwl("--default-container", "docker.io/debian:stable-slim", "--outdir", "out",
-                     "plain.cwl")
+    result = run_cwl(
+        "--default-container", "docker.io/debian:stable-slim", "--outdir", "out", "plain.cwl"
+    )
     assert result.code == 0, result.stderr
     assert (tmp_path / "out" / "where.txt").read_text() == "container\n"
     runs = [line for line in calls.read_text().splitlines() if line.startswith("run ")]
     assert len(runs) == 1 and "docker.io/debian:stable-slim" in runs[0]
     # --no-container wins: the same tool runs on this host, docker is not called again
-    host = run_cwl("--default-container", "docker.io/debian:stable-slim", "--no-container",
-                   "--outdir", "host", "plain.cwl")
+    host = run_cwl(
+        "--default-container",
+        "docker.io/debian:stable-slim",
+        "--no-container",
+        "--outdir",
+        "host",
+        "plain.cwl",
+    )
     assert host.code == 0, host.stderr
     assert (tmp_path / "host" / "where.txt").read_text() == "host\n"
     assert len([ln for ln in calls.read_text().splitlines() if ln.startswith("run ")]) == 1
@@ -318,8 +325,9 @@ def test_default_container_without_a_usable_engine_exits_33(
 ) -> None:
     write(tmp_path / "plain.cwl", PLAIN)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
-    result = run_cwl("--default-container", "docker.io/debian:stable-slim", "--outdir", "out",
-                     "plain.cwl")
+    result = run_cwl(
+        "--default-container", "docker.io/debian:stable-slim", "--outdir", "out", "plain.cwl"
+    )
     assert result.code == 33, result.stderr
     assert "runs in --default-container docker.io/debian:stable-slim" in result.stderr
     assert "docker is not usable" in result.stderr

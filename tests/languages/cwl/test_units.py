@@ -197,9 +197,7 @@ def test_binding_an_array_copies_each_binding_but_not_the_whole_array() -> None:
     assert deepcopy_sharing_datum(schema)["type"] is not schema["type"]
 
 
-def test_array_items_bind_as_before_with_the_copy_fix(
-    tmp_path: Path, store: Any, ctx: Any
-) -> None:
+def test_array_items_bind_as_before_with_the_copy_fix(tmp_path: Path, store: Any, ctx: Any) -> None:
     from languages.cwl.load import LoadOptions, load_document
     from languages.cwl.tool import run_tool
 

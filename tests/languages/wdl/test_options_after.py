@@ -14,6 +14,7 @@ from tests.runner.commands import HELLO_WDL
 
 RunWdl = Callable[..., Any]
 
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -30,9 +31,7 @@ def test_options_anywhere(run_wdl: RunWdl, tmp_path: Path, args: list[str]) -> N
     (tmp_path / "inputs.json").write_text(json.dumps({"hello.name": "you"}))
     result = run_wdl(*args)
     assert result.code == 0, result.stderr
-    outputs = (
-        json.loads((tmp_path / "result.json").read_text()) if "-m" in args else result.outputs
-    )
+    outputs = json.loads((tmp_path / "result.json").read_text()) if "-m" in args else result.outputs
     path = Path(outputs["hello.out"])
     assert path.parent == tmp_path / "out"
     assert path.read_text() == "hello you\n"

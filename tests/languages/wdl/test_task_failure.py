@@ -36,14 +36,26 @@ def run_task(run_wdl: RunCommand, tmp_path: Path, fail: bool, policy: str) -> tu
     (tmp_path / "in.json").write_text(json.dumps({"fail": fail}))
     work = tmp_path / "work"
     work.mkdir()
-    result = run_wdl(str(tmp_path / "t.wdl"), str(tmp_path / "in.json"), "--retryCount", "0", "--workDir", str(work),
-                     "--cleanWorkDir", policy, "-o", str(tmp_path / "out"))
+    result = run_wdl(
+        str(tmp_path / "t.wdl"),
+        str(tmp_path / "in.json"),
+        "--retryCount",
+        "0",
+        "--workDir",
+        str(work),
+        "--cleanWorkDir",
+        policy,
+        "-o",
+        str(tmp_path / "out"),
+    )
     assert result.code == (1 if fail else 0), result.stderr
     return result.stderr, len(list(work.rglob("marker.txt")))
 
 
-@pytest.mark.parametrize(("policy", "kept_ok", "kept_failed"), [
-    ("always", 0, 0), ("never", 1, 1), ("onSuccess", 0, 1), ("onError", 1, 0)])
+@pytest.mark.parametrize(
+    ("policy", "kept_ok", "kept_failed"),
+    [("always", 0, 0), ("never", 1, 1), ("onSuccess", 0, 1), ("onError", 1, 0)],
+)
 def test_clean_work_dir_keeps_what_toil_keeps(
     run_wdl: RunCommand, tmp_path: Path, policy: str, kept_ok: int, kept_failed: int
 ) -> None:
@@ -64,8 +76,9 @@ def test_a_failed_task_shows_its_command_stderr_and_stdout_once(
 ) -> None:
     stderr, _ = run_task(run_wdl, tmp_path, True, "always")
     assert "command exited with status 3 (expected 0)" in stderr
-    assert re.search(r"  command \(\S+/command\.sh\):\n  \| echo \"kept here\" > marker.txt\n",
-                     stderr), stderr
+    assert re.search(
+        r"  command \(\S+/command\.sh\):\n  \| echo \"kept here\" > marker.txt\n", stderr
+    ), stderr
     assert "  stderr ends with:\n  | said on stderr\n" in stderr
     assert "  stdout ends with:\n  | said on stdout\n" in stderr
     # once: the job log's record of the same error is not repeated under it

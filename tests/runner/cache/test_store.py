@@ -98,9 +98,20 @@ def test_prune_by_age_then_size(tmp_path: Path) -> None:
 def test_prune_command_refuses_a_directory_that_is_no_cache(tmp_path: Path) -> None:
     (tmp_path / "precious.txt").write_text("x")
     proc = subprocess.run(
-        [sys.executable, "-m", "runner.cli.toil_cmd", "prune-cache", str(tmp_path),
-         "--older-than", "1s"],
-        capture_output=True, text=True, check=False, env=dict(os.environ, PYTHONPATH=str(REPO)))
+        [
+            sys.executable,
+            "-m",
+            "runner.cli.toil_cmd",
+            "prune-cache",
+            str(tmp_path),
+            "--older-than",
+            "1s",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     assert proc.returncode == 2, proc.stderr
     assert "is not a moil call cache" in proc.stderr
     assert "Traceback" not in proc.stderr

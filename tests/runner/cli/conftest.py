@@ -18,9 +18,13 @@ SCRIPT = Path(__file__).parents[1] / "scripts" / "visible.py"
 
 def toil_command(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``toil ARGS...`` in a new process (stdout, stderr captured as text)."""
-    return subprocess.run([sys.executable, "-m", "runner.cli.toil_cmd", *args],
-                          capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "runner.cli.toil_cmd", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def status_json(store: Path) -> dict[str, Any]:
@@ -31,21 +35,30 @@ def status_json(store: Path) -> dict[str, Any]:
 
 
 def workflow_argv(store: Path, work: Path, mode: str, *extra: str) -> list[str]:
-    return [sys.executable, str(SCRIPT), str(store), str(work), mode, "--logLevel", "INFO",
-            *extra]
+    return [sys.executable, str(SCRIPT), str(store), str(work), mode, "--logLevel", "INFO", *extra]
 
 
-def run_workflow(store: Path, work: Path, mode: str, *extra: str,
-                 timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_workflow(
+    store: Path, work: Path, mode: str, *extra: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run ``visible.py`` (see its docstring) to the end."""
-    return subprocess.run(workflow_argv(store, work, mode, *extra), capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        workflow_argv(store, work, mode, *extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def start_workflow(store: Path, work: Path, mode: str, *extra: str) -> subprocess.Popen[str]:
     """Start ``visible.py`` in the background."""
-    return subprocess.Popen(workflow_argv(store, work, mode, *extra), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        workflow_argv(store, work, mode, *extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def executions(work: Path) -> dict[str, int]:

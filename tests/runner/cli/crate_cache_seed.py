@@ -14,16 +14,23 @@ from requests_cache import CachedSession
 from urllib3 import HTTPResponse
 
 URL = "https://w3id.org/ro/crate/1.1/context"
-session = CachedSession(cache_name=sys.argv[1], backend="sqlite", expire_after=-1,
-                        allowable_methods=("GET",), allowable_codes=(200, 302, 404))
+session = CachedSession(
+    cache_name=sys.argv[1],
+    backend="sqlite",
+    expire_after=-1,
+    allowable_methods=("GET",),
+    allowable_codes=(200, 302, 404),
+)
 context = json.loads((resources.files("rocrate") / "data" / "ro-crate.jsonld").read_text())
 terms = context["@context"]
-terms.update({
-    "ComputationalWorkflow": "https://bioschemas.org/ComputationalWorkflow",
-    "FormalParameter": "https://bioschemas.org/FormalParameter",
-    "input": "https://bioschemas.org/ComputationalWorkflow#input",
-    "output": "https://bioschemas.org/ComputationalWorkflow#output",
-})
+terms.update(
+    {
+        "ComputationalWorkflow": "https://bioschemas.org/ComputationalWorkflow",
+        "FormalParameter": "https://bioschemas.org/FormalParameter",
+        "input": "https://bioschemas.org/ComputationalWorkflow#input",
+        "output": "https://bioschemas.org/ComputationalWorkflow#output",
+    }
+)
 body = json.dumps(context).encode()
 response = requests.Response()
 response.status_code = 200
@@ -32,7 +39,12 @@ response.url = URL
 response.headers["Content-Type"] = "application/ld+json"
 response.encoding = "utf-8"
 response.request = requests.Request("GET", URL).prepare()
-raw = HTTPResponse(body=io.BytesIO(body), headers={"Content-Type": "application/ld+json"},
-                   status=200, preload_content=False, request_url=URL)
+raw = HTTPResponse(
+    body=io.BytesIO(body),
+    headers={"Content-Type": "application/ld+json"},
+    status=200,
+    preload_content=False,
+    request_url=URL,
+)
 response.raw = raw
 session.cache.save_response(response)

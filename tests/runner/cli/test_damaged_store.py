@@ -25,8 +25,7 @@ def _events(store: Path) -> list[tuple[int, list[Any]]]:
         frames = list(journal.scan(stream))
     starts = [0, *(end for end, _ in frames[:-1])]
     return [
-        (start, list(decode(records)))
-        for start, (_, records) in zip(starts, frames, strict=True)
+        (start, list(decode(records))) for start, (_, records) in zip(starts, frames, strict=True)
     ]
 
 
@@ -77,7 +76,10 @@ def test_a_damaged_frame_in_the_middle_costs_only_its_own_jobs(tmp_path: Path, c
     start, lost = frames[index]
     lost_ran = {e.job_id for e in lost if isinstance(e, JobRan)}
     kept_ran = {
-        e.job_id for _, events in frames if events is not lost for e in events
+        e.job_id
+        for _, events in frames
+        if events is not lost
+        for e in events
         if isinstance(e, JobRan)
     }
     assert lost_ran and kept_ran

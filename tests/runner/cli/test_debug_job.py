@@ -33,15 +33,19 @@ def test_debug_job_reruns_the_failed_job_with_its_output(tmp_path: Path, cli: An
     assert cli.status_json(store)["state"] == "failed"
 
 
-def test_debug_job_runs_a_finished_job_and_refuses_ambiguous_names(tmp_path: Path,
-                                                                    cli: Any) -> None:
+def test_debug_job_runs_a_finished_job_and_refuses_ambiguous_names(
+    tmp_path: Path, cli: Any
+) -> None:
     store, work = _failed_run(tmp_path, cli)
     ambiguous = cli.toil("debug-job", str(store), "quick")
     assert ambiguous.returncode == 2
     assert "2 jobs match 'quick'" in ambiguous.stderr
 
-    quick_ids = [job_id for job_id in cli.executions(work) if job_id !=
-                 cli.status_json(store)["failed"][0]["id"]]
+    quick_ids = [
+        job_id
+        for job_id in cli.executions(work)
+        if job_id != cli.status_json(store)["failed"][0]["id"]
+    ]
     ok = cli.toil("debug-job", str(store), quick_ids[0])
     assert ok.returncode == 0, ok.stderr
     assert "succeeded" in ok.stderr and "returned 1" in ok.stderr

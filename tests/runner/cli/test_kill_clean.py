@@ -19,8 +19,9 @@ def _done_job_ids(store: Path) -> set[str]:
     return {event.job_id for event in decode_kind(job_store.read_records(), JobRan)}
 
 
-def test_kill_then_restart_finishes_without_rerunning_finished_jobs(tmp_path: Path,
-                                                                      cli: Any) -> None:
+def test_kill_then_restart_finishes_without_rerunning_finished_jobs(
+    tmp_path: Path, cli: Any
+) -> None:
     store, work = tmp_path / "store", tmp_path / "work"
     work.mkdir()
     leader = cli.start(store, work, "chain")
@@ -53,7 +54,8 @@ def test_kill_then_restart_finishes_without_rerunning_finished_jobs(tmp_path: Pa
     counts = cli.executions(work)
     assert len(counts) == LINKS
     assert {job_id: counts[job_id] for job_id in finished_links} == dict.fromkeys(
-        finished_links, 1), "a job that had finished ran again"
+        finished_links, 1
+    ), "a job that had finished ran again"
     assert not store.exists(), "cleaned after the successful restart"
 
 
@@ -63,8 +65,17 @@ def test_clean_removes_the_store_and_the_runs_work_dirs(tmp_path: Path, cli: Any
     scratch.mkdir()
     foreign = scratch / "moil-deadbeef-notours"
     foreign.mkdir()
-    result = cli.run(store, work, "fail", "--retryCount", "0", "--workDir", str(scratch),
-                     "--cleanWorkDir", "never")
+    result = cli.run(
+        store,
+        work,
+        "fail",
+        "--retryCount",
+        "0",
+        "--workDir",
+        str(scratch),
+        "--cleanWorkDir",
+        "never",
+    )
     assert result.returncode != 0
     left = sorted(p.name for p in scratch.iterdir() if p != foreign)
     assert len(left) == 3, left  # two quick jobs and explode kept their directories
@@ -80,11 +91,13 @@ def test_clean_removes_the_store_and_the_runs_work_dirs(tmp_path: Path, cli: Any
 
 
 def test_kill_force_kills_a_local_leader_and_its_jobs_and_the_run_restarts(
-        tmp_path: Path, cli: Any) -> None:
+    tmp_path: Path, cli: Any
+) -> None:
     store, work = tmp_path / "store", tmp_path / "work"
     work.mkdir()
     leader = cli.start(store, work, "wait", "--clean", "never")
     try:
+
         def holding() -> bool:
             assert leader.poll() is None, leader.communicate()
             if not store.exists():

@@ -8,9 +8,20 @@ from typing import Any
 
 import pytest
 
-FLAGS = ("--logCritical", "--logError", "--logWarning", "--logInfo", "--logDebug",
-         "--logTrace", "--logOff", "--logLevel", "--logFile", "--rotatingLogging",
-         "--logColors", "--tempDirRoot")
+FLAGS = (
+    "--logCritical",
+    "--logError",
+    "--logWarning",
+    "--logInfo",
+    "--logDebug",
+    "--logTrace",
+    "--logOff",
+    "--logLevel",
+    "--logFile",
+    "--rotatingLogging",
+    "--logColors",
+    "--tempDirRoot",
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +45,21 @@ def commands(store: Path, place: Path) -> dict[str, list[str]]:
         "report": [str(store), "-o", str(place / "report.html")],
         "kill": [str(store)],
         "debug-job": [str(store), "explode"],
-        "debug-file": [str(store), "--fetchEntireJobStore", "true", "--localFilePath",
-                       str(place / "fetched")],
+        "debug-file": [
+            str(store),
+            "--fetchEntireJobStore",
+            "true",
+            "--localFilePath",
+            str(place / "fetched"),
+        ],
         "prune-cache": [str(place / "cache")],
         "config": [str(place / "moil.yaml")],
     }
 
 
 def test_every_subcommand_logs_at_the_level_asked_to_its_log_file(
-        finished: Path, tmp_path: Path, cli: Any) -> None:
+    finished: Path, tmp_path: Path, cli: Any
+) -> None:
     for name, args in commands(finished, tmp_path).items():
         debug_log, quiet_log = tmp_path / f"{name}.debug.log", tmp_path / f"{name}.off.log"
         plain = cli.toil(name, *args)
@@ -57,23 +74,36 @@ def test_every_subcommand_logs_at_the_level_asked_to_its_log_file(
         assert bad.returncode == 2
         levels = "CRITICAL, ERROR, WARNING, INFO, DEBUG, TRACE, OFF"
         assert bad.stderr.splitlines() == [
-            f"toil {name}: --logLevel LOUD: not a level; use one of {levels}"], name
+            f"toil {name}: --logLevel LOUD: not a level; use one of {levels}"
+        ], name
 
 
 def test_debug_job_logs_debug_by_default_as_toil_and_info_hides_it(
-        finished: Path, tmp_path: Path, cli: Any) -> None:
+    finished: Path, tmp_path: Path, cli: Any
+) -> None:
     default = cli.toil("debug-job", "--logFile", str(tmp_path / "a.log"), str(finished), "explode")
     assert default.returncode == 1, default.stderr
     assert "DEBUG runner.cli: toil debug-job" in (tmp_path / "a.log").read_text()
-    info = cli.toil("debug-job", "--logInfo", "--logFile", str(tmp_path / "b.log"),
-                    str(finished), "explode")
+    info = cli.toil(
+        "debug-job", "--logInfo", "--logFile", str(tmp_path / "b.log"), str(finished), "explode"
+    )
     assert info.returncode == 1, info.stderr
     assert "DEBUG" not in (tmp_path / "b.log").read_text()
 
 
 def test_every_subcommand_lists_the_logging_options(cli: Any) -> None:
-    for name in ("status", "stats", "report", "clean", "kill", "debug-job", "debug-file",
-                 "prune-cache", "config", "server"):
+    for name in (
+        "status",
+        "stats",
+        "report",
+        "clean",
+        "kill",
+        "debug-job",
+        "debug-file",
+        "prune-cache",
+        "config",
+        "server",
+    ):
         shown = cli.toil(name, "--help")
         assert shown.returncode == 0, shown.stderr
         missing = [flag for flag in FLAGS if flag not in shown.stdout]
@@ -81,7 +111,8 @@ def test_every_subcommand_lists_the_logging_options(cli: Any) -> None:
 
 
 def test_temp_dir_root_must_exist_and_log_file_must_be_writable(
-        finished: Path, tmp_path: Path, cli: Any) -> None:
+    finished: Path, tmp_path: Path, cli: Any
+) -> None:
     gone = cli.toil("status", "--tempDirRoot", str(tmp_path / "nope"), str(finished))
     assert gone.returncode == 2 and gone.stderr.count("\n") == 1
     assert "--tempDirRoot" in gone.stderr and "no such directory" in gone.stderr

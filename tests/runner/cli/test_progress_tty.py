@@ -28,8 +28,11 @@ LINE_START = re.compile(r"^\[\d\d:\d\d:\d\d\] (INFO|ERROR) ")
 def run_on_terminal(tmp_path: Path, fail: int = -1) -> tuple[int, str, bytes]:
     """Run the 50-job scatter with stderr on a pseudo-terminal (120 columns) and stdout
     on a pipe; returns the exit code, stdout and all the terminal got."""
-    (tmp_path / "wf.cwl").write_text(SCATTER_CWL.replace("default: -1", f"default: {fail}")
-                                     .replace("'echo $0;", "'sleep 0.1; echo $0;"))
+    (tmp_path / "wf.cwl").write_text(
+        SCATTER_CWL.replace("default: -1", f"default: {fail}").replace(
+            "'echo $0;", "'sleep 0.1; echo $0;"
+        )
+    )
     (tmp_path / "job.json").write_text(json.dumps({"items": list(range(50))}))
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
@@ -37,10 +40,26 @@ def run_on_terminal(tmp_path: Path, fail: int = -1) -> tuple[int, str, bytes]:
     for name in ("NO_COLOR", "COLUMNS", "LINES", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
         env.pop(name, None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "languages.cwl.cli", "--retryCount", "0", "--outdir", "out",
-         "--writeLogs", "joblogs", "--writeLogsFromAllJobs", "wf.cwl", "job.json"],
-        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=slave, text=True,
+        [
+            sys.executable,
+            "-m",
+            "languages.cwl.cli",
+            "--retryCount",
+            "0",
+            "--outdir",
+            "out",
+            "--writeLogs",
+            "joblogs",
+            "--writeLogsFromAllJobs",
+            "wf.cwl",
+            "job.json",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        text=True,
     )
     os.close(slave)
     got = bytearray()

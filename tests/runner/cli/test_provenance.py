@@ -142,8 +142,15 @@ def crate_tools(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     except toolcache.ToolUnavailable as exc:
         pytest.skip(f"rocrate, runcrate and roc-validator cannot be installed here: {exc}")
     cache = tmp_path_factory.mktemp("crate-cache") / "http"
-    subprocess.run([str(venv / "bin" / "python"), str(Path(__file__).with_name(
-        "crate_cache_seed.py")), str(cache)], check=True, timeout=120)
+    subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            str(Path(__file__).with_name("crate_cache_seed.py")),
+            str(cache),
+        ],
+        check=True,
+        timeout=120,
+    )
     return venv, cache
 
 
@@ -151,18 +158,45 @@ def check_crate(crate: Path, crate_tools: tuple[Path, Path]) -> dict[str, Any]:
     """Validate the crate with rocrate-validator and runcrate; what ro-crate-py reads."""
     tools, cache = crate_tools
     validated = subprocess.run(
-        [str(tools / "bin" / "rocrate-validator"), "-y", "--disable-color", "validate",
-         "--offline", "--cache-path", str(cache), "-p", "provenance-run-crate-0.5", "-l",
-         "required", "-f", "json", str(crate)],
-        capture_output=True, text=True, timeout=300, check=False)
+        [
+            str(tools / "bin" / "rocrate-validator"),
+            "-y",
+            "--disable-color",
+            "validate",
+            "--offline",
+            "--cache-path",
+            str(cache),
+            "-p",
+            "provenance-run-crate-0.5",
+            "-l",
+            "required",
+            "-f",
+            "json",
+            str(crate),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert validated.returncode == 0, validated.stdout[-3000:] + validated.stderr[-2000:]
-    verdict = json.loads(validated.stdout[validated.stdout.index("{"):])
+    verdict = json.loads(validated.stdout[validated.stdout.index("{") :])
     assert verdict["passed"] is True, verdict.get("issues")
-    report = subprocess.run([str(tools / "bin" / "runcrate"), "report", str(crate)],
-                            capture_output=True, text=True, timeout=120, check=False)
+    report = subprocess.run(
+        [str(tools / "bin" / "runcrate"), "report", str(crate)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert report.returncode == 0, report.stderr[-2000:]
-    read = subprocess.run([str(tools / "bin" / "python"), "-c", READ_BACK, str(crate)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    read = subprocess.run(
+        [str(tools / "bin" / "python"), "-c", READ_BACK, str(crate)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert read.returncode == 0, read.stderr[-2000:]
     found: dict[str, Any] = json.loads(read.stdout)
     found["report"] = report.stdout
@@ -178,21 +212,40 @@ def cwl_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     crate = tmp_path / "crate"
     runner = Path(sys.executable).parent / "toil-cwl-runner"
     run = subprocess.run(
-        [str(runner), "--provenance", str(crate), "--orcid", "0000-0002-1825-0097",
-         "--full-name", "Josiah Carberry", "--enable-host-provenance",
-         "--outdir", str(tmp_path / "out"), "wf.cwl", "job.yml"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+        [
+            str(runner),
+            "--provenance",
+            str(crate),
+            "--orcid",
+            "0000-0002-1825-0097",
+            "--full-name",
+            "Josiah Carberry",
+            "--enable-host-provenance",
+            "--outdir",
+            str(tmp_path / "out"),
+            "wf.cwl",
+            "job.yml",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     assert "could not write" not in run.stderr, run.stderr
     return crate
 
 
 def test_a_cwl_run_gives_a_provenance_run_crate(
-        cwl_run: Path, crate_tools: tuple[Path, Path]) -> None:
+    cwl_run: Path, crate_tools: tuple[Path, Path]
+) -> None:
     crate = cwl_run
     found = check_crate(crate, crate_tools)
-    assert found["made"] == {"outputs/upper.txt": "wf.cwl/upper",
-                             "outputs/count.txt": "wf.cwl/count"}, found
+    assert found["made"] == {
+        "outputs/upper.txt": "wf.cwl/upper",
+        "outputs/count.txt": "wf.cwl/count",
+    }, found
     assert found["language"] == "CWL" and found["main"] == "workflow/wf.cwl"
     assert (crate / "outputs/upper.txt").read_text() == "HELLO\n"
     metadata = (crate / "ro-crate-metadata.json").read_text()
@@ -204,8 +257,13 @@ def test_a_cwl_run_gives_a_provenance_run_crate(
 
 def cwlprov(tool: Path, crate: Path, *args: str) -> str:
     """What ``cwlprov -d CRATE ARGS`` prints (asserting it exits 0)."""
-    done = subprocess.run([str(tool), "--no-hints", "-d", str(crate), *args],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [str(tool), "--no-hints", "-d", str(crate), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return done.stdout
 
@@ -222,19 +280,26 @@ def test_a_cwl_run_gives_a_cwlprov_research_object(cwl_run: Path) -> None:
     assert re.search(r"Packaged By: moil \d", who), who
     # which step's run generated which output file: the steps `cwlprov run` lists, the
     # outputs `cwlprov outputs STEP` names (by checksum) and the files in --outdir
-    steps = re.findall(r"Step (\S+) +Run of workflow/packed\.cwl#(\S+)",
-                       cwlprov(tool, crate, "run"))
+    steps = re.findall(
+        r"Step (\S+) +Run of workflow/packed\.cwl#(\S+)", cwlprov(tool, crate, "run")
+    )
     made, used = {}, {}
     for step_id, step in steps:
-        for checksum in re.findall(r"urn:hash::sha1:(\w+)",
-                                   cwlprov(tool, crate, "outputs", step_id)):
+        for checksum in re.findall(
+            r"urn:hash::sha1:(\w+)", cwlprov(tool, crate, "outputs", step_id)
+        ):
             made[checksum] = step
-        used[step] = dict(re.findall(r"Input (\w+):\nurn:hash::sha1:(\w+)",
-                                     cwlprov(tool, crate, "inputs", step_id)))
+        used[step] = dict(
+            re.findall(
+                r"Input (\w+):\nurn:hash::sha1:(\w+)", cwlprov(tool, crate, "inputs", step_id)
+            )
+        )
     out = crate.parent / "out"
     sha1 = {f.name: hashlib.sha1(f.read_bytes()).hexdigest() for f in out.iterdir()}
     assert {name: made.get(digest) for name, digest in sha1.items()} == {
-        "upper.txt": "main/upper", "count.txt": "main/count"}, (made, sha1)
+        "upper.txt": "main/upper",
+        "count.txt": "main/count",
+    }, (made, sha1)
     # and what each step's run used: count read the file upper made, upper the word
     assert used["main/count"] == {"f": sha1["upper.txt"]}, used
     assert used["main/upper"]["w"] == hashlib.sha1(b"hello").hexdigest(), used
@@ -252,8 +317,7 @@ def test_a_cwl_run_gives_a_cwlprov_research_object(cwl_run: Path) -> None:
             assert SECRET.encode() not in path.read_bytes(), path
 
 
-def test_a_second_cwl_run_into_the_directory_leaves_a_valid_research_object(
-        tmp_path: Path) -> None:
+def test_a_second_cwl_run_into_the_directory_leaves_a_valid_research_object(tmp_path: Path) -> None:
     try:
         venv = toolcache.python_venv("cwlprov-tools", CWLPROV_TOOLS)
     except toolcache.ToolUnavailable as exc:
@@ -264,9 +328,21 @@ def test_a_second_cwl_run_into_the_directory_leaves_a_valid_research_object(
     for word in ("hello", "again"):
         (tmp_path / "job.yml").write_text(f"word: {word}\ntoken: t\n")
         run = subprocess.run(
-            [str(runner), "--provenance", str(crate), "--outdir", str(tmp_path / word),
-             "wf.cwl", "job.yml"],
-            capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+            [
+                str(runner),
+                "--provenance",
+                str(crate),
+                "--outdir",
+                str(tmp_path / word),
+                "wf.cwl",
+                "job.yml",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+            check=False,
+        )
         assert run.returncode == 0 and "could not write" not in run.stderr, run.stderr
     # the first run's payload is gone: a bag whose data/ holds files its manifest does not
     # list is invalid
@@ -288,13 +364,26 @@ def test_a_lone_tools_research_object_is_its_run(tmp_path: Path) -> None:
         pytest.skip(f"cwlprov cannot be installed here: {exc}")
     (tmp_path / "tool.cwl").write_text(
         "cwlVersion: v1.2\nclass: CommandLineTool\nbaseCommand: [echo, made]\n"
-        "inputs: {}\nstdout: made.txt\noutputs: {out: stdout}\n")
+        "inputs: {}\nstdout: made.txt\noutputs: {out: stdout}\n"
+    )
     crate = tmp_path / "crate"
     runner = Path(sys.executable).parent / "toil-cwl-runner"
     run = subprocess.run(
-        [str(runner), "--provenance", str(crate), "--enable-user-provenance", "--outdir",
-         str(tmp_path / "out"), "tool.cwl"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+        [
+            str(runner),
+            "--provenance",
+            str(crate),
+            "--enable-user-provenance",
+            "--outdir",
+            str(tmp_path / "out"),
+            "tool.cwl",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        check=False,
+    )
     assert run.returncode == 0 and "could not write" not in run.stderr, run.stderr
     tool = venv / "bin" / "cwlprov"
     assert "Valid CWLProv RO" in cwlprov(tool, crate, "validate")
@@ -307,14 +396,28 @@ def test_a_lone_tools_research_object_is_its_run(tmp_path: Path) -> None:
 
 
 def test_a_wdl_run_gives_a_provenance_run_crate(
-        tmp_path: Path, crate_tools: tuple[Path, Path]) -> None:
+    tmp_path: Path, crate_tools: tuple[Path, Path]
+) -> None:
     (tmp_path / "pair.wdl").write_text(WDL)
     (tmp_path / "in.json").write_text('{"pair.word": "hello"}')
     crate = tmp_path / "crate"
     runner = Path(sys.executable).parent / "toil-wdl-runner"
     run = subprocess.run(
-        [str(runner), "--provenance", str(crate), "-o", str(tmp_path / "out"), "pair.wdl",
-         "in.json"], capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+        [
+            str(runner),
+            "--provenance",
+            str(crate),
+            "-o",
+            str(tmp_path / "out"),
+            "pair.wdl",
+            "in.json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     found = check_crate(crate, crate_tools)
     made = {Path(k).name: v for k, v in found["made"].items()}
@@ -323,7 +426,8 @@ def test_a_wdl_run_gives_a_provenance_run_crate(
 
 
 def test_a_python_run_gives_a_provenance_run_crate(
-        tmp_path: Path, crate_tools: tuple[Path, Path], cli: Any) -> None:
+    tmp_path: Path, crate_tools: tuple[Path, Path], cli: Any
+) -> None:
     store, work, crate = tmp_path / "store", tmp_path / "work", tmp_path / "crate"
     work.mkdir()
     result = cli.run(store, work, "stats", "--provenance", str(crate))
@@ -335,12 +439,25 @@ def test_a_python_run_gives_a_provenance_run_crate(
 
 
 def test_a_python_runs_exported_file_is_in_its_crate(
-        tmp_path: Path, crate_tools: tuple[Path, Path]) -> None:
+    tmp_path: Path, crate_tools: tuple[Path, Path]
+) -> None:
     (tmp_path / "export.py").write_text(PYTHON)
     crate = tmp_path / "crate"
     run = subprocess.run(
-        [sys.executable, "export.py", str(tmp_path / "store"), "made.txt", "--provenance",
-         str(crate)], capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+        [
+            sys.executable,
+            "export.py",
+            str(tmp_path / "store"),
+            "made.txt",
+            "--provenance",
+            str(crate),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "made.txt").read_text() == "made by a job"
     found = check_crate(crate, crate_tools)

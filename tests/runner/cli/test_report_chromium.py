@@ -68,9 +68,17 @@ steps:
     out: [out]
 """
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 
 @pytest.fixture(scope="session")
@@ -82,10 +90,17 @@ def chromium() -> str:
         pytest.skip("chromium is not installed and there is no apt-get to install it")
     env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]
-    subprocess.run([*apt, "update"], capture_output=True, text=True, timeout=900, env=env,
-                   check=False)
-    result = subprocess.run([*apt, "install", "-y", "--no-install-recommends", "chromium"],
-                            capture_output=True, text=True, timeout=900, env=env, check=False)
+    subprocess.run(
+        [*apt, "update"], capture_output=True, text=True, timeout=900, env=env, check=False
+    )
+    result = subprocess.run(
+        [*apt, "install", "-y", "--no-install-recommends", "chromium"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        check=False,
+    )
     found = shutil.which("chromium")
     if not found:
         pytest.skip(f"chromium could not be installed with apt-get: {result.stderr[-500:]}")
@@ -98,9 +113,9 @@ def read_png(path: Path) -> tuple[int, int, list[tuple[int, ...]]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     offset, idat, header = 8, b"", b""
     while offset < len(data):
-        (length,) = struct.unpack(">I", data[offset:offset + 4])
-        kind = data[offset + 4:offset + 8]
-        body = data[offset + 8:offset + 8 + length]
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind = data[offset + 4 : offset + 8]
+        body = data[offset + 8 : offset + 8 + length]
         if kind == b"IHDR":
             header = body
         elif kind == b"IDAT":
@@ -114,7 +129,7 @@ def read_png(path: Path) -> tuple[int, int, list[tuple[int, ...]]]:
     previous = bytearray(stride)
     for y in range(height):
         start = y * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
         for i in range(stride):
             left = line[i - channels] if i >= channels else 0
             up = previous[i]
@@ -127,12 +142,15 @@ def read_png(path: Path) -> tuple[int, int, list[tuple[int, ...]]]:
                 line[i] = (line[i] + (left + up) // 2) & 0xFF
             elif kind == 4:
                 guess = left + up - corner
-                best = min((abs(guess - left), 0, left), (abs(guess - up), 1, up),
-                           (abs(guess - corner), 2, corner))[2]
+                best = min(
+                    (abs(guess - left), 0, left),
+                    (abs(guess - up), 1, up),
+                    (abs(guess - corner), 2, corner),
+                )[2]
                 line[i] = (line[i] + best) & 0xFF
         rows.append(line)
         previous = line
-    pixels = [tuple(row[x * channels:x * channels + 3]) for row in rows for x in range(width)]
+    pixels = [tuple(row[x * channels : x * channels + 3]) for row in rows for x in range(width)]
     return width, height, pixels
 
 
@@ -154,13 +172,25 @@ def playwright_or_skip() -> tuple[str, Path]:
         pytest.skip(f"playwright-core cannot be installed here: {exc}")
 
 
-def check_in_browser(chromium: str, page: Path, shots: str,
-                     failed_search: str | None = None) -> dict[str, Any]:
+def check_in_browser(
+    chromium: str, page: Path, shots: str, failed_search: str | None = None
+) -> dict[str, Any]:
     node, playwright = playwright_or_skip()
-    argv = [node, str(Path(__file__).with_name("report_check.mjs")), str(playwright), chromium,
-            page.as_uri(), str(artifacts() / shots)]
-    result = subprocess.run(argv + ([failed_search] if failed_search else []),
-                            capture_output=True, text=True, timeout=300, check=False)
+    argv = [
+        node,
+        str(Path(__file__).with_name("report_check.mjs")),
+        str(playwright),
+        chromium,
+        page.as_uri(),
+        str(artifacts() / shots),
+    ]
+    result = subprocess.run(
+        argv + ([failed_search] if failed_search else []),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     seen: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen["errors"] == [] and seen["requests"] == [], seen  # no script error, no fetch
@@ -193,20 +223,36 @@ def synthetic_store(where: Path) -> str:
             ok = (step, index) not in FAILED
             job_id = f"{step:02d}{index:04d}" + "0" * 26
             stats: dict[str, float | str] = {
-                "wall": end - start, "cpu": tool * rng.uniform(0.1, 1.9),
-                "rss_kib": 60_000.0, "tool_rss_kib": rng.uniform(1e3, 4e6), "start": start,
-                "end": end, "tool_start": start + 0.1, "tool_end": end - 0.1, "local": 0.0,
-                "ok": float(ok), "host": f"node{batch % 7}", "queued": queued,
-                "batch_id": float(batch), "cores": 2.0, "memory": 8.0 * 2**30,
-                "disk": 2.0 * 2**30, "rchar": 1e6, "wchar": 5e5, "read_bytes": 0.0,
-                "write_bytes": 4096.0, "attempt": 0.0,
+                "wall": end - start,
+                "cpu": tool * rng.uniform(0.1, 1.9),
+                "rss_kib": 60_000.0,
+                "tool_rss_kib": rng.uniform(1e3, 4e6),
+                "start": start,
+                "end": end,
+                "tool_start": start + 0.1,
+                "tool_end": end - 0.1,
+                "local": 0.0,
+                "ok": float(ok),
+                "host": f"node{batch % 7}",
+                "queued": queued,
+                "batch_id": float(batch),
+                "cores": 2.0,
+                "memory": 8.0 * 2**30,
+                "disk": 2.0 * 2**30,
+                "rchar": 1e6,
+                "wchar": 5e5,
+                "read_bytes": 0.0,
+                "write_bytes": 4096.0,
+                "attempt": 0.0,
                 "display": f"wf/step{step:02d}[{index}]",
             }
             if not ok:
                 stats.update(exit_code=3.0, error=f"step{step:02d}[{index}]: the tool exited 3")
                 log = where.parent / f"log-{job_id}.txt"
-                log.write_text("".join(f"line {n} of the tool's chatter\n" for n in range(80))
-                               + f"disk quota exceeded on shard {step}-{index}\n")
+                log.write_text(
+                    "".join(f"line {n} of the tool's chatter\n" for n in range(80))
+                    + f"disk quota exceeded on shard {step}-{index}\n"
+                )
                 store.save_job_log(job_id, str(log))
             records += encode(JobStats(job_id, f"wf/step{step:02d}", stats))
     store.append_records(records)
@@ -216,7 +262,8 @@ def synthetic_store(where: Path) -> str:
 
 
 def test_a_10000_job_report_opens_fast_with_labels_and_fits_1400px(
-        tmp_path: Path, chromium: str, cli: Any) -> None:
+    tmp_path: Path, chromium: str, cli: Any
+) -> None:
     locator = synthetic_store(tmp_path / "store")
     page, trace = tmp_path / "report.html", tmp_path / "trace.tsv"
     made = cli.toil("report", locator, "-o", str(page), "--trace", str(trace), timeout=300)
@@ -237,16 +284,33 @@ def test_a_10000_job_report_opens_fast_with_labels_and_fits_1400px(
 
 
 def test_report_of_a_cwl_scatter_shows_the_failed_tool_and_its_log_tail(
-        tmp_path: Path, chromium: str) -> None:
+    tmp_path: Path, chromium: str
+) -> None:
     (tmp_path / "wf.cwl").write_text(WORKFLOW)
     (tmp_path / "job.yml").write_text(f"words: [{', '.join(WORDS)}]\n")
     page, trace = tmp_path / "report.html", tmp_path / "trace.tsv"
     runner = Path(sys.executable).parent / "toil-cwl-runner"
     run = subprocess.run(
-        [str(runner), "--jobStore", str(tmp_path / "store"), "--report", str(page),
-         "--trace", str(trace), "--retryCount", "0", "--outdir", str(tmp_path / "out"),
-         str(tmp_path / "wf.cwl"), str(tmp_path / "job.yml")],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
+        [
+            str(runner),
+            "--jobStore",
+            str(tmp_path / "store"),
+            "--report",
+            str(page),
+            "--trace",
+            str(trace),
+            "--retryCount",
+            "0",
+            "--outdir",
+            str(tmp_path / "out"),
+            str(tmp_path / "wf.cwl"),
+            str(tmp_path / "job.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        check=False,
     )
     assert run.returncode == 1, run.stderr
     lines = [line.split("\t") for line in trace.read_text().splitlines()]

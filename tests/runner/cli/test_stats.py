@@ -29,8 +29,7 @@ def stats_run(tmp_path_factory: pytest.TempPathFactory, cli: Any) -> Path:
     return store
 
 
-def test_stats_reports_every_job_name_with_consistent_figures(stats_run: Path,
-                                                               cli: Any) -> None:
+def test_stats_reports_every_job_name_with_consistent_figures(stats_run: Path, cli: Any) -> None:
     result = cli.toil("stats", "--raw", str(stats_run))
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -40,14 +39,16 @@ def test_stats_reports_every_job_name_with_consistent_figures(stats_run: Path,
     total = data["total"]
     assert total["count"] == sum(t["count"] for t in types.values()) == 9
     for category in ("time", "clock", "wait", "memory", "disk"):
-        assert math.isclose(total[category]["total"],
-                            sum(t[category]["total"] for t in types.values()), rel_tol=1e-9)
+        assert math.isclose(
+            total[category]["total"],
+            sum(t[category]["total"] for t in types.values()),
+            rel_tol=1e-9,
+        )
         for entry in [*types.values(), total]:
             figures = entry[category]
             assert figures["min"] <= figures["med"] <= figures["max"]
             assert figures["min"] <= figures["ave"] <= figures["max"]
-            assert math.isclose(figures["ave"] * entry["count"], figures["total"],
-                                rel_tol=1e-9)
+            assert math.isclose(figures["ave"] * entry["count"], figures["total"], rel_tol=1e-9)
     for name in WORKER_NAMES:
         assert types[name]["time"]["min"] > 0 and types[name]["memory"]["min"] > 0
     assert types["burn"]["clock"]["min"] >= 0.25, "0.3 s of CPU burnt in each burn job"
@@ -93,20 +94,23 @@ def test_stats_sort_takes_toils_directions(stats_run: Path, cli: Any) -> None:
     assert order("--sortCategory", "count", "--sort", "decending")[0] == "burn"
     bad = cli.toil("stats", "--sort", "upwards", str(stats_run))
     assert bad.returncode == 2
-    assert bad.stderr == ("toil stats: --sort: unknown upwards; choose from ascending, "
-                          "decending, descending\n")
+    assert bad.stderr == (
+        "toil stats: --sort: unknown upwards; choose from ascending, decending, descending\n"
+    )
 
 
-def test_stats_html_is_self_contained_with_every_attempt(stats_run: Path, tmp_path: Path,
-                                                         cli: Any) -> None:
+def test_stats_html_is_self_contained_with_every_attempt(
+    stats_run: Path, tmp_path: Path, cli: Any
+) -> None:
     page = tmp_path / "report.html"
     result = cli.toil("stats", "--html", str(page), str(stats_run))
     assert result.returncode == 0, result.stderr
     text = page.read_text()
     assert "<div id='timeline'" in text and "echarts" in text
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text), "nothing fetched"
-    blob = re.search(r"<script type='application/json' id='moil-data'>(.*?)</script>", text,
-                     re.DOTALL)
+    blob = re.search(
+        r"<script type='application/json' id='moil-data'>(.*?)</script>", text, re.DOTALL
+    )
     assert blob is not None
     data = json.loads(blob.group(1))
     assert data["summary"]["total"]["count"] == len(data["jobs"]) == 9, "one row per attempt"
@@ -136,8 +140,19 @@ def test_failed_job_logs_go_to_write_logs_dirs(tmp_path: Path, cli: Any) -> None
     store, work = tmp_path / "store", tmp_path / "work"
     plain, zipped, leader_log = tmp_path / "logs", tmp_path / "gz", tmp_path / "leader.log"
     work.mkdir()
-    result = cli.run(store, work, "fail", "--retryCount", "1", "--writeLogs", str(plain),
-                     "--writeLogsGzip", str(zipped), "--logFile", str(leader_log))
+    result = cli.run(
+        store,
+        work,
+        "fail",
+        "--retryCount",
+        "1",
+        "--writeLogs",
+        str(plain),
+        "--writeLogsGzip",
+        str(zipped),
+        "--logFile",
+        str(leader_log),
+    )
     assert result.returncode != 0
     files = sorted(p.name for p in plain.iterdir())
     assert len(files) == 2 and all(f.startswith("explode_") for f in files), files
@@ -152,8 +167,18 @@ def test_failed_job_logs_go_to_write_logs_dirs(tmp_path: Path, cli: Any) -> None
 def test_write_logs_from_all_jobs_truncated_to_max_size(tmp_path: Path, cli: Any) -> None:
     store, work, logs = tmp_path / "store", tmp_path / "work", tmp_path / "logs"
     work.mkdir()
-    result = cli.run(store, work, "fail", "--retryCount", "0", "--writeLogs", str(logs),
-                     "--writeLogsFromAllJobs", "--maxLogFileSize", "400")
+    result = cli.run(
+        store,
+        work,
+        "fail",
+        "--retryCount",
+        "0",
+        "--writeLogs",
+        str(logs),
+        "--writeLogsFromAllJobs",
+        "--maxLogFileSize",
+        "400",
+    )
     assert result.returncode != 0
     names = sorted(p.name.split("_")[0] for p in logs.iterdir())
     assert names == ["explode", "quick", "quick"]  # root wrote no log, gather never ran
@@ -164,7 +189,8 @@ def test_write_logs_from_all_jobs_truncated_to_max_size(tmp_path: Path, cli: Any
 
 
 def test_report_live_refreshes_while_the_run_goes_and_stops_when_it_ends(
-        tmp_path: Path, cli: Any) -> None:
+    tmp_path: Path, cli: Any
+) -> None:
     import subprocess
     import sys
 
@@ -176,9 +202,22 @@ def test_report_live_refreshes_while_the_run_goes_and_stops_when_it_ends(
     try:
         cli.wait_for(lambda: len(cli.executions(work)) >= 2, "the quick jobs")
         live = subprocess.Popen(
-            [sys.executable, "-m", "runner.cli.toil_cmd", "report", str(store), "-o", str(page),
-             "--live", "--interval", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+            [
+                sys.executable,
+                "-m",
+                "runner.cli.toil_cmd",
+                "report",
+                str(store),
+                "-o",
+                str(page),
+                "--live",
+                "--interval",
+                "0.5",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         cli.wait_for(lambda: page.exists() and "moil-data" in page.read_text(), "a live page")
         text = page.read_text()
         assert "http-equiv='refresh' content='1'" in text and "<b>live</b>" in text
@@ -193,6 +232,7 @@ def test_report_live_refreshes_while_the_run_goes_and_stops_when_it_ends(
     assert live.returncode == 0, live_err
     final = page.read_text()
     assert "http-equiv='refresh'" not in final and "id='state'>succeeded<" in final
-    blob = re.search(r"<script type='application/json' id='moil-data'>(.*?)</script>", final,
-                     re.DOTALL)
+    blob = re.search(
+        r"<script type='application/json' id='moil-data'>(.*?)</script>", final, re.DOTALL
+    )
     assert blob is not None and len(json.loads(blob.group(1))["jobs"]) == 7

@@ -14,6 +14,7 @@ def test_status_of_a_running_run_shows_its_running_jobs(tmp_path: Path, cli: Any
     work.mkdir()
     leader = cli.start(store, work, "wait", "--clean", "never")
     try:
+
         def three_running() -> dict[str, Any] | None:
             assert leader.poll() is None, leader.communicate()
             if not store.exists():
@@ -44,8 +45,7 @@ def test_status_of_a_running_run_shows_its_running_jobs(tmp_path: Path, cli: Any
     assert cli.toil("status", "--failIfNotComplete", str(store)).returncode == 0
 
 
-def test_status_of_a_failed_run_names_the_job_and_shows_its_log(tmp_path: Path,
-                                                                 cli: Any) -> None:
+def test_status_of_a_failed_run_names_the_job_and_shows_its_log(tmp_path: Path, cli: Any) -> None:
     store, work = tmp_path / "store", tmp_path / "work"
     work.mkdir()
     result = cli.run(store, work, "fail", "--retryCount", "0")
@@ -73,8 +73,9 @@ def test_status_of_a_failed_run_names_the_job_and_shows_its_log(tmp_path: Path,
     assert "explode" in only_failed.stdout and "quick" not in only_failed.stdout
 
 
-def test_status_counts_from_the_journal_when_the_leader_was_killed(tmp_path: Path,
-                                                                   cli: Any) -> None:
+def test_status_counts_from_the_journal_when_the_leader_was_killed(
+    tmp_path: Path, cli: Any
+) -> None:
     store, work = tmp_path / "store", tmp_path / "work"
     work.mkdir()
     leader = cli.start(store, work, "wait")
@@ -112,8 +113,10 @@ def test_per_job_children_and_dot_views_of_a_failed_run(tmp_path: Path, cli: Any
     assert cli.run(store, work, "fail", "--retryCount", "1", "--clean", "never").returncode != 0
     per_job = cli.toil("status", "--perJob", str(store))
     assert per_job.returncode == 0, per_job.stderr
-    rows = [dict(part.split(":", 1) for part in line.split("\t"))
-            for line in per_job.stdout.splitlines()]
+    rows = [
+        dict(part.split(":", 1) for part in line.split("\t"))
+        for line in per_job.stdout.splitlines()
+    ]
     by_name: dict[str, list[dict[str, str]]] = {}
     for row in rows:
         by_name.setdefault(row["JOB"].split()[0], []).append(row)
@@ -121,7 +124,10 @@ def test_per_job_children_and_dot_views_of_a_failed_run(tmp_path: Path, cli: Any
     assert [r["STATE"] for r in by_name["quick"]] == ["done", "done"]
     (explode,) = by_name["explode"]
     assert (explode["STATE"], explode["FAILED_ATTEMPTS"], explode["TRYS_REMAINING"]) == (
-        "failed", "2", "0")
+        "failed",
+        "2",
+        "0",
+    )
     assert Path(explode["LOG_FILE"]).read_text().count("boom 4242") >= 1
     assert by_name["gather"][0]["STATE"] == "waiting" and "LOG_FILE" not in by_name["gather"][0]
     assert by_name["root"][0]["CHILD_NUMBER"] == "4"
@@ -134,7 +140,8 @@ def test_per_job_children_and_dot_views_of_a_failed_run(tmp_path: Path, cli: Any
     successors = line.split("\t")[1:]
     assert sorted(successors) == sorted(
         [f"(CHILD_JOB:{job},PRECEDENCE:0)" for job in [*ids["quick"], *ids["explode"]]]
-        + [f"(CHILD_JOB:{ids['gather'][0]},PRECEDENCE:1)"])
+        + [f"(CHILD_JOB:{ids['gather'][0]},PRECEDENCE:1)"]
+    )
 
     dot = cli.toil("status", "--dot", str(store))
     assert dot.returncode == 0, dot.stderr
@@ -150,7 +157,8 @@ def test_per_job_children_and_dot_views_of_a_failed_run(tmp_path: Path, cli: Any
     jobs = cli.toil("status", str(store), "--jobs", "quick", ids["explode"][0].split()[1][:8])
     assert jobs.returncode == 0, jobs.stderr
     assert sorted(x.split("\t")[0] for x in jobs.stdout.splitlines()) == sorted(
-        f"JOB:{job}" for job in [*ids["quick"], *ids["explode"]])
+        f"JOB:{job}" for job in [*ids["quick"], *ids["explode"]]
+    )
     unknown = cli.toil("status", "--perJob", str(store), "--jobs", "nosuch")
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
     assert "'nosuch'" in unknown.stderr

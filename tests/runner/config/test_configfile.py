@@ -23,8 +23,13 @@ from runner.config.options import build_config
 from runner.config.runconfig import RunConfig
 
 REPO = Path(__file__).resolve().parents[3]
-VARIABLES = ("TOIL_WORKDIR", "TOIL_BATCH_SYSTEM", "TOIL_SLURM_PARTITION", "TOIL_SLURM_TIME",
-             "TOIL_BATCH_LOGS_DIR")
+VARIABLES = (
+    "TOIL_WORKDIR",
+    "TOIL_BATCH_SYSTEM",
+    "TOIL_SLURM_PARTITION",
+    "TOIL_SLURM_TIME",
+    "TOIL_BATCH_LOGS_DIR",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -39,11 +44,18 @@ def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def command(module: str, *args: str, cwd: Path, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
+def command(
+    module: str, *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-        timeout=300, check=False, env=dict(os.environ, PYTHONPATH=str(REPO), **(env or {})))
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=dict(os.environ, PYTHONPATH=str(REPO), **(env or {})),
+    )
 
 
 def toil_config(path: Path) -> str:
@@ -76,8 +88,11 @@ def test_toil_config_writes_every_option_and_reads_back_as_the_defaults(tmp_path
     assert "#outdir:" in lines and "#outputDialect: cromwell" in lines
     every = tmp_path / "every.yaml"
     every.write_text(uncommented(text))
-    commands = ((parse_arguments, ["wf.cwl"], CwlSettings), (wdl_args, ["wf.wdl"], WdlSettings),
-                (api_args, ["js"], None))
+    commands = (
+        (parse_arguments, ["wf.cwl"], CwlSettings),
+        (wdl_args, ["wf.wdl"], WdlSettings),
+        (api_args, ["js"], None),
+    )
     for parse, tail, frontend in commands:
         plain = parse(tail)
         read = parse(["--config", str(every), *tail])
@@ -88,10 +103,14 @@ def test_toil_config_writes_every_option_and_reads_back_as_the_defaults(tmp_path
 
 def test_an_edited_toil_config_file_sets_its_values(tmp_path: Path) -> None:
     text = toil_config(tmp_path / "moil.yaml")
-    edits = {"#retryCount: 1": "retryCount: 5", "#logLevel: INFO": "logLevel: debug",
-             "#defaultMemory: 2147483648": "defaultMemory: 3G",
-             "#batchSystem: single_machine": "batchSystem: slurm",
-             "#slurmPartition:": "slurmPartition: short", "#stats: false": "stats: true"}
+    edits = {
+        "#retryCount: 1": "retryCount: 5",
+        "#logLevel: INFO": "logLevel: debug",
+        "#defaultMemory: 2147483648": "defaultMemory: 3G",
+        "#batchSystem: single_machine": "batchSystem: slurm",
+        "#slurmPartition:": "slurmPartition: short",
+        "#stats: false": "stats: true",
+    }
     for old, new in edits.items():
         assert old + "\n" in text
         text = text.replace(old + "\n", new + "\n")
@@ -99,16 +118,22 @@ def test_an_edited_toil_config_file_sets_its_values(tmp_path: Path) -> None:
     path.write_text(text)
     config = build_config(parse_arguments(["--config", str(path), "wf.cwl"]))
     assert (config.retry_count, config.log_level, config.default_memory, config.stats) == (
-        5, "DEBUG", 3 * 1024**3, True)
+        5,
+        "DEBUG",
+        3 * 1024**3,
+        True,
+    )
     assert config.batch_system == "slurm"
     assert config.batch.partition == "short"  # type: ignore[attr-defined]
 
 
 def test_toil_spellings_and_toil_formatted_values(tmp_path: Path) -> None:
     path = tmp_path / "toil.yaml"
-    path.write_text("config_version: 1.0\njobstore: ./js\ndefaultMemory: 1.5 Gi\n"
-                    "maxCores: 9223372036854775807\nlogDebug: true\nbatch-system: slurm\n"
-                    "noQuantCheck: true\n")
+    path.write_text(
+        "config_version: 1.0\njobstore: ./js\ndefaultMemory: 1.5 Gi\n"
+        "maxCores: 9223372036854775807\nlogDebug: true\nbatch-system: slurm\n"
+        "noQuantCheck: true\n"
+    )
     args = wdl_args(["--config", str(path), "wf.wdl"])
     assert args.jobStore == "./js" and args.defaultMemory == int(1.5 * 1024**3)
     assert args.maxCores == float(9223372036854775807) and args.logLevel == "DEBUG"
@@ -116,7 +141,8 @@ def test_toil_spellings_and_toil_formatted_values(tmp_path: Path) -> None:
 
 
 def test_command_line_over_config_file_over_variables_over_defaults(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dirs = {name: tmp_path / name for name in ("env", "file", "cli")}
     for place in dirs.values():
         place.mkdir()
@@ -132,8 +158,9 @@ def test_command_line_over_config_file_over_variables_over_defaults(
     monkeypatch.setenv("TOIL_SLURM_PARTITION", "from-env")
     assert seen() == (str(dirs["env"]), "from-env")
     assert seen("--config", str(path)) == (str(dirs["file"]), "from-file")
-    assert seen("--config", str(path), "--workDir", str(dirs["cli"]),
-                "--slurmPartition", "from-cli") == (str(dirs["cli"]), "from-cli")
+    assert seen(
+        "--config", str(path), "--workDir", str(dirs["cli"]), "--slurmPartition", "from-cli"
+    ) == (str(dirs["cli"]), "from-cli")
 
 
 VARIABLE_CASES = [
@@ -145,8 +172,13 @@ VARIABLE_CASES = [
 
 @pytest.mark.parametrize(("variable", "key", "value", "get"), VARIABLE_CASES)
 def test_toil_variables_give_defaults_under_the_config_file(
-        variable: str, key: str, value: str, get: Callable[[RunConfig], object],
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    variable: str,
+    key: str,
+    value: str,
+    get: Callable[[RunConfig], object],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     base = [] if variable == "TOIL_BATCH_SYSTEM" else ["--batchSystem", "slurm"]
 
     def read(*argv: str) -> object:
@@ -175,19 +207,24 @@ def test_the_users_default_yaml_is_read_and_never_made(own_home: Path, tmp_path:
     assert Job.Runner.getDefaultOptions("./js").retryCount == 3
 
 
-@pytest.mark.parametrize(("text", "where", "says"), [
-    ("logLevel: INFO\nretryCount: [1\n", ":3:1:", "not valid YAML"),
-    ("logLevel: INFO\nretryCount: many\n", ":2:13:", "retryCount: 'many'"),
-    ("clean: sometimes\n", ":1:8:", "not one of"),
-    ("- logLevel\n", ":1:1:", "mapping of option names"),
-])
+@pytest.mark.parametrize(
+    ("text", "where", "says"),
+    [
+        ("logLevel: INFO\nretryCount: [1\n", ":3:1:", "not valid YAML"),
+        ("logLevel: INFO\nretryCount: many\n", ":2:13:", "retryCount: 'many'"),
+        ("clean: sometimes\n", ":1:8:", "not one of"),
+        ("- logLevel\n", ":1:1:", "mapping of option names"),
+    ],
+)
 def test_a_bad_config_file_is_one_line_with_its_place_and_exit_2(
-        text: str, where: str, says: str, tmp_path: Path) -> None:
+    text: str, where: str, says: str, tmp_path: Path
+) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     for module, doc in (("languages.cwl.cli", "wf.cwl"), ("languages.wdl.cli", "wf.wdl")):
-        done = command(module, "--config", str(path), doc, cwd=tmp_path,
-                       env={"HOME": str(tmp_path)})
+        done = command(
+            module, "--config", str(path), doc, cwd=tmp_path, env={"HOME": str(tmp_path)}
+        )
         assert done.returncode == 2
         lines = done.stderr.splitlines()
         assert len(lines) == 1, done.stderr
@@ -198,13 +235,18 @@ def test_a_bad_config_file_is_one_line_with_its_place_and_exit_2(
 
 
 def test_an_unknown_key_is_named_with_a_guess_and_the_other_runners_are_quiet(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("retryCont: 2\noutputDialect: miniwdl\noutdir: out\n")
     parse_arguments(["--config", str(path), "wf.cwl"])
     err = capsys.readouterr().err.splitlines()
-    assert err == [(f"toil-cwl-runner: warning: {path}:1:1: retryCont is not an option of "
-                    "moil (did you mean retryCount?); skipped")]
+    assert err == [
+        (
+            f"toil-cwl-runner: warning: {path}:1:1: retryCont is not an option of "
+            "moil (did you mean retryCount?); skipped"
+        )
+    ]
     wdl_args(["--config", str(path), "wf.wdl"])
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "retryCont" in err[0]
@@ -212,8 +254,10 @@ def test_an_unknown_key_is_named_with_a_guess_and_the_other_runners_are_quiet(
 
 def test_a_run_takes_its_options_from_the_config_file(tmp_path: Path) -> None:
     wdl = tmp_path / "hello.wdl"
-    wdl.write_text('version 1.0\nworkflow hello {\n  input { String who = "moil" }\n'
-                   '  output { String greeting = "hello " + who }\n}\n')
+    wdl.write_text(
+        'version 1.0\nworkflow hello {\n  input { String who = "moil" }\n'
+        '  output { String greeting = "hello " + who }\n}\n'
+    )
     path = tmp_path / "c.yaml"
     path.write_text("outputFile: result.json\nlogLevel: CRITICAL\nretryCount: 0\n")
     done = command("languages.wdl.cli", "--config", str(path), str(wdl), cwd=tmp_path)
@@ -264,7 +308,8 @@ def test_a_file_of_toils_own_toil_config_reads_as_toil_means_it(tmp_path: Path) 
 
 
 def test_add_toil_options_onto_an_argument_group_takes_config_without_reading_it(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     parser = argparse.ArgumentParser()
     Job.Runner.addToilOptions(parser.add_argument_group("toil"), jobstore_as_flag=True)
     path = tmp_path / "c.yaml"

@@ -36,8 +36,9 @@ def test_the_core_names_no_backend_option() -> None:
         if re.search(r"--slurm|slurmPartition|statePollingWait|batchLogsDir", path.read_text())
     ]
     assert offenders == []
-    config = build_config(parse(["--batchSystem", "slurm", "--slurmPartition", "short",
-                                 "--statePollingWait", "0.5"]))
+    config = build_config(
+        parse(["--batchSystem", "slurm", "--slurmPartition", "short", "--statePollingWait", "0.5"])
+    )
     assert config.batch == SlurmSettings(partition="short", state_polling_wait=0.5)
     assert build_config(parse([])).batch_system == "single_machine"
 
@@ -75,16 +76,32 @@ def test_an_environment_variable_gives_the_default_and_the_command_line_wins(
 def test_the_stored_configuration_holds_no_place_only_the_leader_has(tmp_path: Path) -> None:
     """A worker on another host reads the stored configuration: the leader's log file and
     log directories are not in it; everything else comes back as it was."""
-    argv = ["--batchSystem", "slurm", "--logFile", str(tmp_path / "leader.log"),
-            "--writeLogs", str(tmp_path / "logs"), "--batchLogsDir", str(tmp_path / "slurm"),
-            "--retryCount", "4", "--slurmTime", "1:00:00", "--workDir", str(tmp_path)]
+    argv = [
+        "--batchSystem",
+        "slurm",
+        "--logFile",
+        str(tmp_path / "leader.log"),
+        "--writeLogs",
+        str(tmp_path / "logs"),
+        "--batchLogsDir",
+        str(tmp_path / "slurm"),
+        "--retryCount",
+        "4",
+        "--slurmTime",
+        "1:00:00",
+        "--workDir",
+        str(tmp_path),
+    ]
     config = build_config(parse(argv), user_main="/home/me/script.py")
     data = encode(config)
     assert data.count(str(tmp_path).encode()) == 1  # --workDir, which workers use
     assert json.loads(data)["version"] == 1
     back = decode(data)
-    assert (back.retry_count, back.work_dir, back.user_main) == (4, str(tmp_path),
-                                                                 "/home/me/script.py")
+    assert (back.retry_count, back.work_dir, back.user_main) == (
+        4,
+        str(tmp_path),
+        "/home/me/script.py",
+    )
     assert back.log_file is None and back.write_logs is None
     assert isinstance(back.batch, SlurmSettings)
     assert (back.batch.time, back.batch.batch_logs_dir) == ("1:00:00", None)

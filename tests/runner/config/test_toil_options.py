@@ -36,8 +36,9 @@ def tokens_of(option: str, value: str) -> list[str]:
 def _around(tokens: list[str], *positionals: str) -> list[str]:
     """Options with a value before the positional arguments, a flag alone after them (as
     in Toil, ``--writeLogs wf.cwl`` would take the document for the directory)."""
-    return [*tokens, *positionals] if len(tokens) > 1 or "=" in tokens[0] else [
-        *positionals, *tokens]
+    return (
+        [*tokens, *positionals] if len(tokens) > 1 or "=" in tokens[0] else [*positionals, *tokens]
+    )
 
 
 def parse_cwl(tokens: list[str]) -> argparse.Namespace:
@@ -58,12 +59,18 @@ def test_the_list_covers_every_command() -> None:
     for command, _, _ in _rows():
         counts[command] = counts.get(command, 0) + 1
     assert counts["toil-cwl-runner"] > 150 and counts["toil-wdl-runner"] > 120
-    assert {"toil status", "toil stats", "toil clean", "toil kill", "toil debug-job",
-            "toil debug-file", "toil config"} <= set(counts)
+    assert {
+        "toil status",
+        "toil stats",
+        "toil clean",
+        "toil kill",
+        "toil debug-job",
+        "toil debug-file",
+        "toil config",
+    } <= set(counts)
 
 
-@pytest.mark.parametrize(("command", "option", "value"), ROWS,
-                         ids=[f"{c}:{o}" for c, o, _ in ROWS])
+@pytest.mark.parametrize(("command", "option", "value"), ROWS, ids=[f"{c}:{o}" for c, o, _ in ROWS])
 def test_moil_takes_toils_option(command: str, option: str, value: str) -> None:
     tokens = tokens_of(option, value)
     try:
@@ -77,8 +84,9 @@ def test_moil_takes_toils_option(command: str, option: str, value: str) -> None:
         pytest.fail(f"{command} refuses {' '.join(tokens)} (exit {exc.code})")
 
 
-@pytest.mark.parametrize(("command", "option", "value"), SUBCOMMAND_ROWS,
-                         ids=[f"{c}:{o}" for c, o, _ in SUBCOMMAND_ROWS])
+@pytest.mark.parametrize(
+    ("command", "option", "value"), SUBCOMMAND_ROWS, ids=[f"{c}:{o}" for c, o, _ in SUBCOMMAND_ROWS]
+)
 def test_moil_toil_subcommand_takes_toils_option(command: str, option: str, value: str) -> None:
     """Parsed as ``toil`` parses its command line (Toil's several-values flags spread, then
     the subcommand's own parser), without running the subcommand."""
@@ -89,7 +97,8 @@ def test_moil_toil_subcommand_takes_toils_option(command: str, option: str, valu
     sub = command.split()[1]
     # the positional arguments Toil requires: config's file, debug-job's store and job
     positionals = {"config": ["out.yaml"], "debug-job": ["./store", "job-name"]}.get(
-        sub, ["./store"])
+        sub, ["./store"]
+    )
     argv = spread([sub, *positionals, *tokens_of(option, value)])
     group = typer.main.get_command(app)
     parent = group.make_context("toil", [sub], resilient_parsing=True)
@@ -119,20 +128,27 @@ def test_a_boolean_flag_alone_before_the_document_leaves_the_document() -> None:
     argv = ["--stopOnFirstFailure", "wf.wdl", "--quantCheck", "false", "in.json"]
     wdl = build_parser(argv).parse_intermixed_args(argv)
     assert (wdl.wdl, wdl.inputs_file, wdl.stopOnFirstFailure, wdl.quantCheck) == (
-        "wf.wdl", "in.json", True, False)
+        "wf.wdl",
+        "in.json",
+        True,
+        False,
+    )
 
 
-@pytest.mark.parametrize(("tokens", "dest", "value"), [
-    (["--noLinkImports"], "symlinkImports", False),
-    (["--linkImports"], "symlinkImports", True),
-    (["--symlinkImports", "false"], "symlinkImports", False),
-    (["--moveExports"], "moveOutputs", True),
-    (["--disableCaching"], "caching", False),
-    (["--caching", "true"], "caching", True),
-    (["--noQuantCheck"], "quantCheck", False),
-    (["--dont_allocate_mem"], "slurmAllocateMem", False),
-    (["--slurmAllocateMem", "False"], "slurmAllocateMem", False),
-])
+@pytest.mark.parametrize(
+    ("tokens", "dest", "value"),
+    [
+        (["--noLinkImports"], "symlinkImports", False),
+        (["--linkImports"], "symlinkImports", True),
+        (["--symlinkImports", "false"], "symlinkImports", False),
+        (["--moveExports"], "moveOutputs", True),
+        (["--disableCaching"], "caching", False),
+        (["--caching", "true"], "caching", True),
+        (["--noQuantCheck"], "quantCheck", False),
+        (["--dont_allocate_mem"], "slurmAllocateMem", False),
+        (["--slurmAllocateMem", "False"], "slurmAllocateMem", False),
+    ],
+)
 def test_toils_negations_and_old_names(tokens: list[str], dest: str, value: bool) -> None:
     assert getattr(parse_wdl(tokens), dest) is value
 
@@ -151,8 +167,9 @@ def test_an_option_with_another_effect_says_so_once(caplog: pytest.LogCaptureFix
     with caplog.at_level("WARNING", logger="runner.config"):
         warn_other_effects(args, build_config(args, frontend=WdlSettings))
     lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert sorted(lines) == sorted([
-        f"--provisioner: {accepted.NO_AUTOSCALING}", f"--maxNodes: {accepted.NO_AUTOSCALING}"])
+    assert sorted(lines) == sorted(
+        [f"--provisioner: {accepted.NO_AUTOSCALING}", f"--maxNodes: {accepted.NO_AUTOSCALING}"]
+    )
 
 
 def test_an_option_left_at_its_default_says_nothing(caplog: pytest.LogCaptureFixture) -> None:
@@ -166,11 +183,14 @@ def test_an_option_left_at_its_default_says_nothing(caplog: pytest.LogCaptureFix
     assert [r for r in caplog.records if r.levelname == "WARNING"] == []
 
 
-@pytest.mark.parametrize(("main", "argv", "hint"), [
-    ("languages.cwl.cli", ["--maxJbos", "3", "wf.cwl"], "--maxJobs"),
-    ("languages.wdl.cli", ["wf.wdl", "--stopOnFirstFaillure"], "--stopOnFirstFailure"),
-    ("languages.wdl.cli", ["wf.wdl", "--WDLOUTPUTFILE", "x"], "--wdlOutputFile"),
-])
+@pytest.mark.parametrize(
+    ("main", "argv", "hint"),
+    [
+        ("languages.cwl.cli", ["--maxJbos", "3", "wf.cwl"], "--maxJobs"),
+        ("languages.wdl.cli", ["wf.wdl", "--stopOnFirstFaillure"], "--stopOnFirstFailure"),
+        ("languages.wdl.cli", ["wf.wdl", "--WDLOUTPUTFILE", "x"], "--wdlOutputFile"),
+    ],
+)
 def test_a_misspelled_option_gets_a_did_you_mean(
     main: str, argv: list[str], hint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -186,9 +206,11 @@ def test_a_misspelled_option_gets_a_did_you_mean(
 def test_the_readme_table_names_every_toil_option_and_utility() -> None:
     readme = (Path(__file__).parents[3] / "README.md").read_text()
     section = readme.split("### Differences from Toil", 1)[1].split("\n### ", 1)[0]
-    missing = {option for command, option, _ in _rows()
-               if command in ("toil-cwl-runner", "toil-wdl-runner")
-               and f"`{option}`" not in section}
+    missing = {
+        option
+        for command, option, _ in _rows()
+        if command in ("toil-cwl-runner", "toil-wdl-runner") and f"`{option}`" not in section
+    }
     assert missing == set()
     for command in {command for command, _, _ in _rows()}:
         assert f"`{command}`" in section or command.startswith("toil-"), command

@@ -43,7 +43,19 @@ if __name__ == "__main__":
     options = parser.parse_args()
     options.disableProgress = True
     with Toil(options) as toil:
-        value = toil.restart() if options.restart else toil.start(Job.wrapJobFn(
-            fan, options.runs_dir, options.n, options.sleep, set(options.fail_first),
-            cores=1, memory="100M"))
+        value = (
+            toil.restart()
+            if options.restart
+            else toil.start(
+                Job.wrapJobFn(
+                    fan,
+                    options.runs_dir,
+                    options.n,
+                    options.sleep,
+                    set(options.fail_first),
+                    cores=1,
+                    memory="100M",
+                )
+            )
+        )
     print(f"TOTAL {value}")

@@ -34,6 +34,9 @@ if __name__ == "__main__":
     options = parser.parse_args()
     options.disableProgress = True
     with Toil(options) as toil:
-        value = toil.restart() if options.restart else toil.start(
-            Job.wrapJobFn(root, options.runs_dir, cores=0.5))
+        value = (
+            toil.restart()
+            if options.restart
+            else toil.start(Job.wrapJobFn(root, options.runs_dir, cores=0.5))
+        )
     print(f"TOTAL {value}")

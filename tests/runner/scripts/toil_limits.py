@@ -59,8 +59,9 @@ def workflow(mode, run_dir):
             root.addChildFn(marked, run_dir, cores=0.1, memory="16M", disk="1M")
         return root
     root.addChildFn(fails, cores=0.1, memory="16M", disk="1M")
-    slow = root.addChildFn(sleeps, float(os.environ.get("MOIL_TEST_SLEEP", "20")),
-                           cores=0.1, memory="16M", disk="1M")
+    slow = root.addChildFn(
+        sleeps, float(os.environ.get("MOIL_TEST_SLEEP", "20")), cores=0.1, memory="16M", disk="1M"
+    )
     slow.addChildFn(after, run_dir, cores=0.1, memory="16M", disk="1M")
     return root
 

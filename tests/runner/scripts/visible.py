@@ -94,8 +94,11 @@ def root(job, work, mode):
     if mode == "chain":
         promises = [job.addChildJobFn(link, work, 0, cores=0.1).rv() for _ in range(6)]
     else:
-        promises = [job.addChildJobFn(fn, work, cores=0.1).rv()
-                    for fn, count in plan[mode] for _ in range(count)]
+        promises = [
+            job.addChildJobFn(fn, work, cores=0.1).rv()
+            for fn, count in plan[mode]
+            for _ in range(count)
+        ]
     # the stats run names its follow-on: toil stats groups by a displayName, as Toil's does
     named = {"displayName": "summing up"} if mode == "stats" else {}
     return job.addFollowOnFn(gather, promises, **named).rv()

@@ -24,8 +24,7 @@ def _objects(s3: S3Server, bucket: str, prefix: str) -> dict[str, bytes]:
     client = s3.client()
     listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
     return {
-        str(o["Key"]): client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
-        for o in listed
+        str(o["Key"]): client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listed
     }
 
 
@@ -33,8 +32,14 @@ def test_runs_survive_a_sigkill_in_the_s3_state_store_and_outputs_go_to_the_buck
     tmp_path: Path, s3_server: S3Server
 ) -> None:
     bucket = s3_server.new_bucket("moil-wes")
-    args = ["--workers", "1", "--state_store", f"s3://{bucket}/wes",
-            "--dest_bucket_base", f"s3://{bucket}/results"]
+    args = [
+        "--workers",
+        "1",
+        "--state_store",
+        f"s3://{bucket}/wes",
+        "--dest_bucket_base",
+        f"s3://{bucket}/results",
+    ]
     server = WesServer(tmp_path, args=args, env=s3_server.env(dict(os.environ)))
     server.start()
     try:
@@ -87,7 +92,10 @@ def test_a_missing_bucket_is_refused_at_start(
     done = subprocess.run(
         [toil, "server", "--work_dir", str(tmp_path / "w"), option, "s3://moil-no-such-bucket/x"],
         env=s3_server.env(dict(os.environ)),
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 2
     assert f"toil server: {option} s3://moil-no-such-bucket/x: the bucket " in done.stderr
