@@ -82,8 +82,10 @@ def parse_arguments(argv: list[str], input_names: Iterable[str] = ()) -> argpars
         tail, explicit = tail[:cut], tail[cut + 1 :]
     head = tail[:1] if _job_file_first(tail) else []
     keep = () if head else [f"--{name}" for name in input_names]
-    options = build_parser(positionals=False, argv=argv)
-    rest = parse_options_among(options, tail[len(head) :], args, keep=keep)
+    rest = tail[len(head) :]
+    if rest:  # options after the document: a second parser, built only when there are some
+        options = build_parser(positionals=False, argv=argv)
+        rest = parse_options_among(options, rest, args, keep=keep)
     args.cwljob = head + rest + explicit
     return args
 

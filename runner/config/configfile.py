@@ -69,6 +69,8 @@ def read(path: str) -> list[Entry]:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--config {path}: cannot be read: {exc}") from None
+    if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
+        return []  # comments only, as `toil config` writes every option (YAML would take ~10 ms)
     try:
         data = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
