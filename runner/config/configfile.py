@@ -56,9 +56,6 @@ class Entry:
 def read(path: str) -> list[Entry]:
     """The entries of the config file at ``path``, in order. Raises UsageError (one line,
     ``FILE:LINE:COL``) for a file that is missing, unreadable, not YAML, or not a mapping."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
@@ -71,6 +68,9 @@ def read(path: str) -> list[Entry]:
         raise UsageError(f"--config {path}: cannot be read: {exc}") from None
     if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
         return []  # comments only, as `toil config` writes every option (YAML would take ~10 ms)
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     try:
         data = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
