@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -48,6 +49,8 @@ from backends.jobstore.base import JobStore
 from runner.engine.runcrate import METADATA, producers
 from runner.engine.runinfo import read_run_info
 from runner.views.jobstats import JobStat, read_job_stats
+
+log = logging.getLogger(__name__)
 
 
 def _when(t: float | None) -> datetime.datetime:
@@ -107,9 +110,29 @@ def _replace(record: Any, attribute: Any, value: Any) -> None:
     record._attributes[attribute] = {value}
 
 
+def _made_by_moil(target: str) -> bool:
+    """Whether ``target`` holds a bag moil wrote (its bag-info names moil as the agent)."""
+    try:
+        with open(os.path.join(target, "bag-info.txt"), encoding="utf-8") as stream:
+            return any(line.startswith("Bag-Software-Agent: moil ") for line in stream)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def _forget_bag(target: str) -> None:
-    """Delete the payload files of an earlier run's bag in ``target`` (those its manifests
-    list, nothing else): left there, they would make the new bag invalid."""
+    """Delete the payload files of an earlier moil run's bag in ``target`` (those its
+    manifests list, nothing else): left there, they would make the new bag invalid. A bag
+    another tool made, or any other file, is never deleted (the new bag may then not
+    validate: the caller warns)."""
+    if not os.path.exists(os.path.join(target, "bag-info.txt")):
+        return  # no earlier bag
+    if not _made_by_moil(target):
+        log.warning(
+            "--provenance %s holds a bag another tool made: its files are left as they are, "
+            "so the new research object may not validate; name an empty directory",
+            target,
+        )
+        return
     root = os.path.realpath(target)
     for manifest in os.listdir(target):
         if not manifest.startswith("manifest-") or not manifest.endswith(".txt"):

@@ -463,3 +463,36 @@ def test_a_python_runs_exported_file_is_in_its_crate(
     found = check_crate(crate, crate_tools)
     assert found["made"] == {"outputs/made.txt": "write"}, found
     assert (crate / "outputs/made.txt").read_text() == "made by a job"
+
+
+def test_a_bag_another_tool_made_is_not_deleted_from(tmp_path: Path) -> None:
+    """--provenance into a directory holding another tool's bag: the files its manifest
+    lists are the user's, not this run's, and stay (with a warning naming the directory)."""
+    (tmp_path / "wf.cwl").write_text(CWL)
+    (tmp_path / "job.yml").write_text("word: hello\ntoken: t\n")
+    crate = tmp_path / "crate"
+    theirs = crate / "data" / "ab" / "abcdef"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(b"someone else's payload\n")
+    (crate / "bag-info.txt").write_text("Bag-Software-Agent: cwltool 3.1\n")
+    (crate / "manifest-sha1.txt").write_text("0" * 40 + " data/ab/abcdef\n")
+    runner = Path(sys.executable).parent / "toil-cwl-runner"
+    run = subprocess.run(
+        [
+            str(runner),
+            "--provenance",
+            str(crate),
+            "--outdir",
+            str(tmp_path / "out"),
+            "wf.cwl",
+            "job.yml",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert theirs.read_bytes() == b"someone else's payload\n"
+    assert "holds a bag another tool made" in run.stderr, run.stderr
