@@ -325,8 +325,13 @@ def _watch_exit_code(job: Any, run: ProcessRun) -> None:
     def collect_and_record(outdir: str, rcode: int) -> Any:
         run.exit_code = rcode
         limit = getattr(job, "timelimit", None)
-        # killed by its own ToolTimeLimit: the next attempt would take as long
-        run.timed_out = bool(limit and started and time.monotonic() - started[0] >= limit)
+        # killed by its own ToolTimeLimit: the next attempt would take as long. cwltool starts
+        # its timer just before the monitor above records the start, so a tool its timer
+        # stopped (SIGTERM: rcode -15, or 143 through a container client) may show a little
+        # under the limit; allow for that gap when the tool failed
+        elapsed = time.monotonic() - started[0] if started else 0.0
+        margin = min(1.0, 0.1 * limit) if limit and rcode != 0 else 0.0
+        run.timed_out = bool(limit and started and elapsed >= limit - margin)
         run.exit_failed = (
             rcode != 0
             and rcode not in (getattr(job, "successCodes", None) or ())
