@@ -203,6 +203,14 @@ def check_crate(crate: Path, crate_tools: tuple[Path, Path]) -> dict[str, Any]:
     return found
 
 
+def run_cwl(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``toil-cwl-runner ARGS`` in ``cwd`` (this test environment's), its output captured."""
+    runner = Path(sys.executable).parent / "toil-cwl-runner"
+    return subprocess.run(
+        [str(runner), *args], capture_output=True, text=True, timeout=300, cwd=cwd, check=False
+    )
+
+
 @pytest.fixture(scope="module")
 def cwl_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The directory of a CWL run with --provenance (its --outdir is ``out`` beside it)."""
@@ -210,27 +218,19 @@ def cwl_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp_path / "wf.cwl").write_text(CWL)
     (tmp_path / "job.yml").write_text(f"word: hello\ntoken: {SECRET}\n")
     crate = tmp_path / "crate"
-    runner = Path(sys.executable).parent / "toil-cwl-runner"
-    run = subprocess.run(
-        [
-            str(runner),
-            "--provenance",
-            str(crate),
-            "--orcid",
-            "0000-0002-1825-0097",
-            "--full-name",
-            "Josiah Carberry",
-            "--enable-host-provenance",
-            "--outdir",
-            str(tmp_path / "out"),
-            "wf.cwl",
-            "job.yml",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        check=False,
+    run = run_cwl(
+        tmp_path,
+        "--provenance",
+        str(crate),
+        "--orcid",
+        "0000-0002-1825-0097",
+        "--full-name",
+        "Josiah Carberry",
+        "--enable-host-provenance",
+        "--outdir",
+        str(tmp_path / "out"),
+        "wf.cwl",
+        "job.yml",
     )
     assert run.returncode == 0, run.stderr
     assert "could not write" not in run.stderr, run.stderr
@@ -324,24 +324,16 @@ def test_a_second_cwl_run_into_the_directory_leaves_a_valid_research_object(tmp_
         pytest.skip(f"cwlprov cannot be installed here: {exc}")
     (tmp_path / "wf.cwl").write_text(CWL)
     crate = tmp_path / "crate"
-    runner = Path(sys.executable).parent / "toil-cwl-runner"
     for word in ("hello", "again"):
         (tmp_path / "job.yml").write_text(f"word: {word}\ntoken: t\n")
-        run = subprocess.run(
-            [
-                str(runner),
-                "--provenance",
-                str(crate),
-                "--outdir",
-                str(tmp_path / word),
-                "wf.cwl",
-                "job.yml",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=tmp_path,
-            check=False,
+        run = run_cwl(
+            tmp_path,
+            "--provenance",
+            str(crate),
+            "--outdir",
+            str(tmp_path / word),
+            "wf.cwl",
+            "job.yml",
         )
         assert run.returncode == 0 and "could not write" not in run.stderr, run.stderr
     # the first run's payload is gone: a bag whose data/ holds files its manifest does not
@@ -367,22 +359,14 @@ def test_a_lone_tools_research_object_is_its_run(tmp_path: Path) -> None:
         "inputs: {}\nstdout: made.txt\noutputs: {out: stdout}\n"
     )
     crate = tmp_path / "crate"
-    runner = Path(sys.executable).parent / "toil-cwl-runner"
-    run = subprocess.run(
-        [
-            str(runner),
-            "--provenance",
-            str(crate),
-            "--enable-user-provenance",
-            "--outdir",
-            str(tmp_path / "out"),
-            "tool.cwl",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        check=False,
+    run = run_cwl(
+        tmp_path,
+        "--provenance",
+        str(crate),
+        "--enable-user-provenance",
+        "--outdir",
+        str(tmp_path / "out"),
+        "tool.cwl",
     )
     assert run.returncode == 0 and "could not write" not in run.stderr, run.stderr
     tool = venv / "bin" / "cwlprov"
@@ -476,22 +460,14 @@ def test_a_bag_another_tool_made_is_not_deleted_from(tmp_path: Path) -> None:
     theirs.write_bytes(b"someone else's payload\n")
     (crate / "bag-info.txt").write_text("Bag-Software-Agent: cwltool 3.1\n")
     (crate / "manifest-sha1.txt").write_text("0" * 40 + " data/ab/abcdef\n")
-    runner = Path(sys.executable).parent / "toil-cwl-runner"
-    run = subprocess.run(
-        [
-            str(runner),
-            "--provenance",
-            str(crate),
-            "--outdir",
-            str(tmp_path / "out"),
-            "wf.cwl",
-            "job.yml",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        check=False,
+    run = run_cwl(
+        tmp_path,
+        "--provenance",
+        str(crate),
+        "--outdir",
+        str(tmp_path / "out"),
+        "wf.cwl",
+        "job.yml",
     )
     assert run.returncode == 0, run.stderr
     assert theirs.read_bytes() == b"someone else's payload\n"
